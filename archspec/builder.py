@@ -1,0 +1,74 @@
+"""Graph -> ``keras.Model``: one Keras layer per planned node, with the node's name.
+
+The translation is a table from op to layer constructor; the planner decides
+everything else, so a new block family needs no change here unless it brings
+a new kind of layer.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import keras
+
+from .graph import Graph, Node
+from .layers import ChannelPad
+from .plan import plan
+from .schema import ModelSpec
+
+
+def build_graph(graph: Graph, name: str) -> keras.Model:
+    d = graph.defaults
+    regularizer = keras.regularizers.L2(d.l2) if d.l2 else None
+    weights = {"kernel_initializer": d.initializer, "kernel_regularizer": regularizer}
+
+    def conv(n: Node) -> keras.layers.Layer:
+        a = n.attrs
+        return keras.layers.Conv2D(
+            a["filters"], a["kernel"], strides=a["stride"], padding=a["padding"], groups=a["groups"],
+            use_bias=a["bias"], name=n.name, **weights,
+        )
+
+    def norm(n: Node) -> keras.layers.Layer:
+        a = n.attrs
+        return keras.layers.BatchNormalization(
+            epsilon=a["epsilon"], momentum=a["momentum"], name=n.name,
+            gamma_initializer="zeros" if a["zero_init"] else "ones",
+        )
+
+    def pool(n: Node) -> keras.layers.Layer:
+        a = n.attrs
+        cls = keras.layers.MaxPooling2D if a["kind"] == "max" else keras.layers.AveragePooling2D
+        return cls(a["size"], strides=a["stride"], padding=a["padding"], name=n.name)
+
+    def global_pool(n: Node) -> keras.layers.Layer:
+        cls = keras.layers.GlobalMaxPooling2D if n.attrs["kind"] == "max" else keras.layers.GlobalAveragePooling2D
+        return cls(name=n.name)
+
+    def dense(n: Node) -> keras.layers.Layer:
+        a = n.attrs
+        return keras.layers.Dense(a["units"], activation=a["activation"], use_bias=a["bias"], name=n.name, **weights)
+
+    layer_for: dict[str, Callable[[Node], keras.layers.Layer]] = {
+        "conv": conv,
+        "norm": norm,
+        "act": lambda n: keras.layers.Activation(n.attrs["kind"], name=n.name),
+        "zero_pad": lambda n: keras.layers.ZeroPadding2D(n.attrs["pad"], name=n.name),
+        "pool": pool,
+        "channel_pad": lambda n: ChannelPad(n.attrs["channels"], name=n.name),
+        "add": lambda n: keras.layers.Add(name=n.name),
+        "global_pool": global_pool,
+        "dropout": lambda n: keras.layers.Dropout(n.attrs["rate"], name=n.name),
+        "dense": dense,
+    }
+
+    inputs = keras.Input(shape=graph.nodes[0].shape, name=graph.nodes[0].name)
+    tensors: dict[str, Any] = {graph.nodes[0].name: inputs}
+    for node in graph.nodes[1:]:
+        args = [tensors[i] for i in node.inputs]
+        tensors[node.name] = layer_for[node.op](node)(args if len(args) > 1 else args[0])
+    return keras.Model(inputs, tensors[graph.nodes[-1].name], name=name)
+
+
+def build_spec(spec: ModelSpec) -> keras.Model:
+    return build_graph(plan(spec), spec.name)
