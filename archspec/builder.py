@@ -12,7 +12,7 @@ from typing import Any, Callable
 import keras
 
 from .graph import Graph, Node
-from .layers import ChannelPad
+from .layers import ChannelPad, ChannelSlice, DropPath, HighwayMerge, WeightedAdd
 from .plan import plan
 from .schema import ModelSpec
 
@@ -24,9 +24,10 @@ def build_graph(graph: Graph, name: str) -> keras.Model:
 
     def conv(n: Node) -> keras.layers.Layer:
         a = n.attrs
+        bias_init = keras.initializers.Constant(a["bias_init"]) if a["bias_init"] else "zeros"  # highway gates
         return keras.layers.Conv2D(
             a["filters"], a["kernel"], strides=a["stride"], padding=a["padding"], groups=a["groups"],
-            use_bias=a["bias"], name=n.name, **weights,
+            use_bias=a["bias"], bias_initializer=bias_init, name=n.name, **weights,
         )
 
     def norm(n: Node) -> keras.layers.Layer:
@@ -43,7 +44,7 @@ def build_graph(graph: Graph, name: str) -> keras.Model:
 
     def global_pool(n: Node) -> keras.layers.Layer:
         cls = keras.layers.GlobalMaxPooling2D if n.attrs["kind"] == "max" else keras.layers.GlobalAveragePooling2D
-        return cls(name=n.name)
+        return cls(keepdims=n.attrs["keepdims"], name=n.name)
 
     def dense(n: Node) -> keras.layers.Layer:
         a = n.attrs
@@ -57,7 +58,13 @@ def build_graph(graph: Graph, name: str) -> keras.Model:
         "pool": pool,
         "channel_pad": lambda n: ChannelPad(n.attrs["channels"], name=n.name),
         "add": lambda n: keras.layers.Add(name=n.name),
+        "concat": lambda n: keras.layers.Concatenate(axis=-1, name=n.name),
+        "slice": lambda n: ChannelSlice(n.attrs["start"], n.attrs["stop"], name=n.name),
         "global_pool": global_pool,
+        "multiply": lambda n: keras.layers.Multiply(name=n.name),
+        "weighted_add": lambda n: WeightedAdd(n.attrs["init"], name=n.name),
+        "highway": lambda n: HighwayMerge(name=n.name),
+        "drop_path": lambda n: DropPath(n.attrs["rate"], name=n.name),
         "dropout": lambda n: keras.layers.Dropout(n.attrs["rate"], name=n.name),
         "dense": dense,
     }

@@ -74,7 +74,10 @@ class Graph:
     nodes: list[Node] = field(default_factory=list)
     scope: str = "input"
     path: tuple[str | int, ...] = ()
+    blocks: int = 0  # residual blocks in the whole network (stochastic depth's L)
+    block: int = 0  # residual blocks planned so far
     _on_shortcut: bool = False
+    _names: set[str] = field(default_factory=set)
 
     @contextmanager
     def at(self, scope: str, path: tuple[str | int, ...]) -> Iterator[None]:
@@ -88,7 +91,7 @@ class Graph:
 
     @contextmanager
     def shortcut(self) -> Iterator[None]:
-        """Mark nodes as shortcut layers: they do not count towards the network's depth."""
+        """Mark nodes as off the main path (shortcuts, SE and highway gates): they do not count towards depth."""
         saved, self._on_shortcut = self._on_shortcut, True
         try:
             yield
@@ -98,6 +101,19 @@ class Graph:
     def fail(self, message: str) -> PlanError:
         return PlanError(message, self.path)
 
+    def next_block(self) -> int:
+        """Count one more residual block and return its 1-based index in the whole network."""
+        self.block += 1
+        return self.block
+
+    def _check_stride(self, x: Tensor, stride: int, name: str) -> None:
+        """A stride-s layer needs at least s pixels: fewer would shrink the map below one pixel."""
+        if min(x.shape[:2]) < stride:
+            raise self.fail(
+                f"layer {name} strides {stride} over a {x.size} map, shrinking it below one pixel: "
+                f"use a larger input_shape or fewer stride-2 stages"
+            )
+
     def _add(self, name: str, op: str, inputs: tuple[Tensor, ...], shape: Shape, **kw: Any) -> Tensor:
         if any(d < 1 for d in shape):
             raise self.fail(
@@ -105,6 +121,9 @@ class Graph:
                 f"{inputs[0].size} is too small for this many strides; use a larger input_shape "
                 f"or fewer stride-2 stages"
             )
+        if name in self._names:  # Keras would refuse the model; say where, before building it
+            raise self.fail(f"two layers would be named {name!r}; Keras layer names must be unique")
+        self._names.add(name)
         counts = {k: kw.pop(k) for k in ("params", "state", "macs") if k in kw}
         self.nodes.append(
             Node(name, op, tuple(t.node for t in inputs), shape, kw, self.scope,
@@ -120,10 +139,12 @@ class Graph:
     def conv(
         self, x: Tensor, prefix: str, filters: int, kernel: int, stride: int = 1,
         groups: int = 1, padding: str | None = None, normalized: bool = False,
+        bias: bool | None = None, bias_init: float = 0.0,
     ) -> Tensor:
         """``{prefix}_conv``; with explicit padding a ``{prefix}_pad`` layer goes first.
 
-        ``normalized`` says a norm follows, which decides the bias under ``conv_bias: unnormalized``.
+        ``normalized`` says a norm follows, which decides the bias under ``conv_bias: unnormalized``;
+        ``bias`` overrides that rule for the gate convs (SE, highway), which always have one.
         """
         if x.channels % groups or filters % groups:
             raise self.fail(
@@ -135,14 +156,16 @@ class Graph:
             if self.defaults.padding == "explicit" and kernel > 1:
                 x = self.zero_pad(x, f"{prefix}_pad", kernel // 2)
                 padding = "valid"
-        bias = self.defaults.conv_bias is True or (self.defaults.conv_bias == "unnormalized" and not normalized)
+        if bias is None:
+            bias = self.defaults.conv_bias is True or (self.defaults.conv_bias == "unnormalized" and not normalized)
+        self._check_stride(x, stride, f"{prefix}_conv")
         h, w, cin = x.shape
         shape = (_conv_size(h, kernel, stride, padding), _conv_size(w, kernel, stride, padding), filters)
         weights = kernel * kernel * (cin // groups) * filters
         return self._add(
             f"{prefix}_conv", "conv", (x,), shape,
             filters=filters, kernel=kernel, stride=stride, groups=groups, padding=padding, bias=bias,
-            params=weights + (filters if bias else 0), macs=shape[0] * shape[1] * weights,
+            bias_init=bias_init, params=weights + (filters if bias else 0), macs=shape[0] * shape[1] * weights,
         )
 
     def norm(self, x: Tensor, prefix: str, zero_init: bool = False) -> Tensor:
@@ -153,9 +176,12 @@ class Graph:
             zero_init=zero_init, params=2 * c, state=2 * c,
         )
 
-    def act(self, x: Tensor, prefix: str | None = None, name: str | None = None) -> Tensor:
-        """An activation named ``{prefix}_{kind}`` (``conv1_relu``) or given a full name."""
-        kind = self.defaults.activation
+    def act(self, x: Tensor, prefix: str | None = None, name: str | None = None, kind: str | None = None) -> Tensor:
+        """An activation named ``{prefix}_{kind}`` (``conv1_relu``) or given a full name.
+
+        ``kind`` defaults to the network's activation; gates pass ``sigmoid``.
+        """
+        kind = kind or self.defaults.activation
         return self._add(name or f"{prefix}_{kind}", "act", (x,), x.shape, kind=kind)
 
     def conv_norm(self, x: Tensor, prefix: str, filters: int, kernel: int, *,
@@ -165,11 +191,16 @@ class Graph:
     def conv_norm_act(self, x: Tensor, prefix: str, filters: int, kernel: int, **conv: Any) -> Tensor:
         return self.act(self.conv_norm(x, prefix, filters, kernel, **conv), prefix)
 
+    def norm_act(self, x: Tensor, prefix: str) -> Tensor:
+        """``{prefix}_bn`` then ``{prefix}_relu``: the pre-activation of BN-ReLU-conv layers."""
+        return self.act(self.norm(x, prefix), prefix)
+
     def zero_pad(self, x: Tensor, name: str, pad: int) -> Tensor:
         h, w, c = x.shape
         return self._add(name, "zero_pad", (x,), (h + 2 * pad, w + 2 * pad, c), pad=pad)
 
     def pool(self, x: Tensor, name: str, kind: str, size: int, stride: int, padding: str = "valid") -> Tensor:
+        self._check_stride(x, stride, name)
         h, w, c = x.shape
         shape = (_conv_size(h, size, stride, padding), _conv_size(w, size, stride, padding), c)
         return self._add(name, "pool", (x,), shape, kind=kind, size=size, stride=stride, padding=padding)
@@ -183,8 +214,47 @@ class Graph:
             raise self.fail(f"{name}: cannot add tensors of shapes {', '.join(t.size for t in xs)}")
         return self._add(name, "add", xs, xs[0].shape)
 
-    def global_pool(self, x: Tensor, name: str, kind: str) -> Tensor:
-        return self._add(name, "global_pool", (x,), (x.channels,), kind=kind)
+    def concat(self, xs: tuple[Tensor, ...], name: str) -> Tensor:
+        """Channels of ``xs`` stacked in order (DenseNet's and DPN's dense paths)."""
+        if len({t.shape[:-1] for t in xs}) != 1:
+            raise self.fail(f"{name}: cannot concatenate maps of shapes {', '.join(t.size for t in xs)}")
+        return self._add(name, "concat", xs, xs[0].shape[:-1] + (sum(t.channels for t in xs),))
+
+    def slice(self, x: Tensor, name: str, start: int, stop: int) -> Tensor:
+        """Channels ``start:stop`` of ``x`` (DPN splits one conv's output into its two paths)."""
+        if not 0 <= start < stop <= x.channels:
+            raise self.fail(f"{name}: cannot take channels {start}:{stop} of a {x.channels}-channel map")
+        return self._add(name, "slice", (x,), x.shape[:-1] + (stop - start,), start=start, stop=stop)
+
+    def global_pool(self, x: Tensor, name: str, kind: str, keepdims: bool = False) -> Tensor:
+        """A vector, or with ``keepdims`` a 1x1 map (the squeeze of squeeze-excitation)."""
+        shape = (1, 1, x.channels) if keepdims else (x.channels,)
+        return self._add(name, "global_pool", (x,), shape, kind=kind, keepdims=keepdims)
+
+    def multiply(self, x: Tensor, scale: Tensor, name: str) -> Tensor:
+        """``x`` times ``scale``, a map of ``x``'s shape or a 1x1 map of its channels (broadcast)."""
+        if scale.shape not in (x.shape, (1, 1, x.channels)):
+            raise self.fail(f"{name}: cannot scale a {x.size} map by a {scale.size} one")
+        return self._add(name, "multiply", (x, scale), x.shape)
+
+    def weighted_add(self, shortcut: Tensor, branch: Tensor, name: str, init: float) -> Tensor:
+        """``shortcut + alpha * branch`` with one learned scalar ``alpha`` starting at ``init``."""
+        if shortcut.shape != branch.shape:
+            raise self.fail(f"{name}: cannot add tensors of shapes {shortcut.size}, {branch.size}")
+        return self._add(name, "weighted_add", (shortcut, branch), branch.shape, init=init, params=1)
+
+    def highway(self, carry: Tensor, branch: Tensor, gate: Tensor, name: str) -> Tensor:
+        """``gate * branch + (1 - gate) * carry``, elementwise (Srivastava et al. 2015)."""
+        if not carry.shape == branch.shape == gate.shape:
+            raise self.fail(
+                f"{name}: a highway merge needs equal shapes, got carry {carry.size}, branch "
+                f"{branch.size} and gate {gate.size}"
+            )
+        return self._add(name, "highway", (carry, branch, gate), branch.shape)
+
+    def drop_path(self, x: Tensor, name: str, rate: float) -> Tensor:
+        """Drops the whole tensor per sample with probability ``rate`` while training (stochastic depth)."""
+        return self._add(name, "drop_path", (x,), x.shape, rate=rate)
 
     def dropout(self, x: Tensor, name: str, rate: float) -> Tensor:
         return self._add(name, "dropout", (x,), x.shape, rate=rate)

@@ -29,3 +29,89 @@ class ChannelPad(keras.layers.Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "channels": self.channels}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ChannelSlice(keras.layers.Layer):
+    """Channels ``start:stop`` of its input (a DPN block splits one conv's output into two paths)."""
+
+    def __init__(self, start: int, stop: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.start, self.stop = start, stop
+
+    def call(self, x):
+        return x[..., self.start:self.stop]
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.stop - self.start,)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "start": self.start, "stop": self.stop}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class WeightedAdd(keras.layers.Layer):
+    """``shortcut + alpha * branch`` for inputs ``[shortcut, branch]``, one learned scalar ``alpha``.
+
+    Weighted residuals (Shen & Zeng 2016); ``init=0`` starts every block as the identity
+    (ReZero, SkipInit).
+    """
+
+    def __init__(self, init: float = 0.0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.init = init
+
+    def build(self, input_shape) -> None:
+        self.alpha = self.add_weight(name="alpha", shape=(), initializer=keras.initializers.Constant(self.init))
+
+    def call(self, inputs):
+        shortcut, branch = inputs
+        return shortcut + self.alpha * branch
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "init": self.init}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class HighwayMerge(keras.layers.Layer):
+    """``gate * branch + (1 - gate) * carry`` for inputs ``[carry, branch, gate]`` (Srivastava et al. 2015).
+
+    The gate is computed outside (a 1x1 conv and a sigmoid), so this layer has no weights.
+    """
+
+    def call(self, inputs):
+        carry, branch, gate = inputs
+        return carry + gate * (branch - carry)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class DropPath(keras.layers.Layer):
+    """Stochastic depth (Huang et al. 2016): while training, zeroes a sample's whole input with
+    probability ``rate`` and scales the kept ones by ``1 / (1 - rate)`` (timm's convention), so
+    inference is the identity and needs no rescaling.
+    """
+
+    def __init__(self, rate: float, seed: int | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if not 0 <= rate < 1:
+            raise ValueError(f"DropPath rate must be in [0, 1), got {rate}")
+        self.rate, self.seed = rate, seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, x, training=None):
+        if not training or not self.rate:
+            return x
+        per_sample = (None,) + (1,) * (len(x.shape) - 1)
+        return keras.random.dropout(x, self.rate, noise_shape=per_sample, seed=self.seed_generator)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}

@@ -6,13 +6,17 @@ Planning is pure Python and fast (a 1202-layer net plans in milliseconds), so
 
 from __future__ import annotations
 
+import difflib
+from collections import Counter
+from dataclasses import replace
+
 from .blocks import STAGE_BUILDERS
-from .graph import Graph, Tensor
+from .graph import Graph, PlanError, Tensor
 from .schema import Head, ModelSpec, Stem
 
 
 def plan(spec: ModelSpec) -> Graph:
-    g = Graph(spec.defaults)
+    g = Graph(spec.defaults, blocks=spec.residual_blocks)
     x = g.input(spec.input_shape)
     with g.at("stem", ("stem",)):
         x = _stem(g, x, spec.stem)
@@ -20,10 +24,28 @@ def plan(spec: ModelSpec) -> Graph:
         with g.at(f"stage{i + 1}", ("stages", i)):
             x = STAGE_BUILDERS[stage.type](g, x, stage, f"conv{i + 2}")
     with g.at("head", ("head",)):
-        if getattr(spec.stages[-1], "order", None) == "preact":  # sums leave the last stage unnormalised
-            x = g.act(g.norm(x, "post"), "post")
+        if spec.stages[-1].ends_unnormalized:  # pre-activation sums and dense concats
+            x = g.norm_act(x, "post")
         _head(g, x, spec.head, spec.num_classes)
+    if spec.rename:
+        _rename(g, spec.rename)
     return g
+
+
+def _rename(g: Graph, names: dict[str, str]) -> None:
+    """The spec's ``rename``: the same layers under another library's names."""
+    planned = [n.name for n in g.nodes]
+    for old in names:
+        if old not in planned:
+            close = difflib.get_close_matches(old, planned, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise PlanError(f"no layer is named {old!r}{hint}", ("rename", old))
+    final = [names.get(n, n) for n in planned]
+    clashes = sorted(n for n, count in Counter(final).items() if count > 1)
+    if clashes:
+        raise PlanError(f"two layers would be named {clashes[0]!r}", ("rename",))
+    g.nodes[:] = [replace(node, name=name, inputs=tuple(names.get(i, i) for i in node.inputs))
+                  for node, name in zip(g.nodes, final)]
 
 
 def _stem(g: Graph, x: Tensor, stem: Stem) -> Tensor:
@@ -31,8 +53,8 @@ def _stem(g: Graph, x: Tensor, stem: Stem) -> Tensor:
     if stem.type == "none":
         return x
     if stem.type == "imagenet":
-        x = g.zero_pad(x, "conv1_pad", 3)
-        x = g.conv(x, "conv1", stem.width, 7, stride=2, padding="valid")
+        x = g.zero_pad(x, "conv1_pad", stem.kernel // 2)
+        x = g.conv(x, "conv1", stem.width, stem.kernel, stride=2, padding="valid")
         x = g.act(g.norm(x, "conv1"), "conv1") if stem.normalize else x
     elif stem.type == "cifar":
         x = g.conv(x, "conv1", stem.width, 3)

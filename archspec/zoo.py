@@ -54,6 +54,7 @@ class ZooEntry:
     params: int
     total_params: int
     macs: int
+    input_size: int
     published: Published | None
 
 
@@ -66,5 +67,6 @@ def list_zoo() -> list[ZooEntry]:
     for name, path in zoo_paths().items():
         spec = load_spec(path)
         c = complexity(spec)
-        entries.append(ZooEntry(name, spec.family, path, c.params, c.total_params, c.macs, published().get(name)))
+        entries.append(ZooEntry(name, spec.family, path, c.params, c.total_params, c.macs,
+                                  spec.input_shape[0], published().get(name)))
     return sorted(entries, key=lambda e: (e.family, e.name))

@@ -3,7 +3,8 @@
 Basic, bottleneck, wide (WRN) and grouped (ResNeXt) blocks differ only in the
 convolutions of their branch (``_branch_convs``); the five block orders of He
 et al. 2016 differ only in where norms and activations sit around those convs
-(``residual_block``); the shortcut policy decides how the input reaches the add.
+(``residual_block``); the shortcut policy decides how the input reaches the merge, and
+``gates`` adds squeeze-excitation, drop-path and the weighted or highway merges.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 from ..graph import Graph, Tensor
 from ..schema import BasicStage, BottleneckStage, PlainStage
+from .gates import gate_branch, merge
 
 ResidualStage = BasicStage | BottleneckStage
 PREACT_ORDERS = ("preact", "relu_preact")
@@ -41,10 +43,6 @@ def residual_stage(g: Graph, x: Tensor, stage: ResidualStage, name: str) -> Tens
     return x
 
 
-def out_channels(stage: ResidualStage) -> int:
-    return stage.width * stage.expansion if isinstance(stage, BottleneckStage) else stage.inner_width
-
-
 def _branch_convs(stage: ResidualStage, stride: int) -> list[BranchConv]:
     if isinstance(stage, BasicStage):
         w = stage.inner_width
@@ -52,7 +50,7 @@ def _branch_convs(stage: ResidualStage, stride: int) -> list[BranchConv]:
     first, middle = (stride, 1) if stage.stride_on == "1x1" else (1, stride)
     inner = stage.inner_width
     return [BranchConv(inner, 1, first), BranchConv(inner, 3, middle, stage.groups),
-            BranchConv(out_channels(stage), 1)]
+            BranchConv(stage.out_width, 1)]
 
 
 def residual_block(g: Graph, x: Tensor, stage: ResidualStage, stride: int, name: str) -> Tensor:
@@ -67,7 +65,7 @@ def residual_block(g: Graph, x: Tensor, stage: ResidualStage, stride: int, name:
         pre = g.act(g.norm(x, f"{name}_preact"), f"{name}_preact")
     elif order == "relu_preact":
         pre = g.act(x, f"{name}_preact")
-    shortcut = _shortcut(g, x, pre, out_channels(stage), stride, stage.shortcut, name)
+    shortcut = _shortcut(g, x, pre, stage.out_width, stride, stage.shortcut, name)
 
     convs = _branch_convs(stage, stride)
     norm_last = order in ("post", "relu_before_add", "relu_preact")
@@ -84,19 +82,20 @@ def residual_block(g: Graph, x: Tensor, stage: ResidualStage, stride: int, name:
         if not last or order == "relu_before_add":
             y = g.act(y, prefix)
 
-    if order in ("post", "bn_after_add"):
-        y = g.add((shortcut, y), f"{name}_add")
-        if order == "bn_after_add":
-            y = g.norm(y, f"{name}_post")
-        return g.act(y, name=f"{name}_out")
-    return g.add((shortcut, y), f"{name}_out")
+    after_merge = order in ("post", "bn_after_add")  # orders with layers after the sum
+    y = merge(g, shortcut, gate_branch(g, y, stage, name), pre=pre, stage=stage, stride=stride,
+              block=name, name=f"{name}_add" if after_merge else f"{name}_out")
+    if order == "bn_after_add":
+        y = g.norm(y, f"{name}_post")
+    return g.act(y, name=f"{name}_out") if after_merge else y
 
 
 def _shortcut(g: Graph, x: Tensor, pre: Tensor, channels: int, stride: int, policy: str, name: str) -> Tensor:
-    """The path from a block's input to its add (He et al. 2015 options A-C, ResNet-D).
+    """The path from a block's input to its merge (He et al. 2015 options A-C, ResNet-D, highway).
 
     Projections read the pre-activated input (as He et al. 2016 and keras.applications v2
-    do); parameter-free shortcuts read the block's raw input.
+    do); parameter-free shortcuts read the block's raw input. Highway carries it as A does,
+    subsampled and zero-padded where the block changes shape (Srivastava et al. 2015, Sec. 2.1).
     """
     with g.shortcut():
         if policy == "C" or (x.channels != channels and policy in ("B", "D")):
@@ -110,9 +109,9 @@ def _shortcut(g: Graph, x: Tensor, pre: Tensor, channels: int, stride: int, poli
                 f"{name}: shortcut 'identity' cannot join a block that maps {x.channels} channels "
                 f"at stride {stride} to {channels} channels; use shortcut A, B, C or D"
             )
-        if channels < x.channels:  # only option A is left, and it can only add channels
+        if channels < x.channels:  # only option A (or highway's carry) is left: it can only add channels
             raise g.fail(
-                f"{name}: shortcut 'A' zero-pads channels, so it cannot go from {x.channels} "
+                f"{name}: shortcut '{policy}' zero-pads channels, so it cannot go from {x.channels} "
                 f"down to {channels} channels; use shortcut B, C or D"
             )
         if stride > 1:
