@@ -12,20 +12,22 @@ from typing import Any, Callable
 import keras
 
 from .graph import Graph, Node
-from .layers import ChannelPad, ChannelSlice, DropPath, HighwayMerge, WeightedAdd
+from .layers import ChannelPad, ChannelSlice, DropPath, GroupedConv2D, HighwayMerge, WeightedAdd
 from .plan import plan
 from .schema import ModelSpec
 
 
-def build_graph(graph: Graph, name: str) -> keras.Model:
+def build_graph(graph: Graph, name: str, native_grouped: bool = False) -> keras.Model:
+    """``native_grouped`` builds grouped convs as Keras's ``Conv2D(groups=g)`` (for comparisons)."""
     d = graph.defaults
     regularizer = keras.regularizers.L2(d.l2) if d.l2 else None
     weights = {"kernel_initializer": d.initializer, "kernel_regularizer": regularizer}
 
     def conv(n: Node) -> keras.layers.Layer:
         a = n.attrs
-        bias_init = keras.initializers.Constant(a["bias_init"]) if a["bias_init"] else "zeros"  # highway gates
-        return keras.layers.Conv2D(
+        bias_init = keras.initializers.Constant(a["bias_init"]) if a["bias_init"] else "zeros"  # highway
+        cls = GroupedConv2D if a["groups"] > 1 and not native_grouped else keras.layers.Conv2D
+        return cls(
             a["filters"], a["kernel"], strides=a["stride"], padding=a["padding"], groups=a["groups"],
             use_bias=a["bias"], bias_initializer=bias_init, name=n.name, **weights,
         )
@@ -77,5 +79,5 @@ def build_graph(graph: Graph, name: str) -> keras.Model:
     return keras.Model(inputs, tensors[graph.nodes[-1].name], name=name)
 
 
-def build_spec(spec: ModelSpec) -> keras.Model:
-    return build_graph(plan(spec), spec.name)
+def build_spec(spec: ModelSpec, native_grouped: bool = False) -> keras.Model:
+    return build_graph(plan(spec), spec.name, native_grouped)

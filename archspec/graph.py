@@ -91,7 +91,7 @@ class Graph:
 
     @contextmanager
     def shortcut(self) -> Iterator[None]:
-        """Mark nodes as off the main path (shortcuts, SE and highway gates): they do not count towards depth."""
+        """Mark nodes as off the main path (shortcuts, SE, gates): they do not count towards depth."""
         saved, self._on_shortcut = self._on_shortcut, True
         try:
             yield
@@ -157,7 +157,8 @@ class Graph:
                 x = self.zero_pad(x, f"{prefix}_pad", kernel // 2)
                 padding = "valid"
         if bias is None:
-            bias = self.defaults.conv_bias is True or (self.defaults.conv_bias == "unnormalized" and not normalized)
+            rule = self.defaults.conv_bias
+            bias = rule is True or (rule == "unnormalized" and not normalized)
         self._check_stride(x, stride, f"{prefix}_conv")
         h, w, cin = x.shape
         shape = (_conv_size(h, kernel, stride, padding), _conv_size(w, kernel, stride, padding), filters)
@@ -165,7 +166,8 @@ class Graph:
         return self._add(
             f"{prefix}_conv", "conv", (x,), shape,
             filters=filters, kernel=kernel, stride=stride, groups=groups, padding=padding, bias=bias,
-            bias_init=bias_init, params=weights + (filters if bias else 0), macs=shape[0] * shape[1] * weights,
+            bias_init=bias_init, params=weights + (filters if bias else 0),
+            macs=shape[0] * shape[1] * weights,
         )
 
     def norm(self, x: Tensor, prefix: str, zero_init: bool = False) -> Tensor:
@@ -176,7 +178,8 @@ class Graph:
             zero_init=zero_init, params=2 * c, state=2 * c,
         )
 
-    def act(self, x: Tensor, prefix: str | None = None, name: str | None = None, kind: str | None = None) -> Tensor:
+    def act(self, x: Tensor, prefix: str | None = None, name: str | None = None,
+            kind: str | None = None) -> Tensor:
         """An activation named ``{prefix}_{kind}`` (``conv1_relu``) or given a full name.
 
         ``kind`` defaults to the network's activation; gates pass ``sigmoid``.

@@ -62,7 +62,8 @@ class WeightedAdd(keras.layers.Layer):
         self.init = init
 
     def build(self, input_shape) -> None:
-        self.alpha = self.add_weight(name="alpha", shape=(), initializer=keras.initializers.Constant(self.init))
+        init = keras.initializers.Constant(self.init)
+        self.alpha = self.add_weight(name="alpha", shape=(), initializer=init)
 
     def call(self, inputs):
         shortcut, branch = inputs
@@ -115,3 +116,30 @@ class DropPath(keras.layers.Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class GroupedConv2D(keras.layers.Conv2D):
+    """``Conv2D(groups=g)`` with the same weights, computed the fastest way on the device at hand.
+
+    Keras's TensorFlow backend compiles every grouped convolution with XLA, which on CPU
+    runs a training step hundreds of times slower than the dense conv it replaces
+    (benchmarks/RESULTS.md). On CPU this layer runs ``g`` ordinary convolutions on channel
+    slices and concatenates them (identical results, TensorFlow's regular kernels); on a GPU
+    it calls TensorFlow's native grouped convolution (cuDNN); other backends use Keras's.
+    The kernel layout is Conv2D's, so weights move between the two unchanged.
+    """
+
+    def convolution_op(self, inputs, kernel):
+        if self.groups == 1 or keras.backend.backend() != "tensorflow":
+            return super().convolution_op(inputs, kernel)
+        import tensorflow as tf
+
+        strides, padding = list(self.strides), self.padding.upper()
+        if tf.config.list_logical_devices("GPU"):
+            return tf.nn.convolution(inputs, kernel, strides, padding, dilations=list(self.dilation_rate))
+        pairs = zip(tf.split(inputs, self.groups, axis=-1), tf.split(kernel, self.groups, axis=-1))
+        return tf.concat(
+            [tf.nn.convolution(x, k, strides, padding, dilations=list(self.dilation_rate)) for x, k in pairs],
+            axis=-1,
+        )

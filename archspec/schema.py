@@ -138,11 +138,13 @@ class _ResidualStage(_StageBase):
         "(their form), relu_preact or preact.",
     )
     merge_init: float = Field(
-        0.0, description="Initial alpha of merge 'weighted' (0: each block starts as the identity, ReZero/SkipInit)."
+        0.0,
+        description="Initial alpha of merge 'weighted' (0: each block starts as the identity, ReZero/SkipInit).",
     )
     gate_bias: float = Field(
-        -1.0, description="Initial bias of the highway gate (negative: blocks start by carrying x; Srivastava "
-        "et al. 2015 use -1 to -3)."
+        -1.0,
+        description="Initial bias of the highway gate (negative: blocks start by carrying x; Srivastava et al. "
+        "2015 use -1 to -3).",
     )
 
     @model_validator(mode="after")

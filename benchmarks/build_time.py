@@ -1,7 +1,7 @@
 """Build time of zoo models against keras.applications building the same network.
 
-Measured side by side in one process, interleaved, after one warm-up build of
-each, so both sides see the same machine state. Also times `validate` (load +
+Measured side by side in one process, interleaved (alternating which goes
+first), each build from a cleared Keras session, after one warm-up build of each. Also times `validate` (load +
 plan, no TensorFlow) in a fresh interpreter, since that is what a user waits for.
 
     python benchmarks/build_time.py [--repeats 5] [--out benchmarks/RESULTS.md]
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import gc
 import os
 import platform
 import statistics
@@ -34,6 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _seconds(build) -> float:
+    """One build from a clean slate: no models held from earlier builds, garbage collected."""
+    keras.backend.clear_session()
+    gc.collect()
     start = time.perf_counter()
     build()
     return time.perf_counter() - start
@@ -46,10 +50,13 @@ def build_ratios(repeats: int) -> list[tuple[str, float, float]]:
         ours, theirs = lambda: build_model(spec), lambda: application(weights=None)
         ours(), theirs()  # warm-up: first builds pay for tracing and imports
         a, b = [], []
-        for _ in range(repeats):
-            a.append(_seconds(ours))
-            b.append(_seconds(theirs))
-            keras.backend.clear_session()
+        for i in range(repeats):  # alternate who goes first, so drift in machine load hits both
+            if i % 2:
+                b.append(_seconds(theirs))
+                a.append(_seconds(ours))
+            else:
+                a.append(_seconds(ours))
+                b.append(_seconds(theirs))
         rows.append((name, statistics.median(a), statistics.median(b)))
     return rows
 

@@ -12,14 +12,24 @@ from archspec.zoo import zoo_paths
 SHARED_REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "published.yaml"
 
 # Entries whose Keras build takes long on 2 cores (many layers or >60M weights to initialise).
-HEAVY = {"cifar_resnet1202", "cifar_weighted_resnet1202", "cifar_preact_resnet1001", "wide_resnet101_2", "resnext101_32x8d",
-         "resnext29_16x64d", "keras_resnet152", "keras_resnet152v2", "resnet152", "preact_resnet152"}
+HEAVY = {
+    "cifar_preact_resnet1001",
+    "cifar_resnet1202",
+    "cifar_weighted_resnet1202",
+    "keras_resnet152",
+    "keras_resnet152v2",
+    "preact_resnet152",
+    "resnet152",
+    "resnext101_32x8d",
+    "resnext29_16x64d",
+    "wide_resnet101_2",
+}
 
 
-def zoo_params(predicate=lambda name: True):
-    """pytest params over zoo names, heavy ones marked slow."""
+def zoo_params(predicate=lambda name: True, slow=frozenset()):
+    """pytest params over zoo names, heavy ones (and ``slow``) marked slow."""
     return [
-        pytest.param(name, marks=pytest.mark.slow) if name in HEAVY else name
+        pytest.param(name, marks=pytest.mark.slow) if name in HEAVY | set(slow) else name
         for name in zoo_paths() if predicate(name)
     ]
 

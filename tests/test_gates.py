@@ -14,7 +14,7 @@ from archspec.loader import load_text
 from archspec.plan import plan
 
 GATE_ENTRIES = {  # zoo entry -> input size to build it at (counts compare at any size)
-    "seresnet50": 64,
+    "se_resnet50": 64,
     "seresnext50_32x4d": 64,
     "cifar_weighted_resnet110": 16,
     "cifar_highway_resnet56": 16,
@@ -50,13 +50,13 @@ def _images(n: int = 4, size: int = 16) -> np.ndarray:
 # ---- published and analytic figures -------------------------------------------------------
 
 
-@pytest.mark.parametrize(("name", "params"), [("seresnet50", 28_088_024), ("seresnext50_32x4d", 27_559_896)])
+@pytest.mark.parametrize(("name", "params"), [("se_resnet50", 28_088_024), ("seresnext50_32x4d", 27_559_896)])
 def test_se_entries_have_timms_parameter_counts(name, params):
     assert complexity(name).params == params
 
 
 def test_se_convs_count_their_macs_but_not_towards_depth():
-    se, plain = complexity("seresnet50"), complexity("resnet50")
+    se, plain = complexity("se_resnet50"), complexity("resnet50")
     blocks = {256: 3, 512: 4, 1024: 6, 2048: 3}  # output channels -> blocks
     assert se.macs - plain.macs == sum(n * 2 * c * (c // 16) for c, n in blocks.items())
     assert se.depth == plain.depth == 50
@@ -72,21 +72,27 @@ def test_highway_twin_differs_only_by_its_gates():
     same = [s.model_copy(update={"shortcut": "A"}) for s in highway.stages]
     assert same == residual.stages
     gates = sum(n.params for n in plan(highway).nodes if n.name.endswith("_0_gate_conv"))
-    assert gates == 9 * (16 * 16 + 16) + (16 * 32 + 32) + 8 * (32 * 32 + 32) + (32 * 64 + 64) + 8 * (64 * 64 + 64)
+    widths = [(16, 16)] * 9 + [(16, 32)] + [(32, 32)] * 8 + [(32, 64)] + [(64, 64)] * 8
+    assert gates == sum(cin * cout + cout for cin, cout in widths)  # biased 1x1 convs
     assert complexity(highway).params == complexity(residual).params + gates
     assert complexity(highway).depth == 56
 
 
-@pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=pytest.mark.slow) if n.endswith("1202") else n for n in GATE_ENTRIES])
-def test_analytic_figures_equal_built_model(name):
-    size = GATE_ENTRIES[name]
-    spec = load_spec(name, overrides={"input_shape": (size, size, 3)})
-    model = build_model(spec)
-    built, analytic = model_stats(model), complexity(spec)
+ORDERS = ("post", "bn_after_add", "relu_before_add", "relu_preact", "preact")
+COMBINED = [({"order": o, "se_ratio": 4, "shortcut": "highway"}, f"{o}-se-highway") for o in ORDERS] + [
+    ({"order": o, "se_ratio": 4, "merge": "weighted", "shortcut": s}, f"{o}-se-weighted-{s}")
+    for o in ORDERS[2:] for s in ("A", "B")]
+
+
+@pytest.mark.parametrize("stage", [pytest.param(s, id=i) for s, i in COMBINED])
+def test_every_order_takes_every_gate(stage):
+    """SE, drop-path and each merge in every block order they fit, bottlenecks included."""
+    spec = tiny(stage, {"drop_path": 0.2})
+    spec = load_spec(spec, overrides={"stages": [*spec.model_dump()["stages"], {
+        "type": "bottleneck", "depth": 2, "width": 8, "stride": 2, **stage}]})
+    built, analytic = model_stats(build_model(spec)), complexity(spec)
     assert (built.params, built.total_params, built.macs, built.layers) == (
         analytic.params, analytic.total_params, analytic.macs, analytic.layers)
-    assert not any(isinstance(layer, keras.layers.Lambda) for layer in model.layers)
 
 
 # ---- behaviour ------------------------------------------------------------------------------
@@ -119,7 +125,8 @@ def test_drop_path_drops_whole_samples_and_rescales_the_kept():
 
 def test_weighted_merge_at_zero_starts_each_block_as_the_identity():
     model = build_model(tiny({"merge": "weighted", "order": "relu_before_add"}))
-    probe = keras.Model(model.input, [model.get_layer(n).output for n in ("conv2_block1_out", "conv2_block2_out")])
+    outs = [model.get_layer(n).output for n in ("conv2_block1_out", "conv2_block2_out")]
+    probe = keras.Model(model.input, outs)
     before, after = probe(_images(), training=False)
     np.testing.assert_array_equal(before, after)
     assert float(model.get_layer("conv2_block2_out").alpha.numpy()) == 0.0
@@ -139,6 +146,17 @@ def test_highway_merge_mixes_branch_and_carry():
     np.testing.assert_allclose(HighwayMerge()([carry, branch, gate]), [[0.25, 1.0]])
 
 
+@pytest.mark.parametrize("feature", FEATURES)
+def test_one_training_step_moves_every_weight(feature):
+    """Gradients reach the SE convs, the weighted merge's alpha and the highway gates; drop-path compiles."""
+    keras.utils.set_random_seed(0)
+    model = build_model(FEATURES[feature])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    before = [w.numpy().copy() for w in model.trainable_weights]
+    model.fit(_images(8), np.arange(8) % 5, batch_size=8, verbose=0)
+    assert all(not np.array_equal(b, w.numpy()) for b, w in zip(before, model.trainable_weights))
+
+
 # ---- saving ---------------------------------------------------------------------------------
 
 
@@ -154,7 +172,8 @@ def test_saved_model_loads_safely_with_identical_outputs(feature, tmp_path):
     np.testing.assert_array_equal(model(x, training=False), rebuilt(x, training=False))
 
 
-@pytest.mark.parametrize("layer", [WeightedAdd(0.25, name="w"), HighwayMerge(name="h"), DropPath(0.2, seed=3, name="d")])
+@pytest.mark.parametrize("layer", [WeightedAdd(0.25, name="w"), HighwayMerge(name="h"),
+                                   DropPath(0.2, seed=3, name="d")])
 def test_custom_layer_config_round_trips(layer):
     config = layer.get_config()
     assert type(layer).from_config(config).get_config() == config
@@ -168,7 +187,8 @@ def test_custom_layer_config_round_trips(layer):
     ({"se_ratio": 32}, {}, r"se_ratio 32 would squeeze the block's 8 output channels"),
     ({"merge": "weighted"}, {}, r"merge 'weighted' .* order 'post'"),
     ({"merge": "weighted", "order": "bn_after_add"}, {}, r"order 'bn_after_add'"),
-    ({"merge": "weighted", "order": "preact", "shortcut": "highway"}, {}, r"shortcut 'highway' .* merge 'weighted'"),
+    ({"merge": "weighted", "order": "preact", "shortcut": "highway"}, {},
+     r"shortcut 'highway' .* merge 'weighted'"),
     ({"merge": "sum"}, {}, r"merge"),
     ({}, {"drop_path": 1.0}, r"drop_path"),
 ])
@@ -192,6 +212,6 @@ def test_drop_path_without_residual_blocks_is_a_spec_error():
 
 
 def test_highway_cannot_carry_into_fewer_channels():
-    with pytest.raises(SpecError, match=r"shortcut 'highway' zero-pads channels, so it cannot go from 16 down to 8"):
+    with pytest.raises(SpecError, match=r"shortcut 'highway' zero-pads channels, so it cannot go from 16 down"):
         load_spec({"input_shape": [16, 16, 3], "stem": {"type": "cifar", "width": 16},
                    "stages": [{"type": "basic", "depth": 1, "width": 8, "shortcut": "highway"}]})

@@ -32,7 +32,7 @@ def squeeze_excite(g: Graph, y: Tensor, ratio: int, name: str) -> Tensor:
 
 
 def drop_path_rate(last: float, block: int, blocks: int) -> float:
-    """Huang et al. 2016's linear decay: block ``block`` of ``blocks`` (1-based) drops with ``block / blocks * last``.
+    """Huang et al. 2016's linear decay: block ``block`` of ``blocks`` (1-based) drops with this probability.
 
     The last block drops with probability ``last`` (their p_L); timm counts from 0 instead, so its
     first block never drops.

@@ -82,9 +82,10 @@ def residual_block(g: Graph, x: Tensor, stage: ResidualStage, stride: int, name:
         if not last or order == "relu_before_add":
             y = g.act(y, prefix)
 
+    y = gate_branch(g, y, stage, name)  # squeeze-excitation and drop-path, if any
     after_merge = order in ("post", "bn_after_add")  # orders with layers after the sum
-    y = merge(g, shortcut, gate_branch(g, y, stage, name), pre=pre, stage=stage, stride=stride,
-              block=name, name=f"{name}_add" if after_merge else f"{name}_out")
+    y = merge(g, shortcut, y, pre=pre, stage=stage, stride=stride, block=name,
+              name=f"{name}_add" if after_merge else f"{name}_out")
     if order == "bn_after_add":
         y = g.norm(y, f"{name}_post")
     return g.act(y, name=f"{name}_out") if after_merge else y
