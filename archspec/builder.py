@@ -7,12 +7,13 @@ a new kind of layer.
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Callable
 
 import keras
 
 from .graph import Graph, Node
-from .layers import ChannelPad, ChannelSlice, DropPath, GroupedConv2D, HighwayMerge, WeightedAdd
+from .layers import ChannelPad, ChannelSlice, DropPath, GroupedConv2D, HighwayMerge, Recompute, WeightedAdd
 from .plan import plan
 from .schema import ModelSpec
 
@@ -71,12 +72,33 @@ def build_graph(graph: Graph, name: str, native_grouped: bool = False) -> keras.
         "dense": dense,
     }
 
+    _allow_recursion_for(len(graph.nodes))
     inputs = keras.Input(shape=graph.nodes[0].shape, name=graph.nodes[0].name)
     tensors: dict[str, Any] = {graph.nodes[0].name: inputs}
-    for node in graph.nodes[1:]:
-        args = [tensors[i] for i in node.inputs]
-        tensors[node.name] = layer_for[node.op](node)(args if len(args) > 1 else args[0])
+    for nodes in _runs(graph.nodes[1:]):
+        args = [tensors[i] for i in nodes[0].inputs]
+        layers = [layer_for[n.op](n) for n in nodes]
+        layer = Recompute(layers, name=nodes[0].recompute) if nodes[0].recompute else layers[0]
+        tensors[nodes[-1].name] = layer(args if len(args) > 1 else args[0])
     return keras.Model(inputs, tensors[graph.nodes[-1].name], name=name)
+
+
+def _allow_recursion_for(layers: int) -> None:
+    """Keras walks functional graphs recursively (building, saving, loading, tracing), a few
+    frames per layer, so 1000-layer nets need more than Python's default limit of 1000 frames.
+    The limit is raised, never lowered, and stays raised for the model's later use."""
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10 * layers + 1000))
+
+
+def _runs(nodes: list[Node]) -> list[list[Node]]:
+    """Nodes one by one, except that a recompute group (a chain) comes as one run."""
+    runs: list[list[Node]] = []
+    for node in nodes:
+        if node.recompute and runs and runs[-1][-1].recompute == node.recompute:
+            runs[-1].append(node)
+        else:
+            runs.append([node])
+    return runs
 
 
 def build_spec(spec: ModelSpec, native_grouped: bool = False) -> keras.Model:

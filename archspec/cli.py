@@ -18,6 +18,7 @@ import click
 from .complexity import complexity
 from .errors import SpecError
 from .loader import load_spec
+from .quiet import import_tensorflow
 from .report import complexity_table, human, zoo_markdown
 from .schema import json_schema
 
@@ -82,7 +83,7 @@ def build(spec: str, summary: bool, as_json: bool, input_size: int | None, num_c
     except (SpecError, OSError) as error:
         raise _fail(error) from error
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import_tensorflow()
     from .builder import build_spec
     from .keras_stats import model_stats
 

@@ -58,6 +58,7 @@ class Node:
     state: int = 0  # non-trainable weights (batch-norm moving statistics)
     macs: int = 0
     on_shortcut: bool = False
+    recompute: str | None = None  # nodes sharing a group name are rematerialised together
 
 
 def _conv_size(size: int, kernel: int, stride: int, padding: str) -> int:
@@ -77,6 +78,7 @@ class Graph:
     blocks: int = 0  # residual blocks in the whole network (stochastic depth's L)
     block: int = 0  # residual blocks planned so far
     _on_shortcut: bool = False
+    _recompute: str | None = None
     _names: set[str] = field(default_factory=set)
 
     @contextmanager
@@ -97,6 +99,15 @@ class Graph:
             yield
         finally:
             self._on_shortcut = saved
+
+    @contextmanager
+    def recomputed(self, group: str) -> Iterator[None]:
+        """Nodes added inside form one group the builder recomputes in the backward pass."""
+        saved, self._recompute = self._recompute, group
+        try:
+            yield
+        finally:
+            self._recompute = saved
 
     def fail(self, message: str) -> PlanError:
         return PlanError(message, self.path)
@@ -127,7 +138,7 @@ class Graph:
         counts = {k: kw.pop(k) for k in ("params", "state", "macs") if k in kw}
         self.nodes.append(
             Node(name, op, tuple(t.node for t in inputs), shape, kw, self.scope,
-                 on_shortcut=self._on_shortcut, **counts)
+                 on_shortcut=self._on_shortcut, recompute=self._recompute, **counts)
         )
         return Tensor(name, shape)
 

@@ -20,21 +20,30 @@ class ModelStats:
     layers: int
 
 
-def _layer_macs(layer: keras.layers.Layer) -> int:
+def _layer_macs(layer: keras.layers.Layer, input_shape: tuple) -> int:
+    """MACs of one layer applied to ``input_shape``; chains (``Recompute``) count their members."""
     if isinstance(layer, keras.layers.Conv2D):  # Conv2D and its subclasses
         kh, kw = layer.kernel_size
-        cin = layer.input.shape[-1]
-        _, h, w, cout = layer.output.shape
-        return h * w * cout * kh * kw * cin // layer.groups
+        _, h, w, cout = layer.compute_output_shape(input_shape)
+        return h * w * cout * kh * kw * input_shape[-1] // layer.groups
     if isinstance(layer, keras.layers.Dense):
         return int(math.prod(layer.kernel.shape))
-    return 0
+    total = 0
+    for member in getattr(layer, "chain", ()):
+        total += _layer_macs(member, input_shape)
+        input_shape = member.compute_output_shape(input_shape)
+    return total
+
+
+def _input_shape(layer: keras.layers.Layer) -> tuple | list:
+    inputs = layer.input
+    return [t.shape for t in inputs] if isinstance(inputs, list) else inputs.shape
 
 
 def model_stats(model: keras.Model) -> ModelStats:
     return ModelStats(
         params=sum(int(math.prod(w.shape)) for w in model.trainable_weights),
         total_params=model.count_params(),
-        macs=sum(_layer_macs(layer) for layer in model.layers),
+        macs=sum(_layer_macs(layer, _input_shape(layer)) for layer in model.layers[1:]),
         layers=len(model.layers),
     )

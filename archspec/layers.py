@@ -143,3 +143,72 @@ class GroupedConv2D(keras.layers.Conv2D):
             [tf.nn.convolution(x, k, strides, padding, dilations=list(self.dilation_rate)) for x, k in pairs],
             axis=-1,
         )
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class Recompute(keras.layers.Layer):
+    """A chain of layers whose intermediate outputs are recomputed in the backward pass, not stored.
+
+    Memory-efficient DenseNets (Pleiss et al. 2017) wrap each layer's concatenation, BN, ReLU
+    and first conv in one: only the chain's inputs and output stay alive between the passes.
+    Batch-norm moving statistics are restored after the recomputation, so a training step
+    updates them once, exactly as without recomputation. Other backends than TensorFlow
+    run the chain plainly.
+    """
+
+    def __init__(self, chain: list, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.chain = [c if isinstance(c, keras.layers.Layer) else keras.saving.deserialize_keras_object(c)
+                      for c in chain]
+
+    def build(self, input_shape) -> None:
+        shape = input_shape
+        for layer in self.chain:
+            if not layer.built:  # deserialised members arrive built
+                layer.build(shape)
+            shape = layer.compute_output_shape(shape)
+
+    def compute_output_shape(self, input_shape):
+        for layer in self.chain:
+            input_shape = layer.compute_output_shape(input_shape)
+        return input_shape
+
+    def _run(self, x, training=None):
+        for layer in self.chain:
+            x = layer(x, training=training) if isinstance(layer, keras.layers.BatchNormalization) else layer(x)
+        return x
+
+    def call(self, inputs, training=None):
+        if not training or keras.backend.backend() != "tensorflow":
+            return self._run(inputs, training)
+        return _recomputed(self, inputs)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "chain": [keras.saving.serialize_keras_object(c) for c in self.chain]}
+
+
+def _recomputed(layer: Recompute, inputs):
+    """``layer._run(inputs)`` in training mode with a gradient that recomputes it (TensorFlow)."""
+    import tensorflow as tf
+
+    structure = inputs
+
+    @tf.custom_gradient
+    def forward(*flat):
+        y = layer._run(tf.nest.pack_sequence_as(structure, list(flat)), training=True)
+
+        def backward(dy, variables=None):
+            saved = [tf.identity(v.value) for v in layer.non_trainable_variables]  # already updated once
+            with tf.GradientTape() as tape:
+                tape.watch(flat)
+                again = layer._run(tf.nest.pack_sequence_as(structure, list(flat)), training=True)
+            grads = tape.gradient(again, list(flat) + list(variables or []), output_gradients=dy)
+            with tf.control_dependencies(grads):
+                restores = [v.assign(s) for v, s in zip(layer.non_trainable_variables, saved)]
+            with tf.control_dependencies(restores):
+                grads = [tf.identity(g) if g is not None else None for g in grads]
+            return grads[: len(flat)], grads[len(flat):]
+
+        return y, backward
+
+    return forward(*tf.nest.flatten(inputs))

@@ -240,6 +240,12 @@ class DenseStage(_Stage):
     compression: float = Field(
         1.0, gt=0, le=1, description="Channels the opening transition keeps (theta; 0.5 for DenseNet-C)."
     )
+    memory_efficient: bool = Field(
+        False,
+        description="Recompute each layer's concatenation, BN, ReLU and first conv in the backward pass "
+        "instead of storing them (Pleiss et al. 2017): training memory grows linearly with depth instead "
+        "of quadratically, for some extra time. Same outputs and gradients.",
+    )
 
     @property
     def ends_unnormalized(self) -> bool:
