@@ -5,19 +5,22 @@ Importing the package does not import TensorFlow; ``build_model`` does, when cal
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .complexity import Complexity
+from .complexity import Complexity, graph_complexity
 from .complexity import complexity as _spec_complexity
 from .errors import SpecError
+from .guards import MAX_ACTIVATION_MB, MAX_PARAMS, Limits, check_size
 from .loader import load_spec
+from .plan import plan
 from .schema import ModelSpec
 from .zoo import list_zoo
 
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["ModelSpec", "SpecError", "build_model", "complexity", "list_zoo", "load_spec"]
+__all__ = ["ModelSpec", "SpecError", "build_model", "complexity", "list_zoo", "load_model", "load_spec"]
 __version__ = "0.1.0"
 
 
@@ -26,16 +29,40 @@ def complexity(spec: Any) -> Complexity:
     return _spec_complexity(load_spec(spec))
 
 
-def build_model(spec: Any, *, input_size: int | None = None, num_classes: int | None = None) -> "keras.Model":
+def build_model(spec: Any, *, input_size: int | None = None, num_classes: int | None = None,
+                seed: int | None = None, max_params: int = MAX_PARAMS,
+                max_activation_mb: float = MAX_ACTIVATION_MB) -> "keras.Model":
     """Compile a spec (object, path, zoo name or dict) into a ``keras.Model``.
 
     ``input_size`` replaces the input's height and width; ``num_classes`` the classifier size.
+    A spec whose analytic size exceeds ``max_params`` or ``max_activation_mb`` (MiB of layer
+    outputs per image) is refused with a SpecError before TensorFlow builds anything. ``seed``
+    makes the initial weights reproducible: it seeds Keras's global generators (Python, NumPy,
+    TensorFlow) with ``keras.utils.set_random_seed`` just before building, so the same spec and
+    seed give identical weights.
     """
-    from .builder import build_spec
-
     loaded = load_spec(spec)
     changes = _overrides(loaded, input_size, num_classes)
-    return build_spec(load_spec(loaded, overrides=changes) if changes else loaded)
+    loaded = load_spec(loaded, overrides=changes) if changes else loaded
+    graph = plan(loaded)
+    check_size(loaded, graph_complexity(graph), Limits(max_params, max_activation_mb))
+
+    import keras
+
+    from .builder import build_graph
+
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    return build_graph(graph, loaded.name)
+
+
+def load_model(path: str | Path, *, unsafe: bool = False, compile: bool = True) -> "keras.Model":
+    """A saved ``.keras`` model; files whose loading could run foreign code (a Lambda layer, a module
+    that is neither Keras nor archspec) are refused unless ``unsafe=True`` (see ``archspec.model_io``).
+    """
+    from .model_io import load_model as load
+
+    return load(path, unsafe=unsafe, compile=compile)
 
 
 def _overrides(spec: ModelSpec, input_size: int | None, num_classes: int | None) -> dict:

@@ -51,7 +51,10 @@ def build_graph(graph: Graph, name: str, native_grouped: bool = False) -> keras.
 
     def dense(n: Node) -> keras.layers.Layer:
         a = n.attrs
-        return keras.layers.Dense(a["units"], activation=a["activation"], use_bias=a["bias"], name=n.name, **weights)
+        # Under a mixed-precision policy the classifier still computes in float32 (stable softmax and loss).
+        dtype = "float32" if n is graph.nodes[-1] else None
+        return keras.layers.Dense(a["units"], activation=a["activation"], use_bias=a["bias"], name=n.name,
+                                  dtype=dtype, **weights)
 
     layer_for: dict[str, Callable[[Node], keras.layers.Layer]] = {
         "conv": conv,

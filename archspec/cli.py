@@ -16,8 +16,9 @@ from typing import Any
 import click
 
 from .complexity import complexity
-from .errors import SpecError
-from .loader import load_spec
+from .errors import RunError, SpecError
+from .guards import MAX_ACTIVATION_MB, MAX_PARAMS, Limits, check_size
+from .loader import load_spec, load_training
 from .quiet import import_tensorflow
 from .report import complexity_table, human, zoo_markdown
 from .schema import json_schema
@@ -61,8 +62,13 @@ def main(debug: bool) -> None:
 @click.option("--input-size", type=click.IntRange(min=1), help="Square input size to build at instead of the spec's.")
 @click.option("--num-classes", type=click.IntRange(min=1), help="Classifier size instead of the spec's.")
 @click.option("--save", type=click.Path(dir_okay=False, path_type=Path), help="Write the model to this .keras file.")
+@click.option("--seed", type=int, help="Seed the initial weights: the same spec and seed give identical weights.")
+@click.option("--max-params", type=click.IntRange(min=1), default=MAX_PARAMS, show_default=True,
+              help="Refuse, before building, a model with more parameters.")
+@click.option("--max-activation-mb", type=click.FloatRange(min=0, min_open=True), default=MAX_ACTIVATION_MB,
+              show_default=True, help="Refuse, before building, a model whose layer outputs take more MiB per image.")
 def build(spec: str, summary: bool, as_json: bool, input_size: int | None, num_classes: int | None,
-          save: Path | None) -> None:
+          save: Path | None, seed: int | None, max_params: int, max_activation_mb: float) -> None:
     """Build SPEC (a YAML file or zoo name) into a Keras model and report its size.
 
     The figures come from the built model; they equal the analytic ones that
@@ -78,16 +84,17 @@ def build(spec: str, summary: bool, as_json: bool, input_size: int | None, num_c
         if num_classes:
             overrides["num_classes"] = num_classes
         loaded = load_spec(loaded, overrides=overrides) if overrides else loaded
+        check_size(loaded, complexity(loaded), Limits(max_params, max_activation_mb))  # before importing TF
         if save is not None:
             _check_writable(save)
     except (SpecError, OSError) as error:
         raise _fail(error) from error
 
     import_tensorflow()
-    from .builder import build_spec
+    from . import build_model
     from .keras_stats import model_stats
 
-    model = build_spec(loaded)
+    model = build_model(loaded, seed=seed, max_params=max_params, max_activation_mb=max_activation_mb)
     stats = model_stats(model)
     if summary:
         model.summary(print_fn=lambda line, **_: click.echo(line), expand_nested=False)
@@ -103,9 +110,14 @@ def build(spec: str, summary: bool, as_json: bool, input_size: int | None, num_c
         try:
             _save_atomically(model, save)
         except OSError as error:
-            raise _fail(error) from error
+            raise _fail(_cannot_write(save, error)) from error
         if not as_json:
             click.echo(f"saved {save}")
+
+
+def _cannot_write(path: Path, error: OSError) -> OSError:
+    """The OS's reason, about the file asked for rather than the temporary one beside it."""
+    return OSError(f"cannot write '{path}': {error.strerror or error}")
 
 
 def _check_writable(path: Path) -> None:
@@ -148,6 +160,59 @@ def validate(specs: tuple[str, ...], quiet: bool) -> None:
             click.echo(f"ok {source}: {c.params:,} params, {c.macs / 1e9:.3f} GMACs")
     if failed:
         raise Failure(f"{failed} of {len(specs)} specs are invalid")
+
+
+@main.command("bench")
+@click.argument("spec")
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--steps", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Timed steps after one warm-up step (the median is reported).")
+@click.option("--input-size", type=click.IntRange(min=1), help="Square input size instead of the spec's.")
+@click.option("--mixed-precision", type=click.Choice(["float16", "bfloat16"]), help="Keras mixed precision policy.")
+@click.option("--jit", is_flag=True, help="Compile the steps with XLA.")
+@click.option("--compare", type=click.Choice(["keras"]),
+              help="Also measure the equivalent keras.applications model and print ratios.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per measured model.")
+def bench_command(spec: str, batch_size: int, steps: int, input_size: int | None, mixed_precision: str | None,
+                  jit: bool, compare: str | None, as_json: bool) -> None:
+    """Build time, inference and training img/s and peak training memory of SPEC.
+
+    Each model is measured in a fresh process on synthetic data. With --compare keras,
+    the keras.applications model of the same network (ResNet-50/101/152, their V2 forms,
+    DenseNet-121/169/201) is measured the same way and the ratios printed.
+
+    \b
+    Example:  archspec bench keras_resnet50 --compare keras --batch-size 16
+    """
+    from .bench import KERAS_EQUIVALENT, Settings, bench
+
+    try:
+        name = load_spec(spec).name
+    except SpecError as error:
+        raise _fail(error) from error
+    if compare and name not in KERAS_EQUIVALENT:
+        raise Failure(f"no keras.applications equivalent of '{name}'; --compare keras knows "
+                      f"{', '.join(sorted(KERAS_EQUIVALENT))}")
+    settings = Settings(batch_size=batch_size, steps=steps, mixed_precision=mixed_precision, jit=jit,
+                        input_size=input_size)
+    try:
+        results = [bench(spec, settings)]
+        if compare:
+            results.append(bench(spec, settings, keras_application=KERAS_EQUIVALENT[name]))
+    except RuntimeError as error:
+        raise _fail(error) from error
+    for r in results:
+        if as_json:
+            click.echo(json.dumps(vars(r)))
+        else:
+            click.echo(f"{r.model} on {r.device}, batch {r.batch_size}: build {r.build_s:.2f} s, inference "
+                       f"{r.inference_img_s:.1f} img/s, training {r.train_img_s:.1f} img/s "
+                       f"({r.train_step_s:.3f} s/step), peak memory {r.peak_memory_mb:.0f} MB")
+    if len(results) == 2 and not as_json:
+        ours, theirs = results
+        click.echo(f"ratios archspec / keras.applications: build {ours.build_s / theirs.build_s:.2f}, "
+                   f"training step {ours.train_step_s / theirs.train_step_s:.2f}, "
+                   f"peak memory {ours.peak_memory_mb / theirs.peak_memory_mb:.2f}")
 
 
 @main.group()
@@ -217,6 +282,239 @@ def schema(out: Path | None) -> None:
         os.replace(tmp, out)
     except OSError as error:
         tmp.unlink(missing_ok=True)
+        raise _fail(_cannot_write(out, error)) from error
+
+
+# ---- training, experiments and export ----------------------------------------------------------
+
+_RUN_ERRORS = (SpecError, RunError, OSError)
+
+
+def _resized(spec: str, input_size: int | None, num_classes: int | None) -> dict[str, Any]:
+    """--input-size and --num-classes as spec overrides (the spec's channels kept)."""
+    overrides: dict[str, Any] = {}
+    if input_size:
+        overrides["input_shape"] = (input_size, input_size, load_spec(spec).input_shape[2])
+    if num_classes:
+        overrides["num_classes"] = num_classes
+    return overrides
+
+
+_input_size = click.option("--input-size", type=click.IntRange(min=1),
+                           help="Square input size instead of the spec's (data is resized to it).")
+_num_classes = click.option("--num-classes", type=click.IntRange(min=1), help="Classifier size instead of the spec's.")
+_data = click.option("--data", help="digits (scikit-learn's 8x8 digits; the default), folder:PATH (a subfolder "
+                                    "of images per class), npz:PATH (arrays x and y) or synthetic[:N].")
+
+
+@main.command()
+@click.argument("spec")
+@click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
+              help="A YAML file of train: fields (epochs: 30, lr: 0.05, ...), over the spec's train: section.")
+@_data
+@click.option("--epochs", type=click.IntRange(min=1), help="Passes over the training split (default 30).")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Global batch, all replicas together (default 128).")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Initial learning rate (default 0.1).")
+@click.option("--seed", type=click.IntRange(min=0), help="Seeds weights, split, shuffling, augmentation (default 0).")
+@_input_size
+@_num_classes
+@click.option("--mixed-precision", type=click.Choice(["float16", "bfloat16"]),
+              help="Compute in 16 bits, keep weights and the classifier in float32 (float16: GPUs).")
+@click.option("--jit/--no-jit", default=None, help="Compile training steps with XLA [default: on with a GPU].")
+@click.option("--strategy", type=click.Choice(["default", "mirrored", "multiworker"]), default="default",
+              show_default=True, help="mirrored: all GPUs (or logical CPUs) of this machine; multiworker: the "
+                                      "cluster in TF_CONFIG, --out on storage all workers share.")
+@click.option("--deterministic", is_flag=True, help="Identical results on a rerun on the same machine (slower).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder [default: runs/NAME].")
+@click.option("--overwrite", is_flag=True, help="Discard the run already in --out and start again.")
+def train(spec: str, config: Path | None, data: str | None, epochs: int | None, batch_size: int | None,
+          lr: float | None, seed: int | None, input_size: int | None, num_classes: int | None,
+          mixed_precision: str | None, jit: bool | None, strategy: str, deterministic: bool, out: Path | None,
+          overwrite: bool) -> None:
+    """Train SPEC (a YAML file or zoo name) on a data set; rerun to resume.
+
+    The recipe is the spec's train: section, a --config file, then these flags; every
+    field left out is He et al. 2015's CIFAR recipe (SGD momentum 0.9, lr 0.1 divided
+    by 10 at 50% and 75% of the epochs, weight decay 1e-4, batch 128, pad-and-crop and
+    flips). After each epoch the run folder gets last.keras, best.keras (highest
+    validation accuracy), history.csv and tensorboard/ logs; metrics.json at the end.
+    After an interruption, the same command continues from the last finished epoch.
+
+    \b
+    Examples:
+      archspec train cifar_resnet20 --input-size 8 --epochs 15
+      archspec train my_net.yaml --data folder:photos/ --num-classes 5 --mixed-precision float16
+      tensorboard --logdir runs/
+    """
+    flags = {"data": data, "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed}
+    try:
+        overrides = {**_resized(spec, input_size, num_classes),
+                     "train": {k: v for k, v in flags.items() if v is not None}}
+        loaded = load_training(spec, config, overrides)
+    except _RUN_ERRORS as error:
+        raise _fail(error) from error
+    if strategy != "multiworker":  # a multi-worker strategy must start before TensorFlow's devices do
+        import_tensorflow()
+    from .train import RunOptions, train as run_training
+
+    options = RunOptions(out=out or Path("runs") / loaded.name, mixed_precision=mixed_precision, jit=jit,
+                         strategy=strategy, deterministic=deterministic, overwrite=overwrite, log=click.echo)
+    try:
+        metrics = run_training(loaded, options)
+    except _RUN_ERRORS as error:
+        raise _fail(error) from error
+    click.echo(f"{metrics['epochs']} epochs: validation accuracy {metrics['val_accuracy']:.4f} (best "
+               f"{metrics['best_val_accuracy']:.4f}, epoch {metrics['best_epoch']}), {metrics['seconds']:.0f} s; "
+               f"{options.out / 'metrics.json'}")
+
+
+@main.group()
+def reproduce() -> None:
+    """Reproduce the papers' experiments on small data."""
+
+
+@reproduce.command("degradation")
+@_data
+@click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--input-size", type=click.IntRange(min=1), help="Square input size [default: the data's own, 8 for digits].")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/degradation"),
+              show_default=True)
+@click.option("--tiny", is_flag=True, help="Nets of 8 and 14 layers for one epoch: checks the whole pipeline fast.")
+def degradation(data: str | None, epochs: int, seed: int, input_size: int | None, out: Path, tiny: bool) -> None:
+    """He et al. 2015, Fig. 1 and 6: deeper plain nets train worse, residual nets do not.
+
+    Trains plain-20, plain-56, ResNet-20 and ResNet-56 (the zoo's CIFAR nets, fitted to the
+    data) with one recipe, then writes degradation.csv (training and validation error per
+    epoch) and degradation.png to --out. Each net is a resumable `archspec train` run
+    in its own subfolder. The default run takes about 5 minutes on 2 CPU cores.
+    """
+    from .experiments.degradation import run
+    from .train_schema import TrainSpec
+
+    import_tensorflow()
+    try:
+        summary = run(out, TrainSpec(data=data or "digits", epochs=1 if tiny else epochs, seed=seed), tiny=tiny,
+                      input_size=input_size, log=click.echo)
+    except _RUN_ERRORS as error:
+        raise _fail(error) from error
+    click.echo(f"\n{'net':<10}{'params':>10}{'train error':>13}{'val error':>11}{'seconds':>9}")
+    for row in summary:
+        click.echo(f"{row['net']:<10}{row['params']:>10,}{row['train_error']:>12.2f}%{row['val_error']:>10.2f}%"
+                   f"{row['seconds']:>9.0f}")
+    click.echo(f"{out / 'degradation.csv'}, {out / 'degradation.png'}")
+
+
+@main.command()
+@click.argument("specs", nargs=-1)
+@_data
+@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--input-size", type=click.IntRange(min=1), help="Square input size [default: the data's own, 8 for digits].")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/gradients"),
+              show_default=True)
+def gradients(specs: tuple[str, ...], data: str | None, batch_size: int, seed: int, input_size: int | None,
+              out: Path) -> None:
+    """Per-block gradient norms at initialisation, on one batch: plain against residual nets.
+
+    SPECS default to cifar_plain20, cifar_resnet20, cifar_plain56 and cifar_resnet56, fitted
+    to the data. Writes gradients.csv and gradients.png to --out and prints, per net, the
+    gradient norm at the first and the last block's output.
+    """
+    from .experiments.gradients import DEFAULT_SPECS, run
+
+    import_tensorflow()
+    try:
+        rows = run(specs or DEFAULT_SPECS, out, data=data or "digits", batch_size=batch_size,
+                   input_size=input_size, seed=seed)
+    except _RUN_ERRORS as error:
+        raise _fail(error) from error
+    click.echo(f"{'net':<22}{'stem':>11}{'last block':>12}{'ratio':>9}   (norm of dL/d output, at init)")
+    for net in dict.fromkeys(r["net"] for r in rows):
+        norms = [r["output_grad"] for r in rows if r["net"] == net]
+        click.echo(f"{net:<22}{norms[0]:>11.3g}{norms[-1]:>12.3g}{norms[0] / norms[-1]:>9.3g}")
+    click.echo(f"{out / 'gradients.csv'}, {out / 'gradients.png'}")
+
+
+@main.command()
+@click.argument("source")
+@click.option("--format", "fmt", type=click.Choice(["keras", "savedmodel", "onnx"]), default="keras",
+              show_default=True, help="onnx needs the onnx extra: pip install 'archspec[onnx]'.")
+@click.option("--out", type=click.Path(path_type=Path),
+              help="Output [default: NAME.keras, NAME (a SavedModel folder) or NAME.onnx, here].")
+@_input_size
+@_num_classes
+def export(source: str, fmt: str, out: Path | None, input_size: int | None, num_classes: int | None) -> None:
+    """Export SOURCE, a trained .keras checkpoint or a spec (fresh weights), and check it.
+
+    The exported model is loaded back (.keras with safe_mode=True, a SavedModel with
+    TensorFlow, ONNX with onnxruntime when installed) and must reproduce the Keras
+    model's outputs on random images within 1e-4. Inputs are images scaled to [0, 1].
+
+    \b
+    Examples:
+      archspec export runs/cifar_resnet20/best.keras --format onnx
+      archspec export resnet50 --format savedmodel --out serving/resnet50
+    """
+    from .export import run
+
+    try:
+        overrides = None if source.endswith(".keras") else _resized(source, input_size, num_classes)
+        import_tensorflow()
+        path, difference = run(source, fmt, out, overrides)
+    except _RUN_ERRORS as error:
+        raise _fail(error) from error
+    check = ("not checked: onnxruntime is not installed" if difference is None
+             else f"outputs match Keras within {difference:.1g}")
+    click.echo(f"wrote {path} ({fmt}); {check}")
+
+
+@main.command()
+@click.argument("spec")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also draw every layer to this .png, .svg, .pdf or .dot (needs pydot and Graphviz).")
+@_input_size
+@_num_classes
+def plot(spec: str, out: Path | None, input_size: int | None, num_classes: int | None) -> None:
+    """Draw SPEC: a stage diagram on the terminal, and with --out its full layer graph.
+
+    The diagram shows each part's blocks, output shape and parameters, without TensorFlow.
+    """
+    from .drawing import check_graph_tools, draw_graph, stage_diagram
+
+    try:
+        overrides = _resized(spec, input_size, num_classes)
+        loaded = load_spec(load_spec(spec), overrides=overrides)
+        click.echo(stage_diagram(loaded))
+        if out is None:
+            return
+        check_graph_tools(out)
+        import_tensorflow()
+        from . import build_model
+
+        draw_graph(build_model(loaded), out)
+    except _RUN_ERRORS as error:
+        raise _fail(error) from error
+    click.echo(f"wrote {out}")
+
+
+@main.command()
+@click.argument("a")
+@click.argument("b")
+def diff(a: str, b: str) -> None:
+    """What differs between specs A and B: changed fields, then params, MACs and depth.
+
+    Specs are compared as loaded (extends resolved, defaults filled in). No TensorFlow.
+
+    \b
+    Example:
+      archspec diff resnet50 specs/resnet50_d.yaml
+    """
+    from .diff import diff_report
+
+    try:
+        click.echo(diff_report(load_spec(a), load_spec(b)))
+    except _RUN_ERRORS as error:
         raise _fail(error) from error
 
 

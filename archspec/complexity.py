@@ -3,11 +3,14 @@
 Conventions (those of the papers, torchvision and timm): ``params`` counts
 trainable weights, ``total_params`` adds batch-norm moving statistics (Keras's
 ``count_params()``), and MACs count the multiply-accumulates of conv and dense
-layers for one image at the spec's input size.
+layers for one image at the spec's input size. ``activations`` counts the values every
+layer outputs for one image (4 bytes each in float32): the memory a forward pass may hold,
+which the size guards (``archspec.guards``) check before anything is built.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 from .graph import Graph
@@ -33,6 +36,7 @@ class Complexity:
     macs: int
     layers: int  # Keras layers, the input layer included
     depth: int  # weighted layers on the main path (the "50" of ResNet-50)
+    activations: int  # output values of every layer, the input included, for one image
     parts: tuple[Part, ...]
 
     def as_dict(self) -> dict:
@@ -56,6 +60,7 @@ def graph_complexity(graph: Graph) -> Complexity:
         macs=sum(p.macs for p in parts),
         layers=len(graph.nodes),
         depth=sum(1 for n in graph.nodes if n.op in ("conv", "dense") and not n.on_shortcut),
+        activations=sum(math.prod(n.shape) for n in graph.nodes),
         parts=parts,
     )
 

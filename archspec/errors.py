@@ -32,3 +32,9 @@ class SpecError(ValueError):
 
     def __str__(self) -> str:
         return "\n".join(str(p) for p in self.problems)
+
+
+class RunError(ValueError):
+    """A command that cannot run or finish as asked, though its spec is fine: missing or
+    mismatched data, an output folder that cannot be written, a loss that became NaN.
+    The CLI prints it as one paragraph and exits 1."""

@@ -198,11 +198,15 @@ def _recomputed(layer: Recompute, inputs):
         y = layer._run(tf.nest.pack_sequence_as(structure, list(flat)), training=True)
 
         def backward(dy, variables=None):
-            saved = [tf.identity(v.value) for v in layer.non_trainable_variables]  # already updated once
+            # Depending on dy keeps the recomputation in the backward pass: without it the
+            # executor may run it right after the forward pass, or merge it with the forward ops.
+            with tf.control_dependencies([dy]):
+                late = [tf.identity(t) for t in flat]
+                saved = [tf.identity(v.value) for v in layer.non_trainable_variables]  # updated once already
             with tf.GradientTape() as tape:
-                tape.watch(flat)
-                again = layer._run(tf.nest.pack_sequence_as(structure, list(flat)), training=True)
-            grads = tape.gradient(again, list(flat) + list(variables or []), output_gradients=dy)
+                tape.watch(late)
+                again = layer._run(tf.nest.pack_sequence_as(structure, late), training=True)
+            grads = tape.gradient(again, late + list(variables or []), output_gradients=dy)
             with tf.control_dependencies(grads):
                 restores = [v.assign(s) for v, s in zip(layer.non_trainable_variables, saved)]
             with tf.control_dependencies(restores):

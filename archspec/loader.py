@@ -472,7 +472,17 @@ def _child(node: Node | None, part: str | int) -> tuple[Node | None, Node] | Non
     return None
 
 
-_short = reprlib.Repr()
+class _ShortRepr(reprlib.Repr):
+    """reprlib's, except that ints too long for ``repr`` (over 4300 digits) read as their size."""
+
+    def repr_int(self, x: int, level: int) -> str:
+        try:
+            return super().repr_int(x, level)
+        except ValueError:
+            return f"an integer of {x.bit_length():,} bits"
+
+
+_short = _ShortRepr()
 _short.maxstring = _short.maxother = 60
 _short.maxlist = _short.maxtuple = _short.maxdict = 5
 _short.maxlevel = 2
@@ -595,6 +605,21 @@ def load_spec(source: ModelSpec | Mapping[str, Any] | str | Path, *,
     else:
         raise SpecError(f"cannot load a spec from a {type(source).__name__}: pass a ModelSpec, a dict, "
                         f"a path to a .yaml file or a zoo name")
+    if overrides:
+        root = _merge(root, _to_node(overrides))
+    return _validate(root)
+
+
+def load_training(source: ModelSpec | Mapping[str, Any] | str | Path, config: str | Path | None = None,
+                  overrides: Mapping[str, Any] | None = None) -> ModelSpec:
+    """A spec ready to train: ``config`` is a YAML file holding a ``train:`` section of its own
+    (merged over the spec's, errors located in that file), ``overrides`` (command-line flags)
+    go last."""
+    root: Node = _to_node(load_spec(source).model_dump())
+    if config is not None:
+        path = Path(config)
+        section = _compose(_read(path), str(path))
+        root = _merge(root, MappingNode(_MAP, [(ScalarNode(_STR, "train"), section)]))
     if overrides:
         root = _merge(root, _to_node(overrides))
     return _validate(root)

@@ -12,10 +12,12 @@ from dataclasses import replace
 
 from .blocks import STAGE_BUILDERS
 from .graph import Graph, PlanError, Tensor
+from .guards import check_plan_size
 from .schema import Head, ModelSpec, Stem
 
 
 def plan(spec: ModelSpec) -> Graph:
+    check_plan_size(spec)  # before planning: a huge depth would take hours to refuse otherwise
     g = Graph(spec.defaults, blocks=spec.residual_blocks)
     x = g.input(spec.input_shape)
     with g.at("stem", ("stem",)):

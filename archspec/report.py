@@ -46,3 +46,15 @@ def zoo_markdown(entries: list["ZooEntry"]) -> str:
         rows.append(f"| {e.name} | {e.family} | {e.input_size} | {e.params:,} | {e.macs / 1e9:.3f} | "
                     f"{pub_params} | {error} | {source} |")
     return "\n".join(rows)
+
+
+def csv_text(rows: list[dict]) -> str:
+    """Rows of dicts as CSV text, columns in order of first appearance (histories, experiment results)."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.DictWriter(out, list(dict.fromkeys(k for row in rows for k in row)), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()

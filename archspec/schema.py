@@ -12,6 +12,8 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .train_schema import TrainSpec
+
 Activation = Literal["relu", "relu6", "swish", "gelu", "elu", "leaky_relu", "tanh", "sigmoid"]
 Initializer = Literal[
     "he_normal", "he_uniform", "glorot_normal", "glorot_uniform", "lecun_normal", "truncated_normal"
@@ -20,14 +22,15 @@ ShortcutPolicy = Literal["identity", "A", "B", "C", "D", "highway"]
 BlockOrder = Literal["post", "bn_after_add", "relu_before_add", "relu_preact", "preact"]
 Padding = Literal["same", "explicit"]
 
-PositiveInt = Annotated[int, Field(gt=0, strict=True)]
+MAX_INT = 2**31 - 1  # no width or depth comes near; keeps every derived width finite in float arithmetic
+PositiveInt = Annotated[int, Field(gt=0, le=MAX_INT, strict=True)]
 Stride = Annotated[int, Field(ge=1, le=4, strict=True)]
 
 
 class StrictModel(BaseModel):
     """Base of every spec object: unknown fields are errors and objects are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # .nan, .inf: never a setting
 
 
 class NormSpec(StrictModel):
@@ -329,6 +332,9 @@ class ModelSpec(StrictModel):
         {},
         description="Planned layer name -> the name to give it instead, to match another library's "
         "names (keras.applications.DenseNet: pool1_pool -> pool1, post_bn -> bn); the network is unchanged.",
+    )
+    train: TrainSpec | None = Field(
+        None, description="How `archspec train` trains it (He et al. 2015's recipe where a field is left out)."
     )
 
     @property

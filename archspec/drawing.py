@@ -1,0 +1,90 @@
+"""`archspec plot`: a network as a compact stage diagram (text, no TensorFlow), or as its
+full layer graph (keras.utils.plot_model, which needs pydot and Graphviz's ``dot``)."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+from typing import Any
+
+from .complexity import complexity
+from .errors import RunError
+from .schema import BasicStage, BottleneckStage, DenseStage, DualPathStage, ModelSpec, PlainStage, Stem
+
+GRAPH_SUFFIXES = (".png", ".svg", ".pdf", ".dot")
+
+
+def _stem(stem: Stem) -> str:
+    return {
+        "imagenet": f"7x7/2 conv {stem.width}" if stem.kernel == 7 else f"{stem.kernel}x{stem.kernel}/2 conv {stem.width}",
+        "cifar": f"3x3 conv {stem.width}",
+        "deep": f"3x3/2, 3x3, 3x3 conv {stem.width}",
+        "none": "none",
+    }[stem.type] + (", 3x3/2 max pool" if stem.pool and stem.type in ("imagenet", "deep") else "")
+
+
+def _grouped(width: int, groups: int) -> str:
+    return f"{width}/{groups}g" if groups > 1 else str(width)
+
+
+def _stage(stage: Any) -> str:
+    """``3 x basic [3x3 16, 3x3 16] + shortcut A, stride 2``: what one block of the stage computes."""
+    if isinstance(stage, PlainStage):
+        body = ", ".join([f"3x3 {stage.width}"] * stage.convs)
+    elif isinstance(stage, BasicStage):
+        body = ", ".join([f"3x3 {_grouped(stage.inner_width, stage.groups)}"] * 2)
+    elif isinstance(stage, BottleneckStage):
+        body = f"1x1 {stage.inner_width}, 3x3 {_grouped(stage.inner_width, stage.groups)}, 1x1 {stage.out_width}"
+    elif isinstance(stage, DenseStage):
+        bottleneck = f"1x1 {stage.bn_size * stage.growth_rate}, " if stage.bn_size else ""
+        body = f"{bottleneck}3x3 {stage.growth_rate}, concat"
+    else:
+        assert isinstance(stage, DualPathStage)
+        body = (f"1x1 {stage.width}, 3x3 {_grouped(stage.inner_width, stage.groups)}, 1x1 "
+                f"{stage.residual_width}+{stage.increment}")
+    extras = []
+    if isinstance(stage, (BasicStage, BottleneckStage)):
+        extras.append(f"+ shortcut {stage.shortcut}")
+        extras += [f"order {stage.order}"] if stage.order != "post" else []
+        extras += [f"SE 1/{stage.se_ratio}"] if stage.se_ratio else []
+    if isinstance(stage, DenseStage) and stage.compression < 1:
+        extras.append(f"transition x{stage.compression:g}")
+    if stage.stride > 1:
+        last = isinstance(stage, (BasicStage, BottleneckStage)) and stage.downsample_at == "last"
+        extras.append(f"stride {stage.stride}" + (" in the last block" if last else ""))
+    return f"{stage.depth} x {stage.type} [{body}] {', '.join(extras)}".rstrip()
+
+
+def stage_diagram(spec: ModelSpec) -> str:
+    """One line per part, input to output: what it computes, its output shape and its params."""
+    c = complexity(spec)
+    head = f"{spec.head.pooling} pool, " + (f"dropout {spec.head.dropout:g}, " if spec.head.dropout else "")
+    what = {"stem": f"{spec.stem.type}: {_stem(spec.stem)}",
+            "head": f"{head}dense {spec.num_classes} {spec.head.activation}"}
+    what.update({f"stage{i + 1}": _stage(s) for i, s in enumerate(spec.stages)})
+    rows = [("input", "", "x".join(map(str, spec.input_shape)), "")]
+    rows += [(p.scope, what[p.scope], "x".join(map(str, p.output_shape)), f"{p.params:,}") for p in c.parts]
+    width = max(len(r[1]) for r in rows)
+    lines = [f"{spec.name}: {c.params:,} params, {c.macs / 1e9:.3f} GMACs, depth {c.depth}"]
+    lines += [f"  {name:<8} {text:<{width}}  {shape:>12} {params:>12}".rstrip() for name, text, shape, params in rows]
+    return "\n".join(lines)
+
+
+def check_graph_tools(out: Path) -> None:
+    """Fail before building if the layer graph cannot be drawn here."""
+    if out.suffix not in GRAPH_SUFFIXES:
+        raise RunError(f"'{out}': the layer graph is drawn as {', '.join(GRAPH_SUFFIXES)}")
+    missing = [name for name, ok in (("pydot", importlib.util.find_spec("pydot") is not None),
+                                     ("Graphviz's dot", shutil.which("dot") is not None)) if not ok]
+    if missing:
+        raise RunError(f"drawing the layer graph needs {' and '.join(missing)}: pip install 'archspec[plot]' "
+                       f"and install Graphviz (apt-get install graphviz, brew install graphviz); the stage "
+                       f"diagram above needs neither")
+
+
+def draw_graph(model: Any, out: Path) -> None:
+    """Every layer with its output shape, via keras.utils.plot_model."""
+    import keras
+
+    keras.utils.plot_model(model, to_file=str(out), show_shapes=True, show_layer_names=True, dpi=72)

@@ -1,0 +1,108 @@
+"""`archspec reproduce degradation`: He et al. 2015's Fig. 1 and 6 on small data.
+
+Plain nets of 20 and 56 layers and the residual nets of the same depths and widths
+(the zoo's cifar_plain20/56 and cifar_resnet20/56, fitted to the data's images and
+classes) train with one recipe. Degradation is the deeper plain net ending with the
+higher *training* error, so it is no overfitting; the residual nets should not degrade.
+Each net is an ordinary `archspec train` run in its own folder, so an interrupted
+experiment resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..atomic import write_text
+from ..complexity import complexity
+from ..data import open_data
+from ..loader import load_spec
+from ..report import csv_text
+from ..run_folder import RunFolder
+from ..schema import ModelSpec
+from ..train_schema import TrainSpec
+from . import fitted, pyplot, save_figure
+
+EPOCHS = 20
+NETS = (("plain", 20, "cifar_plain20"), ("plain", 56, "cifar_plain56"),
+        ("residual", 20, "cifar_resnet20"), ("residual", 56, "cifar_resnet56"))
+TINY_BLOCKS = {20: 1, 56: 2}  # blocks per stage in --tiny mode: nets of 8 and 14 layers
+
+
+@dataclass(frozen=True)
+class Net:
+    label: str  # plain-20, ResNet-56
+    kind: str  # plain or residual
+    depth: int
+    spec: ModelSpec
+
+
+def nets(t: TrainSpec, tiny: bool = False, input_size: int | None = None) -> list[Net]:
+    """The four nets, fitted to the recipe's data; ``tiny`` keeps one or two blocks per stage."""
+    data = open_data(t.data, validation_split=t.validation_split, seed=t.seed, synthetic_classes=10)
+    out = []
+    for kind, depth, zoo_name in NETS:
+        fields: dict[str, Any] = {"train": t.model_dump()}
+        if tiny:
+            blocks = TINY_BLOCKS[depth]
+            depth = 6 * blocks + 2
+            fields["stages"] = [{**s, "depth": blocks} for s in load_spec(zoo_name).model_dump()["stages"]]
+        label = f"{'plain' if kind == 'plain' else 'ResNet'}-{depth}"
+        fields["name"] = label.lower().replace("-", "")
+        out.append(Net(label, kind, depth, fitted(zoo_name, data, input_size, **fields)))
+    return out
+
+
+def run(out: Path, t: TrainSpec, *, tiny: bool = False, input_size: int | None = None,
+        verbose: int | None = None, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """Train the four nets under ``out``, write degradation.csv and degradation.png there, and
+    return one summary row per net (final training and validation error, in %)."""
+    from ..train import RunOptions, train
+
+    histories, summary = {}, []
+    chosen = nets(t, tiny, input_size)
+    for i, net in enumerate(chosen, start=1):
+        log(f"[{i}/{len(chosen)}] {net.label} ({complexity(net.spec).params:,} params)")
+        folder = out / net.spec.name
+        metrics = train(net.spec, RunOptions(out=folder, verbose=verbose, log=log))
+        histories[net.label] = RunFolder(folder).state().history
+        summary.append({"net": net.label, "depth": net.depth, "params": complexity(net.spec).params,
+                        "train_error": round(100 * (1 - metrics["accuracy"]), 2),
+                        "val_error": round(100 * (1 - metrics["val_accuracy"]), 2),
+                        "seconds": metrics["seconds"]})
+    rows = _rows(chosen, histories)
+    write_text(out / "degradation.csv", csv_text(rows))
+    plot(rows, out / "degradation.png", t)
+    return summary
+
+
+def _rows(chosen: list[Net], histories: dict[str, list[dict[str, float]]]) -> list[dict[str, Any]]:
+    """Per net and epoch, errors in %."""
+    return [{"net": net.label, "kind": net.kind, "depth": net.depth, "epoch": row["epoch"],
+             "train_error": round(100 * (1 - row["accuracy"]), 2),
+             "val_error": round(100 * (1 - row["val_accuracy"]), 2), "learning_rate": row["learning_rate"]}
+            for net in chosen for row in histories[net.label]]
+
+
+def plot(rows: list[dict[str, Any]], path: Path, t: TrainSpec) -> None:
+    """The paper's layout: plain nets left, residual right; dashed training error, bold validation error."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    colours = dict(zip(sorted({r["depth"] for r in rows}), ("tab:orange", "tab:red")))
+    for ax, kind in zip(axes, ("plain", "residual")):
+        for net in dict.fromkeys(r["net"] for r in rows if r["kind"] == kind):
+            mine = [r for r in rows if r["net"] == net]
+            epochs, colour = [r["epoch"] for r in mine], colours[mine[0]["depth"]]
+            ax.plot(epochs, [r["train_error"] for r in mine], "--", color=colour, linewidth=1, label=f"{net} train")
+            ax.plot(epochs, [r["val_error"] for r in mine], "-", color=colour, linewidth=2.2,
+                    label=f"{net} validation")
+        ax.set_title(f"{kind} nets")
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    axes[0].set_ylabel("error (%)")
+    fig.suptitle(f"{t.data}: {t.epochs} epochs, SGD lr {t.lr:g}, {t.schedule} schedule, batch {t.batch_size}; "
+                 f"dashed: training, bold: validation", fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, path)

@@ -1,0 +1,104 @@
+"""`archspec gradients`: per-block gradient norms at initialisation, plain against residual.
+
+Through a residual block x_{l+1} = x_l + F(x_l) the gradient is
+dL/dx_l = dL/dx_{l+1} (1 + dF/dx_l): the identity path adds a term that no weight can
+shrink, so the gradient reaches the first blocks whole, while in a plain net it is
+multiplied by every layer's Jacobian on the way down. On one batch of data, at
+initialisation, this measures for each block the norm of the gradient of the loss with
+respect to the block's output and with respect to its weights.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..atomic import write_text
+from ..data import open_data, pipelines
+from ..plan import plan
+from ..report import csv_text
+from ..schema import ModelSpec
+from ..train_schema import TrainSpec
+from . import fitted, pyplot, save_figure
+
+DEFAULT_SPECS = ("cifar_plain20", "cifar_resnet20", "cifar_plain56", "cifar_resnet56")
+_BLOCK = re.compile(r"^(conv\d+_block\d+)_")  # keras.applications naming: conv3_block2_1_conv
+
+
+def blocks(spec: ModelSpec) -> dict[str, list[str]]:
+    """Block -> its layers, from the input to the classifier: ``stem``, ``conv2_block1``, ..., ``head``."""
+    out: dict[str, list[str]] = {}
+    for node in plan(spec).nodes[1:]:
+        match = _BLOCK.match(node.name)
+        out.setdefault(match.group(1) if match else node.scope, []).append(node.name)
+    return out
+
+
+def gradient_norms(spec: ModelSpec, x: Any, y: Any, seed: int = 0) -> list[dict[str, Any]]:
+    """One row per block (the head excluded): ``block``, ``index``, ``output_grad`` (the norm of
+    dL/d(block output) over the batch) and ``weight_grad`` (the norm of dL/d(block weights))."""
+    import keras
+    import tensorflow as tf
+
+    from .. import build_model
+
+    keras.utils.set_random_seed(seed)
+    model = build_model(spec)
+    groups = {name: layers for name, layers in blocks(spec).items() if name != "head"}
+    probe = keras.Model(model.inputs, [model.get_layer(layers[-1]).output for layers in groups.values()]
+                        + [model.output])
+    loss_fn = keras.losses.CategoricalCrossentropy(from_logits=spec.head.activation == "linear")
+    weights = {name: [w for layer in layers for w in model.get_layer(layer).trainable_weights]
+               for name, layers in groups.items()}
+    with tf.GradientTape() as tape:
+        *outputs, predictions = probe(x, training=True)  # batch statistics, as the first SGD step sees them
+        loss = loss_fn(y, predictions)
+    flat_weights = [w for ws in weights.values() for w in ws]
+    grads = tape.gradient(loss, outputs + flat_weights)
+    output_grads, weight_grads = grads[:len(outputs)], iter(grads[len(outputs):])
+    rows = []
+    for i, (name, g) in enumerate(zip(groups, output_grads)):
+        block_grads = [next(weight_grads) for _ in weights[name]]
+        rows.append({"net": spec.name, "residual": spec.residual_blocks > 0, "block": name, "index": i,
+                     "output_grad": float(tf.norm(g)),
+                     "weight_grad": float(tf.linalg.global_norm(block_grads)) if block_grads else 0.0})
+    return rows
+
+
+def run(sources: Sequence[str], out: Path, *, data: str = "digits", batch_size: int = 128,
+        input_size: int | None = None, seed: int = 0) -> list[dict[str, Any]]:
+    """Measure every spec on the same batch; write gradients.csv and gradients.png under ``out``."""
+    t = TrainSpec(data=data, batch_size=batch_size, seed=seed, augment="none", flip=False)
+    source = open_data(data, validation_split=t.validation_split, seed=seed, synthetic_classes=10)
+    rows = []
+    for name in sources:
+        spec = fitted(name, source, input_size, train=t.model_dump())
+        x, y = next(iter(pipelines(source, spec, t)[0]))
+        rows += gradient_norms(spec, x, y, seed)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / "gradients.csv", csv_text(rows))
+    plot(rows, out / "gradients.png", data)
+    return rows
+
+
+def plot(rows: list[dict[str, Any]], path: Path, data: str) -> None:
+    """Gradient norm against block, log scale: plain nets dashed, residual nets solid."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    nets = list(dict.fromkeys(r["net"] for r in rows))
+    for ax, key, title in zip(axes, ("output_grad", "weight_grad"),
+                              ("||dL / d block output||", "||dL / d block weights||")):
+        for net in nets:
+            mine = [r for r in rows if r["net"] == net]
+            ax.semilogy([r["index"] for r in mine], [max(r[key], 1e-30) for r in mine],
+                        "-" if mine[0]["residual"] else "--", marker=".", label=net)
+        ax.set_title(title)
+        ax.set_xlabel("block (0: stem, input side)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    fig.suptitle(f"gradient norms at initialisation, one batch of {data} (dashed: plain, solid: residual)",
+                 fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, path)

@@ -1,0 +1,220 @@
+"""Model files: custom layers round-trip, loading refuses code-carrying files, writes are atomic, seeds repeat."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import archspec
+from archspec import build_model, layers
+from archspec.cli import main
+from archspec.errors import RunError
+from archspec.model_io import ModelFileError
+
+# One instance and input shape per archspec layer: a new layer without an entry here fails the test below.
+LAYER_EXAMPLES = {
+    "ChannelPad": (lambda: layers.ChannelPad(6), (2, 4, 4, 3)),
+    "ChannelSlice": (lambda: layers.ChannelSlice(1, 3), (2, 4, 4, 5)),
+    "WeightedAdd": (lambda: layers.WeightedAdd(0.5), [(2, 4, 4, 3), (2, 4, 4, 3)]),
+    "HighwayMerge": (lambda: layers.HighwayMerge(), [(2, 4, 4, 3)] * 3),
+    "DropPath": (lambda: layers.DropPath(0.2, seed=3), (2, 4, 4, 3)),
+    "GroupedConv2D": (lambda: layers.GroupedConv2D(4, 3, groups=2, padding="same"), (2, 4, 4, 4)),
+    "Recompute": (lambda: layers.Recompute([keras.layers.BatchNormalization(), keras.layers.Activation("relu"),
+                                             keras.layers.Conv2D(4, 1)]), (2, 4, 4, 3)),
+}
+
+
+def archspec_layer_classes() -> dict[str, type]:
+    return {name: cls for name, cls in inspect.getmembers(layers, inspect.isclass)
+            if issubclass(cls, keras.layers.Layer) and cls.__module__ == layers.__name__}
+
+
+def as_json(config: dict) -> dict:
+    return json.loads(json.dumps(config))
+
+
+def sample(shape):
+    rng = np.random.default_rng(0)
+    if isinstance(shape, list):
+        return [rng.normal(size=s).astype("float32") for s in shape]
+    return rng.normal(size=shape).astype("float32")
+
+
+# ---- custom layers -------------------------------------------------------------------------------
+
+
+def test_every_archspec_layer_is_registered_and_has_an_example():
+    classes = archspec_layer_classes()
+    registered = {name for name in keras.saving.get_custom_objects() if name.startswith("archspec>")}
+    assert registered == {f"archspec>{name}" for name in classes}
+    assert set(LAYER_EXAMPLES) == set(classes)
+    for name, cls in classes.items():
+        assert keras.saving.get_registered_object(f"archspec>{name}") is cls
+
+
+@pytest.mark.parametrize("name", sorted(LAYER_EXAMPLES))
+def test_layer_round_trips_through_its_config(name):
+    make, shape = LAYER_EXAMPLES[name]
+    layer = make()
+    x = sample(shape)
+    expected = layer(x, training=False)
+    config = as_json(layer.get_config())  # what a .keras file holds (tuples become lists)
+    assert as_json(layer.__class__.from_config(config).get_config()) == config
+    copy = keras.saving.deserialize_keras_object(as_json(keras.saving.serialize_keras_object(layer)), safe_mode=True)
+    assert type(copy) is type(layer) and as_json(copy.get_config()) == config
+    copy(x, training=False)  # builds its weights
+    copy.set_weights(layer.get_weights())
+    np.testing.assert_allclose(copy(x, training=False), expected, rtol=1e-6)
+
+
+# ---- loading .keras files ------------------------------------------------------------------------
+
+
+def lambda_model_file(folder: Path) -> Path:
+    """A tiny model with a Lambda layer: loading it in full would unmarshal and run Python bytecode."""
+    inputs = keras.Input((4,))
+    outputs = keras.layers.Dense(2)(keras.layers.Lambda(lambda t: t * 2, name="double")(inputs))
+    path = folder / "lambda.keras"
+    keras.Model(inputs, outputs).save(path)
+    return path
+
+
+def rewritten(source: Path, target: Path, change) -> Path:
+    """A copy of a .keras file whose config.json went through ``change`` (as a crafted file would)."""
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
+        for item in old.infolist():
+            data = old.read(item)
+            new.writestr(item, json.dumps(change(json.loads(data))) if item.filename == "config.json" else data)
+    return target
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory) -> tuple[Path, keras.Model]:
+    model = build_model("cifar_highway_resnet56", input_size=16, num_classes=3)
+    path = tmp_path_factory.mktemp("model") / "net.keras"
+    model.save(path)
+    return path, model
+
+
+def test_archspec_models_load_safely_with_identical_outputs(saved):
+    path, model = saved
+    x = sample((2, 16, 16, 3))
+    np.testing.assert_array_equal(archspec.load_model(path)(x, training=False), model(x, training=False))
+
+
+def test_a_lambda_layer_is_refused_unless_unsafe(tmp_path):
+    path = lambda_model_file(tmp_path)
+    with pytest.raises(ValueError, match="safe_mode"):
+        keras.saving.load_model(path, safe_mode=True)  # what Keras itself says
+    with pytest.raises(ModelFileError) as info:
+        archspec.load_model(path)
+    message = str(info.value)
+    assert message == (f"{path}: refusing to load: layer 'double' is a Lambda layer, which runs a Python function, "
+                       f"and loading it could run arbitrary Python code (see SECURITY.md); pass unsafe=True only "
+                       f"if you trust the file")
+    model = archspec.load_model(path, unsafe=True)
+    assert model.get_layer("double")(np.ones((1, 4), "float32")).numpy().tolist() == [[2.0] * 4]
+
+
+def test_a_module_outside_keras_and_archspec_is_refused(saved, tmp_path):
+    """CVE-2025-1550's shape: a crafted config naming any importable callable."""
+    def point_at_os(config):
+        config["config"]["layers"][1]["module"] = "os"
+        config["config"]["layers"][1]["class_name"] = "system"
+        return config
+
+    path = rewritten(saved[0], tmp_path / "crafted.keras", point_at_os)
+    with pytest.raises(ModelFileError, match=r"refusing to load: system 'conv1_conv' comes from module 'os', which"):
+        archspec.load_model(path)
+
+
+def test_an_unregistered_archspec_object_is_refused(saved, tmp_path):
+    def point_at_loader(config):
+        config["config"]["layers"][1].update(module="archspec.loader", registered_name="archspec>load_text")
+        return config
+
+    path = rewritten(saved[0], tmp_path / "crafted.keras", point_at_loader)
+    with pytest.raises(ModelFileError, match="comes from module 'archspec.loader'"):
+        archspec.load_model(path)
+
+
+@pytest.mark.parametrize("content, fragment", [
+    (None, "no such file"),
+    (b"not a zip at all", "not a .keras file (a zip archive with a config.json)"),
+    ({"weights.h5": b""}, "not a .keras file (a zip archive with a config.json)"),
+    ({"config.json": b"{not json"}, "its config.json is not valid JSON"),
+    ({"config.json": b"{}"}, "Keras cannot load it"),
+])
+def test_unreadable_files_are_model_file_errors(tmp_path, content, fragment):
+    path = tmp_path / "m.keras"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        with zipfile.ZipFile(path, "w") as archive:
+            for name, data in content.items():
+                archive.writestr(name, data)
+    with pytest.raises(ModelFileError) as info:
+        archspec.load_model(path)
+    assert str(info.value).startswith(f"{path}: ") and fragment in str(info.value)
+    assert isinstance(info.value, RunError)  # so the CLI reports it as one paragraph, exit 1
+
+
+# ---- determinism ---------------------------------------------------------------------------------
+
+
+def test_same_spec_and_seed_give_identical_weights():
+    def weights(seed):
+        return build_model("cifar_resnet20", input_size=8, seed=seed).get_weights()
+
+    first, again, other = weights(7), weights(7), weights(8)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other))
+
+
+# ---- writing model files atomically ----------------------------------------------------------------
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_save_into_a_read_only_folder_fails_before_building(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        result = run("build", "cifar_resnet20", "--save", str(folder / "net.keras"))
+    finally:
+        folder.chmod(0o700)
+    assert result.exit_code == 1 and "is not writable" in result.output and "Traceback" not in result.output
+    assert list(folder.iterdir()) == []
+
+
+def full_disk(*_) -> None:
+    raise OSError(28, "No space left on device")
+
+
+def test_a_failed_save_leaves_no_partial_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "replace", full_disk)
+    result = run("build", "cifar_resnet20", "--input-size", "8", "--save", str(tmp_path / "net.keras"))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr == f"error: cannot write '{tmp_path / 'net.keras'}': No space left on device\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_schema_out_is_atomic_too(tmp_path, monkeypatch):
+    out = tmp_path / "schema.json"
+    out.write_text("old")
+    monkeypatch.setattr(os, "replace", full_disk)
+    result = run("schema", "--out", str(out))
+    assert result.exit_code == 1 and result.stderr == f"error: cannot write '{out}': No space left on device\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["schema.json"] and out.read_text() == "old"
