@@ -31,7 +31,7 @@ def complexity(spec: Any) -> Complexity:
 
 def build_model(spec: Any, *, input_size: int | None = None, num_classes: int | None = None,
                 seed: int | None = None, max_params: int = MAX_PARAMS,
-                max_activation_mb: float = MAX_ACTIVATION_MB) -> "keras.Model":
+                max_activation_mb: float = MAX_ACTIVATION_MB) -> keras.Model:
     """Compile a spec (object, path, zoo name or dict) into a ``keras.Model``.
 
     ``input_size`` replaces the input's height and width; ``num_classes`` the classifier size.
@@ -56,7 +56,7 @@ def build_model(spec: Any, *, input_size: int | None = None, num_classes: int | 
     return build_graph(graph, loaded.name)
 
 
-def load_model(path: str | Path, *, unsafe: bool = False, compile: bool = True) -> "keras.Model":
+def load_model(path: str | Path, *, unsafe: bool = False, compile: bool = True) -> keras.Model:
     """A saved ``.keras`` model; files whose loading could run foreign code (a Lambda layer, a module
     that is neither Keras nor archspec) are refused unless ``unsafe=True`` (see ``archspec.model_io``).
     """

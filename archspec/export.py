@@ -1,7 +1,7 @@
 """`archspec export`: a spec or a trained checkpoint as a .keras file, a SavedModel or ONNX,
 then checked: the exported model is loaded back and must give the Keras model's outputs.
 
-A ``.keras`` source is loaded with ``safe_mode=True``; a spec or zoo name is built with fresh
+A ``.keras`` source is loaded safely (``archspec.model_io``); a spec or zoo name is built with fresh
 weights. SavedModel and ONNX are inference graphs in float32 (a model trained in mixed
 precision is converted first); ONNX needs the ``onnx`` extra (tf2onnx), its check onnxruntime.
 """
@@ -9,6 +9,7 @@ precision is converted first); ONNX needs the ``onnx`` extra (tf2onnx), its chec
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +20,7 @@ from . import build_model
 from .atomic import replacing, save_model
 from .errors import RunError
 from .loader import load_spec
+from .model_io import load_model
 
 Format = Literal["keras", "savedmodel", "onnx"]
 SUFFIX: dict[str, str] = {"keras": ".keras", "savedmodel": "", "onnx": ".onnx"}
@@ -27,17 +29,12 @@ ONNX_HINT = "pip install 'archspec[onnx]' (tf2onnx and onnxruntime)"
 
 
 def load_source(source: str, overrides: dict[str, Any] | None = None) -> keras.Model:
-    """A checkpoint (``.keras``, loaded safely) or a spec file or zoo name (built, fresh weights)."""
+    """A checkpoint (``.keras``, loaded by ``model_io``'s safe loader) or a spec file or zoo name
+    (built, fresh weights)."""
     if source.endswith(".keras"):
         if overrides:
             raise RunError("--input-size and --num-classes change a spec; a checkpoint keeps its own")
-        path = Path(source)
-        if not path.is_file():
-            raise RunError(f"checkpoint '{path}' does not exist")
-        try:
-            return keras.saving.load_model(path, safe_mode=True, compile=False)
-        except (OSError, ValueError, TypeError) as err:
-            raise RunError(f"cannot load checkpoint '{path}' as a Keras model: {err}") from None
+        return load_model(source)
     spec = load_spec(source)
     return build_model(load_spec(spec, overrides=overrides) if overrides else spec)
 
@@ -59,7 +56,8 @@ def export(model: keras.Model, fmt: Format, out: Path) -> None:
         return
     model = float32(model)
     model(np.zeros((1, *model.input_shape[1:]), np.float32))  # an exported function needs a traced call
-    with replacing(out) as tmp:
+    with replacing(out) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # Keras's tf2onnx shim probes np.object
         model.export(str(tmp), format="tf_saved_model" if fmt == "savedmodel" else "onnx", verbose=False)
 
 
@@ -82,11 +80,12 @@ def parity(model: keras.Model, fmt: Format, out: Path, images: int = 4) -> float
     x = np.random.default_rng(0).random((images, *model.input_shape[1:]), dtype=np.float32)
     expected = np.asarray(float32(model)(x, training=False))
     if fmt == "keras":
-        got = keras.saving.load_model(out, safe_mode=True, compile=False)(x, training=False)
+        got = load_model(out)(x, training=False)
     elif fmt == "savedmodel":
         import tensorflow as tf
 
-        got = tf.saved_model.load(str(out)).serve(x)
+        served = tf.saved_model.load(str(out))  # kept referenced while its function runs
+        got = served.serve(x)
     elif importlib.util.find_spec("onnxruntime") is None:
         return None
     else:

@@ -20,7 +20,7 @@ from .schema import ModelSpec, PlainStage
 if TYPE_CHECKING:
     from .complexity import Complexity
 
-MAX_BLOCKS = 5_000  # blocks in all stages: 8 times ResNet-1202's 600, and it plans in about a second
+MAX_BLOCKS = 5_000  # in all stages: 8 times ResNet-1202's 600; 5,000 of the heaviest blocks plan in a second
 MAX_PARAMS = 1_000_000_000
 MAX_ACTIVATION_MB = 4096.0  # per image; the zoo's largest (DPN-107 at 224) needs about 640
 BYTES_PER_VALUE = 4  # float32
@@ -34,14 +34,14 @@ class Limits:
     max_activation_mb: float = MAX_ACTIVATION_MB
 
 
-def blocks(spec: ModelSpec) -> list[int]:
+def _blocks(spec: ModelSpec) -> list[int]:
     """Blocks each stage repeats (a plain stage's convolutions count one each)."""
     return [s.depth * (s.convs if isinstance(s, PlainStage) else 1) for s in spec.stages]
 
 
 def check_plan_size(spec: ModelSpec) -> None:
     """Refuse a spec with more than ``MAX_BLOCKS`` blocks, pointing at its largest stage."""
-    counts = blocks(spec)
+    counts = _blocks(spec)
     total = sum(counts)
     if total > MAX_BLOCKS:
         largest = max(range(len(counts)), key=counts.__getitem__)

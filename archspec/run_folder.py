@@ -106,9 +106,12 @@ class RunFolder:
             if stale.name != state.weights:
                 stale.unlink()
 
-    def finish(self, metrics: dict) -> None:
+    def finish(self, metrics: dict, state: State) -> None:
+        """Mark the run finished, then drop its resume weights (a finished run does not resume)."""
         write_text(self.path / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-        shutil.rmtree(self.resume, ignore_errors=True)
+        state.weights = None
+        self.commit(state)
+        shutil.rmtree(self.resume)
 
     def metrics(self) -> dict:
         return self._json("metrics.json")

@@ -351,6 +351,15 @@ class ModelSpec(StrictModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _softmax_needs_two_classes(self) -> "ModelSpec":
+        if self.num_classes == 1 and self.head.activation == "softmax":
+            raise ValueError(
+                "num_classes 1 with head.activation softmax always outputs 1; use head.activation "
+                "sigmoid (one binary output) or linear, or at least 2 classes"
+            )
+        return self
+
 
 def json_schema() -> dict:
     """The JSON Schema editors use to autocomplete specs (the `extends` key is the loader's)."""

@@ -53,16 +53,13 @@ class RunOptions:
     log: Callable[[str], None] = print
 
 
-def with_recipe(spec: ModelSpec) -> ModelSpec:
-    """The spec with its ``train:`` section filled in (the paper's recipe where it has none)."""
-    return spec if spec.train else spec.model_copy(update={"train": TrainSpec()})
-
-
 def train(spec: ModelSpec, options: RunOptions) -> dict[str, Any]:
-    """Train ``spec`` into ``options.out`` (resuming a run of the same spec there) and return its metrics."""
-    spec = with_recipe(spec)
-    t = spec.train
-    assert t is not None
+    """Train ``spec`` into ``options.out`` (resuming a run of the same spec there) and return its metrics.
+
+    A spec without a ``train:`` section trains with the paper's recipe (``TrainSpec()``).
+    """
+    t = spec.train or TrainSpec()
+    spec = spec.model_copy(update={"train": t})  # run.json records the recipe in full
     data = open_data(t.data, validation_split=t.validation_split, seed=t.seed, synthetic_classes=spec.num_classes)
     check_fits(data, spec, t.batch_size)
     config = {"spec": spec.model_dump(mode="json")}
@@ -94,7 +91,7 @@ def train(spec: ModelSpec, options: RunOptions) -> dict[str, Any]:
                      keras.callbacks.TensorBoard(str(folder.tensorboard)) if writer else None, *options.callbacks]
         verbose = options.verbose if options.verbose is not None else 1 if sys.stdout.isatty() else 2
         try:
-            model.fit(train_ds, validation_data=val_ds, epochs=t.epochs, initial_epoch=state.epochs,
+            model.fit(train_ds, validation_data=val_ds, epochs=t.epochs, initial_epoch=state.epochs, shuffle=False,
                       callbacks=[c for c in callbacks if c is not None], verbose=verbose)
         except KeyboardInterrupt:
             options.log(f"interrupted: {state.epochs} of {t.epochs} epochs are saved in {options.out}; run the "
@@ -107,7 +104,7 @@ def train(spec: ModelSpec, options: RunOptions) -> dict[str, Any]:
                            f"Lower the learning rate (--lr, now {t.lr}) or warm up (train.warmup_epochs)")
         metrics = _metrics(spec, data, state, options, strategy)
         if writer:
-            folder.finish(metrics)
+            folder.finish(metrics, state)
         return metrics
 
 
@@ -140,6 +137,9 @@ def _strategy(name: Strategy) -> Any:
         return tf.distribute.MultiWorkerMirroredStrategy()
     except (ValueError, KeyError) as err:
         raise RunError(f"--strategy multiworker: TF_CONFIG does not describe a cluster: {err}") from None
+    except RuntimeError as err:  # "Collective ops must be configured at program startup"
+        raise RunError(f"--strategy multiworker must start before TensorFlow does ({err}): train in a fresh "
+                       f"process, as `archspec train` does") from None
 
 
 def _is_chief(strategy: Any) -> bool:
@@ -188,14 +188,15 @@ class _LearningRate(keras.callbacks.Callback):
     def __init__(self, t: TrainSpec, history: list[dict[str, float]]) -> None:
         super().__init__()
         self.t, self.history = t, history
+        self.rate = t.lr
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        val_losses = [row["val_loss"] for row in self.history]
-        self.model.optimizer.learning_rate = learning_rate(self.t, epoch, val_losses)
+        self.rate = learning_rate(self.t, epoch, [row["val_loss"] for row in self.history])
+        self.model.optimizer.learning_rate = self.rate
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs is not None:
-            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+            logs["learning_rate"] = self.rate
 
 
 class _Commit(keras.callbacks.Callback):

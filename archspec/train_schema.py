@@ -22,7 +22,7 @@ class TrainSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     data: str = Field(
-        "digits",
+        "digits", max_length=4096,
         description="digits (scikit-learn's 8x8 digits), folder:PATH (a subfolder per class), "
         "npz:PATH (arrays x and y), synthetic or synthetic:N (random images, for throughput).",
     )
@@ -61,12 +61,14 @@ class TrainSpec(BaseModel):
         "aspect 3/4-4/3, resized (large images); auto: pad_crop up to 64 pixels, resized_crop above; none.",
     )
     pad: int | None = Field(
-        None, ge=1, strict=True, description="pad_crop padding in pixels; null: input size / 8 (4 at 32)."
+        None, ge=1, le=256, strict=True, description="pad_crop padding in pixels; null: input size / 8 (4 at 32)."
     )
     flip: bool | None = Field(
         None, description="Random horizontal flips; null: on, except for digits (a mirrored digit is no digit)."
     )
-    seed: int = Field(0, ge=0, strict=True, description="Seeds weights, split, shuffling and augmentation.")
+    seed: int = Field(
+        0, ge=0, lt=2**32, strict=True, description="Seeds weights, split, shuffling and augmentation."
+    )
 
     @model_validator(mode="after")
     def _schedule_fits_the_run(self) -> "TrainSpec":

@@ -27,7 +27,8 @@ def run(*args: str):
 
 
 def run_python(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    return subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, cwd=ROOT,
+                          timeout=120)
 
 
 # ---- the activation estimate ---------------------------------------------------------------------

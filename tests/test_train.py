@@ -137,6 +137,35 @@ def test_bad_folders_and_files_are_found_before_training(tmp_path):
         open_data(f"npz:{tmp_path / 'a.npz'}", validation_split=0.1, seed=0, synthetic_classes=10)
 
 
+@pytest.mark.parametrize("augment", ["pad_crop", "resized_crop", "none"])
+def test_folders_and_npz_files_feed_batches_at_the_specs_shape(tmp_path, augment):
+    from archspec.data import pipelines
+
+    folder = write_images(tmp_path / "imgs", classes=2, per_class=5)
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x=rng.integers(0, 256, (10, 12, 12, 3), dtype=np.uint8), y=np.arange(10) % 2)
+    spec = load_spec({**TINY, "num_classes": 2, "train": {"batch_size": 4, "augment": augment}})
+    for source in (f"folder:{folder}", f"npz:{tmp_path / 'd.npz'}"):
+        data = open_data(source, validation_split=0.2, seed=0, synthetic_classes=2)
+        check_fits(data, spec, 4)
+        train_ds, val_ds = pipelines(data, spec, spec.train)
+        for ds, size in ((train_ds, 4), (val_ds, 2)):
+            x, y = next(iter(ds))
+            assert x.shape == (size, 8, 8, 1) and y.shape == (size, 2)  # resized, grey, one-hot
+            assert 0 <= float(np.min(x)) and float(np.max(x)) <= 1
+
+
+def test_synthetic_data_repeats_one_batch_of_the_specs_shape():
+    from archspec.data import pipelines
+
+    spec = load_spec({**TINY, "train": {"batch_size": 4}})
+    data = open_data("synthetic:40", validation_split=0.1, seed=0, synthetic_classes=10)
+    train_ds, val_ds = pipelines(data, spec, spec.train)
+    batches = list(train_ds)
+    assert len(batches) == 9 and batches[0][0].shape == (4, 8, 8, 1) and len(list(val_ds)) == 1
+    np.testing.assert_array_equal(batches[0][0], batches[-1][0])
+
+
 def test_labels_must_match_the_head_and_a_batch_must_fit():
     data = open_data("digits", validation_split=0.1, seed=0, synthetic_classes=10)
     with pytest.raises(RunError, match="head has 1000 classes but data digits has 10.*--num-classes 10"):
@@ -197,7 +226,7 @@ def test_an_interrupted_run_resumes_where_it_stopped(tmp_path):
     assert "resuming" in " ".join(lines) and "after epoch 2 of 3" in " ".join(lines)
     history = RunFolder(out).state().history
     assert [row["epoch"] for row in history] == [1, 2, 3]
-    assert [row["learning_rate"] for row in history] == pytest.approx([0.1, 0.01, 0.001])
+    assert [row["learning_rate"] for row in history] == pytest.approx([0.1, 0.1, 0.001])  # drops at round(1.5), round(2.25)
     steps = 1617 // 64
     model = keras.saving.load_model(out / "last.keras", safe_mode=True)
     assert int(model.optimizer.iterations) == 3 * steps  # the optimizer state came back too

@@ -1,0 +1,62 @@
+"""`archspec reproduce degradation` and `archspec gradients`."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import pytest
+from click.testing import CliRunner
+
+from archspec.cli import main
+from archspec.experiments.degradation import nets
+from archspec.experiments.gradients import blocks, run
+from archspec.loader import load_spec
+from archspec.train_schema import TrainSpec
+
+
+def test_the_four_nets_are_fitted_to_the_data():
+    chosen = nets(TrainSpec(epochs=3))
+    assert [(n.label, n.depth) for n in chosen] == [("plain-20", 20), ("plain-56", 56), ("ResNet-20", 20),
+                                                     ("ResNet-56", 56)]
+    assert all(n.spec.input_shape == (8, 8, 1) and n.spec.num_classes == 10 for n in chosen)
+    assert all(n.spec.train.epochs == 3 for n in chosen)
+    assert [n.depth for n in nets(TrainSpec(), tiny=True)] == [8, 14, 8, 14]
+
+
+def test_blocks_follow_the_layer_names():
+    groups = blocks(load_spec("cifar_resnet20"))
+    assert list(groups)[:3] == ["stem", "conv2_block1", "conv2_block2"] and list(groups)[-1] == "head"
+    assert len(groups) == 11 and groups["conv3_block1"][-1] == "conv3_block1_out"
+
+
+def test_gradients_are_measured_per_block_and_drawn(tmp_path):
+    specs = []
+    for kind, extra in (("plain", {}), ("basic", {"shortcut": "A"})):
+        stages = [{"type": kind, "depth": 1, "width": 8, **extra},
+                  {"type": kind, "depth": 1, "width": 16, "stride": 2, **extra}]
+        path = tmp_path / f"{kind}.yaml"
+        path.write_text(f"name: {kind}\nstem: {{type: cifar, width: 8}}\nstages: {stages}\n")
+        specs.append(str(path))
+    rows = run(specs, tmp_path / "out", batch_size=32)
+    assert [(r["net"], r["block"]) for r in rows] == [("plain", "stem"), ("plain", "conv2_block1"),
+                                                     ("plain", "conv3_block1"), ("basic", "stem"),
+                                                     ("basic", "conv2_block1"), ("basic", "conv3_block1")]
+    assert all(math.isfinite(r["output_grad"]) and r["output_grad"] > 0 and r["weight_grad"] > 0 for r in rows)
+    assert (tmp_path / "out" / "gradients.png").stat().st_size > 10_000
+    with (tmp_path / "out" / "gradients.csv").open() as f:
+        assert len(list(csv.DictReader(f))) == 6
+
+
+@pytest.mark.slow
+def test_reproduce_degradation_tiny(tmp_path):
+    result = CliRunner().invoke(main, ["reproduce", "degradation", "--tiny", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "ResNet-14" in result.output and "degradation.png" in result.output
+    with (tmp_path / "degradation.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["net"] for r in rows] == ["plain-8", "plain-14", "ResNet-8", "ResNet-14"]
+    assert all(0 <= float(r["train_error"]) <= 100 for r in rows)
+    assert (tmp_path / "degradation.png").stat().st_size > 10_000
+    again = CliRunner().invoke(main, ["reproduce", "degradation", "--tiny", "--out", str(tmp_path)])
+    assert again.exit_code == 0 and again.output.count("already holds this run") == 4
