@@ -329,12 +329,25 @@ def _merge(base: Node, child: Node) -> Node:
 # ---- node trees <-> Python data -----------------------------------------------------------
 
 
-def _to_node(value: Any) -> Node:
-    """Python data as a node tree without marks, so dicts and overrides merge like YAML."""
+def _to_node(value: Any, path: Loc = ()) -> Node:
+    """Python data as a node tree without marks, so dicts and overrides merge like YAML.
+
+    What YAML text could not hold is refused here too: nesting deeper than ``MAX_DEPTH`` (a dict
+    that contains itself) and ints too long for Python to print (pydantic fails on them unraisably).
+    """
+    if len(path) > MAX_DEPTH:
+        raise SpecError(Problem(f"nesting deeper than {MAX_DEPTH} levels: a spec is never this deep",
+                                _render(path)))
     if isinstance(value, Mapping):
-        return MappingNode(_MAP, [(ScalarNode(_PYTHON, k), _to_node(v)) for k, v in value.items()])
+        return MappingNode(_MAP, [(ScalarNode(_PYTHON, k), _to_node(v, path + (k,))) for k, v in value.items()])
     if isinstance(value, (list, tuple)):
-        return SequenceNode(_SEQ, [_to_node(v) for v in value])
+        return SequenceNode(_SEQ, [_to_node(v, path + (i,)) for i, v in enumerate(value)])
+    if isinstance(value, int) and value.bit_length() > 64:
+        try:
+            str(value)
+        except ValueError:
+            raise SpecError(Problem(f"an integer of {value.bit_length():,} bits is too long for a spec",
+                                    _render(path))) from None
     return ScalarNode(_PYTHON, value)
 
 
@@ -472,17 +485,7 @@ def _child(node: Node | None, part: str | int) -> tuple[Node | None, Node] | Non
     return None
 
 
-class _ShortRepr(reprlib.Repr):
-    """reprlib's, except that ints too long for ``repr`` (over 4300 digits) read as their size."""
-
-    def repr_int(self, x: int, level: int) -> str:
-        try:
-            return super().repr_int(x, level)
-        except ValueError:
-            return f"an integer of {x.bit_length():,} bits"
-
-
-_short = _ShortRepr()
+_short = reprlib.Repr()
 _short.maxstring = _short.maxother = 60
 _short.maxlist = _short.maxtuple = _short.maxdict = 5
 _short.maxlevel = 2

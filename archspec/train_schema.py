@@ -28,10 +28,10 @@ class TrainSpec(BaseModel):
     )
     validation_split: float = Field(0.1, gt=0, lt=1, description="Fraction of the data held out.")
     epochs: int = Field(
-        30, gt=0, strict=True,
+        30, gt=0, le=100_000, strict=True,
         description="Passes over the training split (the paper's 64k iterations are 182 CIFAR epochs).",
     )
-    batch_size: int = Field(128, gt=0, strict=True, description="Global batch, summed over replicas.")
+    batch_size: int = Field(128, gt=0, le=2**20, strict=True, description="Global batch, summed over replicas.")
     lr: float = Field(0.1, gt=0, le=10, description="Initial (peak, after warm-up) learning rate.")
     momentum: float = Field(0.9, ge=0, lt=1)
     nesterov: bool = False

@@ -479,11 +479,17 @@ def test_regression_softmax_over_one_class():
     assert load_text(SMALL_NET + "{type: basic, depth: 1, width: 8}\nnum_classes: 1\nhead: {activation: sigmoid}\n")
 
 
-def test_regression_python_ints_too_long_to_print():
-    """Found in review, now fuzzed through dicts: quoting a 5000-digit int in the error raised ValueError
-    (Python's limit on int -> str)."""
-    with pytest.raises(SpecError, match=r"^num_classes: Input should be less .* got an integer of 16,610 bits$"):
-        load_spec({"num_classes": 10**5000, "stages": [{"type": "basic", "depth": 1, "width": 8}]})
+def test_regression_python_data_yaml_could_not_spell():
+    """Found by fuzzing dicts: an int too long to print (over 4300 digits) as a stage type made pydantic
+    report an unraisable ValueError, and quoting one in an error raised it; a dict containing itself
+    recursed without end. Both are refused like their YAML forms."""
+    stage = {"type": "basic", "depth": 1, "width": 8}
+    with pytest.raises(SpecError, match=r"^stages\[0\]\.type: an integer of 16,610 bits is too long for a spec$"):
+        load_spec({"stages": [{**stage, "type": 10**5000}]})
+    looped: dict = {"stages": [stage]}
+    looped["again"] = looped
+    with pytest.raises(SpecError, match="nesting deeper than 50 levels"):
+        load_spec(looped)
 
 
 @pytest.mark.parametrize("text, fragment", [
