@@ -5,12 +5,14 @@ Importing the package does not import TensorFlow; ``build_model`` does, when cal
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .complexity import Complexity, graph_complexity
 from .complexity import complexity as _spec_complexity
 from .errors import SpecError
+from .graph import PlanError
 from .guards import MAX_ACTIVATION_MB, MAX_PARAMS, Limits, check_size
 from .loader import load_spec
 from .plan import plan
@@ -31,7 +33,8 @@ def complexity(spec: Any) -> Complexity:
 
 def build_model(spec: Any, *, input_size: int | None = None, num_classes: int | None = None,
                 seed: int | None = None, max_params: int = MAX_PARAMS,
-                max_activation_mb: float = MAX_ACTIVATION_MB) -> keras.Model:
+                max_activation_mb: float = MAX_ACTIVATION_MB, lesion: Iterable[int] = (),
+                weights_from: keras.Model | None = None, weights: str | Path | None = None) -> keras.Model:
     """Compile a spec (object, path, zoo name or dict) into a ``keras.Model``.
 
     ``input_size`` replaces the input's height and width; ``num_classes`` the classifier size.
@@ -40,11 +43,21 @@ def build_model(spec: Any, *, input_size: int | None = None, num_classes: int | 
     makes the initial weights reproducible: it seeds Keras's global generators (Python, NumPy,
     TensorFlow) with ``keras.utils.set_random_seed`` just before building, so the same spec and
     seed give identical weights.
+
+    ``lesion`` lists blocks (numbered from 1 over the plain and residual stages' blocks) to leave
+    out: a residual block becomes its shortcut alone, a plain one the identity (Veit et al. 2016).
+    ``weights_from`` copies every layer's weights from that model by layer name (a trained model
+    of the same spec, so a lesioned copy shares its weights); a layer it lacks is an error.
+    ``weights`` loads a weights file by layer name: keras.applications' ``.h5`` downloads (for the
+    zoo's ``keras_*`` entries), any Keras ``.h5`` model, or a ``.keras`` model.
     """
     loaded = load_spec(spec)
     changes = _overrides(loaded, input_size, num_classes)
     loaded = load_spec(loaded, overrides=changes) if changes else loaded
-    graph = plan(loaded)
+    try:
+        graph = plan(loaded, lesion)
+    except PlanError as error:  # a lesion naming a block that does not exist or cannot be removed
+        raise SpecError(f"{loaded.name}: {error}") from error
     check_size(loaded, graph_complexity(graph), Limits(max_params, max_activation_mb))
 
     import keras
@@ -53,7 +66,16 @@ def build_model(spec: Any, *, input_size: int | None = None, num_classes: int | 
 
     if seed is not None:
         keras.utils.set_random_seed(seed)
-    return build_graph(graph, loaded.name)
+    model = build_graph(graph, loaded.name)
+    if weights_from is not None:
+        from .builder import copy_weights
+
+        copy_weights(weights_from, model)
+    if weights is not None:
+        from .builder import load_weights_by_name
+
+        load_weights_by_name(model, weights)
+    return model
 
 
 def load_model(path: str | Path, *, unsafe: bool = False, compile: bool = True) -> keras.Model:

@@ -8,6 +8,7 @@ a new kind of layer.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any, Callable
 
 import keras
@@ -67,6 +68,7 @@ def build_graph(graph: Graph, name: str, native_grouped: bool = False) -> keras.
         "concat": lambda n: keras.layers.Concatenate(axis=-1, name=n.name),
         "slice": lambda n: ChannelSlice(n.attrs["start"], n.attrs["stop"], name=n.name),
         "global_pool": global_pool,
+        "flatten": lambda n: keras.layers.Flatten(name=n.name),
         "multiply": lambda n: keras.layers.Multiply(name=n.name),
         "weighted_add": lambda n: WeightedAdd(n.attrs["init"], name=n.name),
         "highway": lambda n: HighwayMerge(name=n.name),
@@ -102,6 +104,85 @@ def _runs(nodes: list[Node]) -> list[list[Node]]:
         else:
             runs.append([node])
     return runs
+
+
+def copy_weights(source: keras.Model, target: keras.Model) -> None:
+    """Every weighted layer of ``target`` takes the weights of ``source``'s layer of the same name."""
+    from .errors import SpecError
+
+    names = {layer.name for layer in source.layers}
+    for layer in target.layers:
+        if not layer.weights:
+            continue
+        if layer.name not in names:
+            raise SpecError(f"cannot copy weights: model {source.name!r} has no layer {layer.name!r}")
+        theirs = source.get_layer(layer.name).get_weights()
+        mine = layer.get_weights()
+        if [w.shape for w in theirs] != [w.shape for w in mine]:
+            raise SpecError(f"cannot copy weights into layer {layer.name!r}: it holds shapes "
+                            f"{[w.shape for w in mine]}, model {source.name!r} gives {[w.shape for w in theirs]}")
+        layer.set_weights(theirs)
+
+
+def load_weights_by_name(model: keras.Model, path: str | Path, skip: tuple[str, ...] = ()) -> None:
+    """Weights from a file, matched to ``model``'s layers by name: an HDF5 file by layer name
+    (keras.applications' weight downloads, or any Keras ``.h5`` model) or a ``.keras`` model
+    (loaded as ``archspec.load_model`` does, refusing foreign code). Every weighted layer of
+    ``model`` not in ``skip`` must be in the file with the same shapes; the first that is not is named.
+    """
+    from .errors import SpecError
+
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"weights file '{path}' does not exist")
+    if path.suffix == ".keras":
+        from .model_io import load_model
+
+        source = load_model(path, compile=False)
+        found = {layer.name: layer.get_weights() for layer in source.layers}
+    elif path.name.endswith(".h5"):
+        found = _h5_weights(path)
+    else:
+        raise SpecError(f"cannot read weights from '{path}': expected a .h5 file (keras.applications' weights, "
+                        f"matched by layer name) or a .keras model")
+    for layer in model.layers:
+        if not layer.weights or layer.name in skip:
+            continue
+        mine = [tuple(w.shape) for w in layer.weights]
+        if layer.name not in found:
+            raise SpecError(f"weights file '{path}' has no layer {layer.name!r} (shapes {mine}): it was saved "
+                            f"from another architecture, or under other layer names (see the spec's rename)")
+        theirs = [tuple(w.shape) for w in found[layer.name]]
+        if theirs != mine:
+            raise SpecError(f"layer {layer.name!r} does not fit weights file '{path}': the model needs shapes "
+                            f"{mine}, the file holds {theirs}")
+    for layer in model.layers:
+        if layer.weights and layer.name not in skip:
+            layer.set_weights(found[layer.name])
+
+
+def _h5_weights(path: Path) -> dict[str, list]:
+    """Layer name -> weight arrays of a Keras HDF5 file (``layer_names`` and ``weight_names`` attributes,
+    at the top as keras.applications' downloads have them, or under ``model_weights`` in a saved model)."""
+    import h5py
+    import numpy as np
+
+    from .errors import SpecError
+
+    def text(v: object) -> str:
+        return v.decode("utf8") if isinstance(v, bytes) else str(v)
+
+    try:
+        with h5py.File(path, "r") as f:
+            group = f.get("model_weights", f)
+            if "layer_names" not in group.attrs:
+                raise SpecError(f"'{path}' holds no weights by layer name (Keras 3 .weights.h5 files name layers by "
+                                f"position only); save them as a .keras model or an .h5 file")
+            return {text(name): [np.asarray(group[text(name)][text(w)])
+                                 for w in group[text(name)].attrs.get("weight_names", [])]
+                    for name in group.attrs["layer_names"]}
+    except OSError as error:
+        raise SpecError(f"cannot read weights file '{path}': {error}") from error
 
 
 def build_spec(spec: ModelSpec, native_grouped: bool = False) -> keras.Model:

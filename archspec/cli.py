@@ -69,8 +69,11 @@ def main(debug: bool) -> None:
               help="Refuse, before building, a model with more parameters.")
 @click.option("--max-activation-mb", type=click.FloatRange(min=0, min_open=True), default=MAX_ACTIVATION_MB,
               show_default=True, help="Refuse, before building, a model whose layer outputs take more MiB per image.")
+@click.option("--weights", type=click.Path(dir_okay=False, path_type=Path),
+              help="Load weights by layer name: keras.applications' .h5 files (keras_* zoo entries), a .h5 or .keras model.")
 def build(spec: str, summary: bool, as_json: bool, input_size: int | None, num_classes: int | None,
-          save: Path | None, seed: int | None, max_params: int, max_activation_mb: float) -> None:
+          save: Path | None, seed: int | None, max_params: int, max_activation_mb: float,
+          weights: Path | None) -> None:
     """Build SPEC (a YAML file or zoo name) into a Keras model and report its size.
 
     The figures come from the built model; they equal the analytic ones that
@@ -96,7 +99,11 @@ def build(spec: str, summary: bool, as_json: bool, input_size: int | None, num_c
     from . import build_model
     from .keras_stats import model_stats
 
-    model = build_model(loaded, seed=seed, max_params=max_params, max_activation_mb=max_activation_mb)
+    try:
+        model = build_model(loaded, seed=seed, max_params=max_params, max_activation_mb=max_activation_mb,
+                            weights=weights)
+    except SpecError as error:
+        raise _fail(error) from error
     stats = model_stats(model)
     if summary:
         model.summary(print_fn=lambda line, **_: click.echo(line), expand_nested=False)
@@ -260,6 +267,52 @@ def zoo_show(name: str) -> None:
         click.echo("published: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
 
 
+@zoo.command("compare")
+@click.argument("specs", nargs=-1, required=True)
+@click.option("--png", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also draw params and MACs per stage to this PNG (matplotlib).")
+def zoo_compare(specs: tuple[str, ...], png: Path | None) -> None:
+    """SPECS (zoo names or files) side by side, as He et al. 2015's Fig. 3 compares VGG-19, plain-34
+    and ResNet-34: depth, params and MACs of each net and of each of its stages."""
+    try:
+        loaded = [load_spec(s) for s in specs]
+        figures = [complexity(s) for s in loaded]
+    except SpecError as error:
+        raise _fail(error) from error
+    from .report import compare_table
+
+    click.echo(compare_table(loaded, figures))
+    if png is not None:
+        try:
+            _check_writable(png)
+            _compare_plot(loaded, figures, png)
+        except OSError as error:
+            raise _fail(error) from error
+        click.echo(str(png))
+
+
+def _compare_plot(specs: list, figures: list, path: Path) -> None:
+    from .experiments import pyplot, save_figure
+    from .report import compare_parts
+
+    plt = pyplot()
+    parts = compare_parts(figures)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    width = 0.8 / len(specs)
+    for k, (spec, c) in enumerate(zip(specs, figures)):
+        by_scope = {p.scope: p for p in c.parts}
+        xs = [i + (k - (len(specs) - 1) / 2) * width for i in range(len(parts))]
+        for ax, key, scale in ((axes[0], "macs", 1e9), (axes[1], "params", 1e6)):
+            values = [getattr(by_scope[s], key) / scale if s in by_scope else 0 for s in parts]
+            ax.bar(xs, values, width, label=f"{spec.name} ({c.depth} layers, {getattr(c, key) / scale:.2f})")
+    for ax, title in ((axes[0], "GMACs per part"), (axes[1], "params per part (M)")):
+        ax.set_xticks(range(len(parts)), parts)
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
 @main.command()
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file instead of stdout.")
 def schema(out: Path | None) -> None:
@@ -317,10 +370,15 @@ _data = click.option("--data", help="digits (scikit-learn's 8x8 digits; the defa
 @click.option("--deterministic", is_flag=True, help="Identical results on a rerun on the same machine (slower).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder [default: runs/NAME].")
 @click.option("--overwrite", is_flag=True, help="Discard the run already in --out and start again.")
+@click.option("--init-from", type=click.Path(dir_okay=False, path_type=Path),
+              help="Transfer learning: start from these weights (a checkpoint .keras, or a .h5 weights file; matched "
+                   "by layer name) with a fresh classifier, e.g. for a new --num-classes.")
+@click.option("--freeze", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Keep the stem and stages 1..N fixed (0: train everything).")
 def train(spec: str, config: Path | None, data: str | None, epochs: int | None, batch_size: int | None,
           lr: float | None, seed: int | None, input_size: int | None, num_classes: int | None,
           mixed_precision: str | None, jit: bool | None, strategy: str, deterministic: bool, out: Path | None,
-          overwrite: bool) -> None:
+          overwrite: bool, init_from: Path | None, freeze: int) -> None:
     """Train SPEC (a YAML file or zoo name) on a data set; rerun to resume.
 
     The recipe is the spec's train: section, a --config file, then these flags; every
@@ -341,6 +399,9 @@ def train(spec: str, config: Path | None, data: str | None, epochs: int | None, 
         overrides = {**_resized(spec, input_size, num_classes),
                      "train": {k: v for k, v in flags.items() if v is not None}}
         loaded = load_training(spec, config, overrides)
+        from .train_schema import check_transfer
+
+        check_transfer(loaded, init_from, freeze)
     except _RUN_ERRORS as error:
         raise _fail(error) from error
     if strategy != "multiworker":  # a multi-worker strategy must start before TensorFlow's devices do
@@ -348,7 +409,8 @@ def train(spec: str, config: Path | None, data: str | None, epochs: int | None, 
     from .train import RunOptions, train as run_training
 
     options = RunOptions(out=out or Path("runs") / loaded.name, mixed_precision=mixed_precision, jit=jit,
-                         strategy=strategy, deterministic=deterministic, overwrite=overwrite, log=click.echo)
+                         strategy=strategy, deterministic=deterministic, overwrite=overwrite, log=click.echo,
+                         init_from=init_from, freeze=freeze)
     try:
         metrics = run_training(loaded, options)
     except _RUN_ERRORS as error:
@@ -393,6 +455,58 @@ def degradation(data: str | None, epochs: int, seed: int, input_size: int | None
         click.echo(f"{row['net']:<10}{row['params']:>10,}{row['train_error']:>12.2f}%{row['val_error']:>10.2f}%"
                    f"{row['seconds']:>9.0f}")
     click.echo(f"{out / 'degradation.csv'}, {out / 'degradation.png'}")
+
+
+@main.command()
+@click.argument("spec")
+def paths(spec: str) -> None:
+    """The path lengths through SPEC's residual blocks (Veit et al. 2016): n blocks open 2^n paths,
+    C(n, k) of them through k branches."""
+    from .paths import paths_table
+
+    try:
+        loaded = load_spec(spec)
+    except SpecError as error:
+        raise _fail(error) from error
+    click.echo(paths_table(loaded))
+
+
+@reproduce.command("lesion")
+@_data
+@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--draws", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Random draws of k blocks to remove, for each k.")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
+@click.option("--input-size", type=click.IntRange(min=1), help="Square input size [default: the data's own, 8 for digits].")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/lesion"),
+              show_default=True)
+@click.option("--tiny", is_flag=True, help="Nets of 14 layers (6 blocks) for one epoch, 2 draws: checks the pipeline fast.")
+def lesion(data: str | None, epochs: int, draws: int, seed: int, input_size: int | None, out: Path,
+           tiny: bool) -> None:
+    """Veit et al. 2016: remove blocks from a trained residual net and a trained plain net.
+
+    Trains ResNet-20 and plain-20 (the zoo's CIFAR nets, fitted to the data) with the degradation
+    experiment's recipe, then, without retraining, evaluates each with every single block
+    removed and with k random blocks removed (k = 1 .. all, --draws draws each). A residual block
+    keeps its shortcut; a plain block becomes the identity, except where it changes the map's
+    shape (the first block of a strided stage), which is reported as not removable. Writes
+    lesion.csv and lesion.png to --out.
+    """
+    from .experiments.degradation import recipe
+    from .experiments.lesion import run
+
+    import_tensorflow()
+    try:
+        rows = run(out, recipe(data or "digits", 1 if tiny else epochs, seed), tiny=tiny,
+                   draws=2 if tiny else draws, input_size=input_size, log=click.echo)
+    except _RUN_ERRORS as error:
+        raise _fail(error) from error
+    click.echo(f"\n{'net':<12}{'k removed':>10}{'mean val error':>16}")
+    for net in dict.fromkeys(r["net"] for r in rows):
+        for k in sorted({r["k"] for r in rows if r["net"] == net and r["lesion"] in ("none", "random")}):
+            errors = [r["val_error"] for r in rows if r["net"] == net and r["k"] == k and r["lesion"] in ("none", "random")]
+            click.echo(f"{net:<12}{k:>10}{sum(errors) / len(errors):>15.2f}%")
+    click.echo(f"{out / 'lesion.csv'}, {out / 'lesion.png'}")
 
 
 @main.command()

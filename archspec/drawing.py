@@ -50,7 +50,11 @@ def _stage(stage: Any) -> str:
         extras += [f"SE 1/{stage.se_ratio}"] if stage.se_ratio else []
     if isinstance(stage, DenseStage) and stage.compression < 1:
         extras.append(f"transition x{stage.compression:g}")
-    if stage.stride > 1:
+    if isinstance(stage, PlainStage) and not stage.norm:
+        extras.append("no norm")
+    if isinstance(stage, PlainStage) and stage.downsample == "maxpool" and stage.stride > 1:
+        extras.append(f"after a {stage.stride}x{stage.stride} max pool")
+    elif stage.stride > 1:
         last = isinstance(stage, (BasicStage, BottleneckStage)) and stage.downsample_at == "last"
         extras.append(f"stride {stage.stride}" + (" in the last block" if last else ""))
     return f"{stage.depth} x {stage.type} [{body}] {', '.join(extras)}".rstrip()
@@ -59,7 +63,10 @@ def _stage(stage: Any) -> str:
 def stage_diagram(spec: ModelSpec) -> str:
     """One line per part, input to output: what it computes, its output shape and its params."""
     c = complexity(spec)
-    head = f"{spec.head.pooling} pool, " + (f"dropout {spec.head.dropout:g}, " if spec.head.dropout else "")
+    head = (f"max pool {spec.head.max_pool}, " if spec.head.max_pool else "") + (
+        "flatten, " if spec.head.pooling == "flatten" else f"{spec.head.pooling} pool, ")
+    head += "".join(f"dense {u}, " for u in spec.head.hidden)
+    head += f"dropout {spec.head.dropout:g}, " if spec.head.dropout else ""
     what = {"stem": f"{spec.stem.type}: {_stem(spec.stem)}",
             "head": f"{head}dense {spec.num_classes} {spec.head.activation}"}
     what.update({f"stage{i + 1}": _stage(s) for i, s in enumerate(spec.stages)})

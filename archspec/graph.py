@@ -77,6 +77,8 @@ class Graph:
     path: tuple[str | int, ...] = ()
     blocks: int = 0  # residual blocks in the whole network (stochastic depth's L)
     block: int = 0  # residual blocks planned so far
+    lesion: frozenset[int] = frozenset()  # blocks (1-based, plain and residual) planned as their shortcut
+    units: list[tuple[str, bool]] = field(default_factory=list)  # every plain/residual block: name, removable
     _on_shortcut: bool = False
     _recompute: str | None = None
     _names: set[str] = field(default_factory=set)
@@ -116,6 +118,20 @@ class Graph:
         """Count one more residual block and return its 1-based index in the whole network."""
         self.block += 1
         return self.block
+
+    def lesioned(self, name: str, removable: bool) -> bool:
+        """Count one more plain or residual block (a lesion study's unit) and say whether the plan
+        leaves it out. A removable block keeps its shortcut (residual) or becomes the identity (plain);
+        a plain block that changes the map's shape is not removable."""
+        self.units.append((name, removable))
+        if len(self.units) not in self.lesion:
+            return False
+        if not removable:
+            raise self.fail(
+                f"block {len(self.units)} ({name}) changes the map's shape and has no shortcut, so it cannot "
+                f"be replaced by the identity; choose another block"
+            )
+        return True
 
     def _check_stride(self, x: Tensor, stride: int, name: str) -> None:
         """A stride-s layer needs at least s pixels: fewer would shrink the map below one pixel."""
@@ -244,6 +260,10 @@ class Graph:
         """A vector, or with ``keepdims`` a 1x1 map (the squeeze of squeeze-excitation)."""
         shape = (1, 1, x.channels) if keepdims else (x.channels,)
         return self._add(name, "global_pool", (x,), shape, kind=kind, keepdims=keepdims)
+
+    def flatten(self, x: Tensor, name: str) -> Tensor:
+        """The whole map as one vector (VGG's classifier input)."""
+        return self._add(name, "flatten", (x,), (math.prod(x.shape),))
 
     def multiply(self, x: Tensor, scale: Tensor, name: str) -> Tensor:
         """``x`` times ``scale``, a map of ``x``'s shape or a 1x1 map of its channels (broadcast)."""

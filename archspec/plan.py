@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import replace
 
 from .blocks import STAGE_BUILDERS
@@ -16,9 +17,12 @@ from .guards import check_plan_size
 from .schema import Head, ModelSpec, Stem
 
 
-def plan(spec: ModelSpec) -> Graph:
+def plan(spec: ModelSpec, lesion: Iterable[int] = ()) -> Graph:
+    """``lesion``: blocks (1-based over the plain and residual stages' blocks, see ``Graph.units``)
+    planned as their shortcut alone, residual ones, or as the identity, plain ones (Veit et al. 2016)."""
     check_plan_size(spec)  # before planning: a huge depth would take hours to refuse otherwise
-    g = Graph(spec.defaults, blocks=spec.residual_blocks)
+    lesion = frozenset(lesion)
+    g = Graph(spec.defaults, blocks=spec.residual_blocks, lesion=lesion)
     x = g.input(spec.input_shape)
     with g.at("stem", ("stem",)):
         x = _stem(g, x, spec.stem)
@@ -29,9 +33,25 @@ def plan(spec: ModelSpec) -> Graph:
         if spec.stages[-1].ends_unnormalized:  # pre-activation sums and dense concats
             x = g.norm_act(x, "post")
         _head(g, x, spec.head, spec.num_classes)
+    if lesion:
+        _check_lesion(g, lesion)
     if spec.rename:
         _rename(g, spec.rename)
     return g
+
+
+def _check_lesion(g: Graph, lesion: frozenset[int]) -> None:
+    """Refuse blocks that do not exist, then drop the layers a lesion left unused (a pre-activation)."""
+    wrong = sorted(i for i in lesion if not 1 <= i <= len(g.units))
+    if wrong:
+        raise PlanError(f"cannot remove block {wrong[0]}: this network has {len(g.units)} plain or residual "
+                        f"blocks, numbered 1 to {len(g.units)}" if g.units else
+                        f"cannot remove block {wrong[0]}: this network has no plain or residual blocks")
+    used = {g.nodes[-1].name}
+    for node in reversed(g.nodes):
+        if node.name in used:
+            used.update(node.inputs)
+    g.nodes[:] = [n for n in g.nodes if n.name in used]
 
 
 def _rename(g: Graph, names: dict[str, str]) -> None:
@@ -74,7 +94,17 @@ def _stem(g: Graph, x: Tensor, stem: Stem) -> Tensor:
 
 
 def _head(g: Graph, x: Tensor, head: Head, num_classes: int) -> Tensor:
-    x = g.global_pool(x, f"{head.pooling}_pool", head.pooling)
-    if head.dropout:
+    """Pooling, hidden layers (keras.applications VGG names: flatten, fc1, fc2) and the classifier."""
+    if head.max_pool:
+        x = g.pool(x, "head_pool", "max", head.max_pool, head.max_pool)
+    if head.pooling == "flatten":
+        x = g.flatten(x, "flatten")
+    else:
+        x = g.global_pool(x, f"{head.pooling}_pool", head.pooling)
+    for i, units in enumerate(head.hidden, start=1):
+        x = g.dense(x, f"fc{i}", units, g.defaults.activation)
+        if head.dropout:
+            x = g.dropout(x, f"fc{i}_dropout", head.dropout)
+    if head.dropout and not head.hidden:
         x = g.dropout(x, "head_dropout", head.dropout)
     return g.dense(x, "predictions", num_classes, head.activation)

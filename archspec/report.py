@@ -32,6 +32,29 @@ def complexity_table(spec: ModelSpec, c: Complexity) -> str:
     return "\n".join(lines)
 
 
+def compare_parts(figures: list[Complexity]) -> list[str]:
+    """The parts of several nets, aligned: stem, stage1 ... the most stages any has, head."""
+    stages = max(sum(p.scope.startswith("stage") for p in c.parts) for c in figures)
+    return ["stem", *(f"stage{i + 1}" for i in range(stages)), "head"]
+
+
+def compare_table(specs: list[ModelSpec], figures: list[Complexity]) -> str:
+    """Nets side by side in the spirit of He et al. 2015, Fig. 3: depth, params and MACs, whole and
+    per part (output size, params, MACs of each stage)."""
+    lines = [f"{'model':<20} {'depth':>5} {'layers':>6} {'params':>13} {'GMACs':>8}"]
+    for spec, c in zip(specs, figures):
+        lines.append(f"{spec.name:<20} {c.depth:>5} {c.layers:>6} {c.params:>13,} {c.macs / 1e9:>8.3f}")
+    lines += ["", "per part: output / params / MACs", f"{'part':<8}" + "".join(f" {s.name:>30}" for s in specs)]
+    for scope in compare_parts(figures):
+        cells = []
+        for c in figures:
+            part = next((p for p in c.parts if p.scope == scope), None)
+            cells.append("-" if part is None else
+                         f"{'x'.join(map(str, part.output_shape))} / {human(part.params)} / {human(part.macs)}")
+        lines.append(f"{scope:<8}" + "".join(f" {cell:>30}" for cell in cells))
+    return "\n".join(lines)
+
+
 def zoo_markdown(entries: list["ZooEntry"]) -> str:
     """The README's zoo table: computed figures beside the published ones and their source."""
     rows = [

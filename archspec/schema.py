@@ -107,6 +107,14 @@ class PlainStage(_StageBase):
 
     type: Literal["plain"]
     convs: PositiveInt = Field(2, description="3x3 convolutions per block.")
+    downsample: Literal["conv", "maxpool"] = Field(
+        "conv",
+        description="How a stage with stride > 1 shrinks the map: conv (its first conv strides, He et al. "
+        "2015) or maxpool (it opens with a max pool of size and stride `stride`, then unstrided convs: VGG).",
+    )
+    norm: bool = Field(
+        True, description="Batch norm after each conv; false for the original VGG (conv bias per defaults.conv_bias)."
+    )
 
 
 class _ResidualStage(_StageBase):
@@ -307,8 +315,23 @@ STAGE_TYPES: tuple[str, ...] = ("plain", "basic", "bottleneck", "dense", "dual_p
 class Head(StrictModel):
     """Global pooling, optional dropout and the classifier."""
 
-    pooling: Literal["avg", "max"] = "avg"
-    dropout: float = Field(0.0, ge=0, lt=1)
+    pooling: Literal["avg", "max", "flatten"] = Field(
+        "avg", description="avg / max: global pooling; flatten: the whole map (VGG), so the first dense layer's "
+        "size depends on the input size.",
+    )
+    max_pool: int = Field(
+        0, ge=0, le=4, strict=True,
+        description="A max pool of this size and stride before the pooling (VGG's last pool: 2); 0: none.",
+    )
+    hidden: list[PositiveInt] = Field(
+        [], max_length=8,
+        description="Hidden fully connected layers before the classifier, each dense-ReLU then `dropout` "
+        "(torchvision VGG: [4096, 4096] with dropout 0.5).",
+    )
+    dropout: float = Field(
+        0.0, ge=0, lt=1,
+        description="Dropout before the classifier, or after each hidden layer where there are some.",
+    )
     activation: Literal["softmax", "sigmoid", "linear"] = Field(
         "softmax", description="Classifier activation; 'linear' gives logits."
     )

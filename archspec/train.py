@@ -32,7 +32,7 @@ from .errors import RunError
 from .run_folder import RunFolder, State
 from .schedules import learning_rate
 from .schema import ModelSpec
-from .train_schema import TrainSpec
+from .train_schema import TrainSpec, check_transfer
 
 Strategy = Literal["default", "mirrored", "multiworker"]
 Precision = Literal["float16", "bfloat16"]
@@ -50,6 +50,8 @@ class RunOptions:
     overwrite: bool = False
     verbose: int | None = None  # Keras fit verbosity; None: a progress bar on a terminal, a line per epoch otherwise
     callbacks: tuple[Any, ...] = ()  # extra Keras callbacks, run after the run's own
+    init_from: Path | None = None  # transfer learning: start from these weights (by layer name), a fresh classifier
+    freeze: int = 0  # keep the stem and the first ``freeze`` stages' weights fixed
     log: Callable[[str], None] = print
 
 
@@ -62,7 +64,10 @@ def train(spec: ModelSpec, options: RunOptions) -> dict[str, Any]:
     spec = spec.model_copy(update={"train": t})  # run.json records the recipe in full
     data = open_data(t.data, validation_split=t.validation_split, seed=t.seed, synthetic_classes=spec.num_classes)
     check_fits(data, spec, t.batch_size)
+    check_transfer(spec, options.init_from, options.freeze)
     config = {"spec": spec.model_dump(mode="json")}
+    if options.init_from or options.freeze:  # a resumed run must start from the same weights and freeze
+        config["transfer"] = {"init_from": str(options.init_from or ""), "freeze": options.freeze}
     folder = RunFolder(options.out)
     status = folder.check(config, options.overwrite)
     if status == "finished":
@@ -79,6 +84,9 @@ def train(spec: ModelSpec, options: RunOptions) -> dict[str, Any]:
         train_ds, val_ds = pipelines(data, spec, t)
         with strategy.scope():
             model = build_model(spec)
+            if options.init_from and not state.weights:
+                _init_from(model, options.init_from, options.log)
+            _freeze(spec, model, options.freeze)
             model.compile(optimizer=_optimizer(t), loss=_loss(spec, t),
                           metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
                           jit_compile="auto" if options.jit is None else options.jit)
@@ -106,6 +114,28 @@ def train(spec: ModelSpec, options: RunOptions) -> dict[str, Any]:
         if writer:
             folder.finish(metrics, state)
         return metrics
+
+
+def _init_from(model: keras.Model, path: Path, log: Callable[[str], None]) -> None:
+    """Every layer but the classifier (``predictions``, left fresh for the new classes) from ``path``."""
+    from .builder import load_weights_by_name
+
+    load_weights_by_name(model, path, skip=(model.layers[-1].name,))
+    log(f"initialised from {path} (all but the classifier {model.layers[-1].name!r})")
+
+
+def _freeze(spec: ModelSpec, model: keras.Model, freeze: int) -> None:
+    """Stem and stages 1..``freeze`` untrainable (their batch norms then run in inference mode)."""
+    if not freeze:
+        return
+    from .plan import plan
+
+    frozen = {"stem", *(f"stage{i + 1}" for i in range(freeze))}
+    scope = {n.name: n.scope for n in plan(spec).nodes}
+    scope.update({n.recompute: n.scope for n in plan(spec).nodes if n.recompute})
+    for layer in model.layers:
+        if scope.get(layer.name) in frozen:
+            layer.trainable = False
 
 
 @contextlib.contextmanager

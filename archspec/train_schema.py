@@ -8,9 +8,14 @@ validated, located and schema-exported like the rest of a spec.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .schema import ModelSpec
 
 Schedule = Literal["step", "cosine", "plateau", "constant"]
 Augment = Literal["auto", "pad_crop", "resized_crop", "none"]
@@ -83,3 +88,14 @@ class TrainSpec(BaseModel):
                 f"run; use fewer warm-up epochs or more epochs"
             )
         return self
+
+
+def check_transfer(spec: ModelSpec, init_from: Path | None, freeze: int) -> None:
+    """Refuse, before anything trains, a --freeze past the last stage or an --init-from file that is missing."""
+    from .errors import RunError
+
+    if not 0 <= freeze <= len(spec.stages):
+        raise RunError(f"cannot freeze up to stage {freeze}: {spec.name} has {len(spec.stages)} stages, so --freeze "
+                       f"takes 0 (nothing frozen) to {len(spec.stages)} (the stem and every stage; only the head trains)")
+    if init_from is not None and not init_from.is_file():
+        raise RunError(f"--init-from '{init_from}' does not exist: give a checkpoint (.keras) or a weights file (.h5)")

@@ -28,11 +28,24 @@ class BranchConv:
 
 
 def plain_stage(g: Graph, x: Tensor, stage: PlainStage, name: str) -> Tensor:
-    """``convs`` conv-norm-act layers per block and no shortcut; the first conv strides."""
+    """``convs`` conv-norm-act layers per block and no shortcut; the first conv strides, or with
+    ``downsample: maxpool`` a max pool ``{name}_pool`` opens the stage (VGG). ``norm: false`` leaves
+    out the norms (conv-act)."""
+    first_stride = stage.stride
+    if stage.downsample == "maxpool" and stage.stride > 1:
+        x = g.pool(x, f"{name}_pool", "max", stage.stride, stage.stride)
+        first_stride = 1
     for b in range(stage.depth):
+        changes_shape = b == 0 and (first_stride > 1 or x.channels != stage.width)
+        if g.lesioned(f"{name}_block{b + 1}", removable=not changes_shape):
+            continue  # lesion: the identity in place of the block
         for i in range(stage.convs):
-            stride = stage.stride if b == 0 and i == 0 else 1
-            x = g.conv_norm_act(x, f"{name}_block{b + 1}_{i + 1}", stage.width, 3, stride=stride)
+            stride = first_stride if b == 0 and i == 0 else 1
+            prefix = f"{name}_block{b + 1}_{i + 1}"
+            if stage.norm:
+                x = g.conv_norm_act(x, prefix, stage.width, 3, stride=stride)
+            else:
+                x = g.act(g.conv(x, prefix, stage.width, 3, stride=stride), prefix)
     return x
 
 
@@ -66,6 +79,11 @@ def residual_block(g: Graph, x: Tensor, stage: ResidualStage, stride: int, name:
     elif order == "relu_preact":
         pre = g.act(x, f"{name}_preact")
     shortcut = _shortcut(g, x, pre, stage.out_width, stride, stage.shortcut, name)
+    after_merge = order in ("post", "bn_after_add")  # orders with layers after the sum
+    if g.lesioned(name, removable=True):  # lesion (Veit et al. 2016): the block as if its branch gave 0
+        g.next_block()
+        y = g.norm(shortcut, f"{name}_post") if order == "bn_after_add" else shortcut
+        return g.act(y, name=f"{name}_out") if after_merge else y
 
     convs = _branch_convs(stage, stride)
     norm_last = order in ("post", "relu_before_add", "relu_preact")
@@ -83,7 +101,6 @@ def residual_block(g: Graph, x: Tensor, stage: ResidualStage, stride: int, name:
             y = g.act(y, prefix)
 
     y = gate_branch(g, y, stage, name)  # squeeze-excitation and drop-path, if any
-    after_merge = order in ("post", "bn_after_add")  # orders with layers after the sum
     y = merge(g, shortcut, y, pre=pre, stage=stage, stride=stride, block=name,
               name=f"{name}_add" if after_merge else f"{name}_out")
     if order == "bn_after_add":
