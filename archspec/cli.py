@@ -11,7 +11,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import click
 
@@ -42,6 +42,21 @@ def _fail(error: Exception) -> Failure:
     return Failure(str(error))
 
 
+def _resized(spec: str, input_size: int | None, num_classes: int | None) -> dict[str, Any]:
+    """--input-size and --num-classes as spec overrides (the spec's channels kept)."""
+    overrides: dict[str, Any] = {}
+    if input_size:
+        overrides["input_shape"] = (input_size, input_size, load_spec(spec).input_shape[2])
+    if num_classes:
+        overrides["num_classes"] = num_classes
+    return overrides
+
+
+_input_size = click.option("--input-size", type=click.IntRange(min=1),
+                           help="Square input size instead of the spec's (training data is resized to it).")
+_num_classes = click.option("--num-classes", type=click.IntRange(min=1), help="Classifier size instead of the spec's.")
+
+
 @click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show the Python traceback behind a failure.")
 def main(debug: bool) -> None:
@@ -60,8 +75,8 @@ def main(debug: bool) -> None:
 @click.argument("spec")
 @click.option("--summary", is_flag=True, help="Print the Keras layer-by-layer summary too.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (name, params, total_params, macs, ...).")
-@click.option("--input-size", type=click.IntRange(min=1), help="Square input size to build at instead of the spec's.")
-@click.option("--num-classes", type=click.IntRange(min=1), help="Classifier size instead of the spec's.")
+@_input_size
+@_num_classes
 @click.option("--save", type=click.Path(dir_okay=False, path_type=Path), help="Write the model to this .keras file.")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1),
               help="Seed the initial weights: the same spec and seed give identical weights.")
@@ -82,13 +97,7 @@ def build(spec: str, summary: bool, as_json: bool, input_size: int | None, num_c
     if save is not None and save.suffix != ".keras":
         raise click.BadParameter(f"'{save}' must end in .keras", param_hint="--save")
     try:
-        loaded = load_spec(spec)
-        overrides = {}
-        if input_size:
-            overrides["input_shape"] = (input_size, input_size, loaded.input_shape[2])
-        if num_classes:
-            overrides["num_classes"] = num_classes
-        loaded = load_spec(loaded, overrides=overrides) if overrides else loaded
+        loaded = load_spec(spec, overrides=_resized(spec, input_size, num_classes))
         check_size(loaded, complexity(loaded), Limits(max_params, max_activation_mb))  # before importing TF
         if save is not None:
             _check_writable(save)
@@ -166,7 +175,7 @@ def validate(specs: tuple[str, ...], quiet: bool) -> None:
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--steps", type=click.IntRange(min=1), default=3, show_default=True,
               help="Timed steps after one warm-up step (the median is reported).")
-@click.option("--input-size", type=click.IntRange(min=1), help="Square input size instead of the spec's.")
+@_input_size
 @click.option("--mixed-precision", type=click.Choice(["float16", "bfloat16"]), help="Keras mixed precision policy.")
 @click.option("--jit", is_flag=True, help="Compile the steps with XLA.")
 @click.option("--compare", type=click.Choice(["keras"]),
@@ -332,21 +341,27 @@ def schema(out: Path | None) -> None:
 _RUN_ERRORS = (SpecError, RunError, OSError)
 
 
-def _resized(spec: str, input_size: int | None, num_classes: int | None) -> dict[str, Any]:
-    """--input-size and --num-classes as spec overrides (the spec's channels kept)."""
-    overrides: dict[str, Any] = {}
-    if input_size:
-        overrides["input_shape"] = (input_size, input_size, load_spec(spec).input_shape[2])
-    if num_classes:
-        overrides["num_classes"] = num_classes
-    return overrides
-
-
-_input_size = click.option("--input-size", type=click.IntRange(min=1),
-                           help="Square input size instead of the spec's (data is resized to it).")
-_num_classes = click.option("--num-classes", type=click.IntRange(min=1), help="Classifier size instead of the spec's.")
 _data = click.option("--data", help="digits (scikit-learn's 8x8 digits; the default), folder:PATH (a subfolder "
                                     "of images per class), npz:PATH (arrays x and y) or synthetic[:N].")
+
+
+def _experiment(name: str) -> Callable:
+    """The options every experiment shares: its data, seed, input size and output folder."""
+    options = [
+        _data,
+        click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True),
+        click.option("--input-size", type=click.IntRange(min=1),
+                     help="Square input size [default: the data's own, 8 for digits]."),
+        click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path(f"runs/{name}"),
+                     show_default=True),
+    ]
+
+    def apply(command: Callable) -> Callable:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return apply
 
 
 @main.command()
@@ -426,12 +441,8 @@ def reproduce() -> None:
 
 
 @reproduce.command("degradation")
-@_data
+@_experiment("degradation")
 @click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True)
-@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
-@click.option("--input-size", type=click.IntRange(min=1), help="Square input size [default: the data's own, 8 for digits].")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/degradation"),
-              show_default=True)
 @click.option("--tiny", is_flag=True, help="Nets of 8 and 14 layers for one epoch: checks the whole pipeline fast.")
 def degradation(data: str | None, epochs: int, seed: int, input_size: int | None, out: Path, tiny: bool) -> None:
     """He et al. 2015, Fig. 1 and 6: deeper plain nets train worse, residual nets do not.
@@ -472,14 +483,10 @@ def paths(spec: str) -> None:
 
 
 @reproduce.command("lesion")
-@_data
+@_experiment("lesion")
 @click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--draws", type=click.IntRange(min=1), default=5, show_default=True,
               help="Random draws of k blocks to remove, for each k.")
-@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
-@click.option("--input-size", type=click.IntRange(min=1), help="Square input size [default: the data's own, 8 for digits].")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/lesion"),
-              show_default=True)
 @click.option("--tiny", is_flag=True, help="Nets of 14 layers (6 blocks) for one epoch, 2 draws: checks the pipeline fast.")
 def lesion(data: str | None, epochs: int, draws: int, seed: int, input_size: int | None, out: Path,
            tiny: bool) -> None:
@@ -511,12 +518,8 @@ def lesion(data: str | None, epochs: int, draws: int, seed: int, input_size: int
 
 @main.command()
 @click.argument("specs", nargs=-1)
-@_data
+@_experiment("gradients")
 @click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
-@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
-@click.option("--input-size", type=click.IntRange(min=1), help="Square input size [default: the data's own, 8 for digits].")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/gradients"),
-              show_default=True)
 def gradients(specs: tuple[str, ...], data: str | None, batch_size: int, seed: int, input_size: int | None,
               out: Path) -> None:
     """Per-block gradient norms at initialisation, on one batch: plain against residual nets.
