@@ -43,3 +43,12 @@ def save_model(model: Any, path: Path) -> None:
 def write_text(path: Path, text: str) -> None:
     with replacing(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def check_writable(path: Path) -> None:
+    """Refuse, before any work is spent, a file target whose folder is missing or read-only."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise OSError(f"cannot save to '{path}': folder '{folder}' does not exist")
+    if not os.access(folder, os.W_OK):
+        raise OSError(f"cannot save to '{path}': folder '{folder}' is not writable")

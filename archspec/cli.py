@@ -8,14 +8,13 @@ Exit codes: 0 ok, 1 a spec or input problem (one clear paragraph on stderr),
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
 
 import click
 
-from .atomic import save_model, write_text
+from .atomic import check_writable, save_model, write_text
 from .complexity import complexity
 from .errors import RunError, SpecError
 from .guards import MAX_ACTIVATION_MB, MAX_PARAMS, Limits, check_size
@@ -100,7 +99,7 @@ def build(spec: str, summary: bool, as_json: bool, input_size: int | None, num_c
         loaded = load_spec(spec, overrides=_resized(spec, input_size, num_classes))
         check_size(loaded, complexity(loaded), Limits(max_params, max_activation_mb))  # before importing TF
         if save is not None:
-            _check_writable(save)
+            check_writable(save)
     except (SpecError, OSError) as error:
         raise _fail(error) from error
 
@@ -136,14 +135,6 @@ def build(spec: str, summary: bool, as_json: bool, input_size: int | None, num_c
 def _cannot_write(path: Path, error: OSError) -> OSError:
     """The OS's reason, about the file asked for rather than the temporary one beside it."""
     return OSError(f"cannot write '{path}': {error.strerror or error}")
-
-
-def _check_writable(path: Path) -> None:
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise OSError(f"cannot save to '{path}': folder '{folder}' does not exist")
-    if not os.access(folder, os.W_OK):
-        raise OSError(f"cannot save to '{path}': folder '{folder}' is not writable")
 
 
 @main.command()
@@ -293,7 +284,7 @@ def zoo_compare(specs: tuple[str, ...], png: Path | None) -> None:
     click.echo(compare_table(loaded, figures))
     if png is not None:
         try:
-            _check_writable(png)
+            check_writable(png)
             _compare_plot(loaded, figures, png)
         except OSError as error:
             raise _fail(error) from error

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from . import build_model
-from .atomic import replacing, save_model
+from .atomic import check_writable, replacing, save_model
 from .errors import RunError
 from .loader import load_spec
 from .model_io import load_model
@@ -115,6 +115,4 @@ def run(source: str, fmt: Format, out: Path | None = None,
 def _check_out(out: Path, fmt: Format) -> None:
     if SUFFIX[fmt] and out.suffix != SUFFIX[fmt]:
         raise RunError(f"--out '{out}': a {fmt} export is a {SUFFIX[fmt]} file")
-    folder = out.parent
-    if not folder.is_dir():
-        raise RunError(f"--out '{out}': folder '{folder}' does not exist")
+    check_writable(out)

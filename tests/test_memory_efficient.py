@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from archspec import build_model, complexity, load_spec
+from archspec import build_model, complexity
 from archspec.keras_stats import model_stats
 from archspec.layers import Recompute
 
