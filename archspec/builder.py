@@ -14,13 +14,20 @@ from typing import Any, Callable
 import keras
 
 from .graph import Graph, Node
-from .layers import ChannelPad, ChannelSlice, DropPath, GroupedConv2D, HighwayMerge, Recompute, WeightedAdd
+from .layers import (ChannelPad, ChannelSlice, DropPath, GradientRoute, GroupedConv2D, HighwayMerge, Recompute,
+                     WeightedAdd)
 from .plan import plan
 from .schema import ModelSpec
 
 
-def build_graph(graph: Graph, name: str, native_grouped: bool = False) -> keras.Model:
-    """``native_grouped`` builds grouped convs as Keras's ``Conv2D(groups=g)`` (for comparisons)."""
+def build_graph(graph: Graph, name: str, native_grouped: bool = False, routed: bool = False) -> keras.Model:
+    """``native_grouped`` builds grouped convs as Keras's ``Conv2D(groups=g)`` (for comparisons).
+
+    ``routed`` adds a second input, ``route`` (one 0/1 switch per residual block and sample), and a
+    ``GradientRoute`` pair before every residual add: outputs are unchanged, but each sample's
+    gradient passes block i's branch where its switch i is 1 and the shortcut where it is 0
+    (Veit et al. 2016's path sampling, ``archspec paths --measure``).
+    """
     d = graph.defaults
     regularizer = keras.regularizers.L2(d.l2) if d.l2 else None
     weights = {"kernel_initializer": d.initializer, "kernel_regularizer": regularizer}
@@ -79,13 +86,18 @@ def build_graph(graph: Graph, name: str, native_grouped: bool = False) -> keras.
 
     _allow_recursion_for(len(graph.nodes))
     inputs = keras.Input(shape=graph.nodes[0].shape, name=graph.nodes[0].name)
+    route = keras.Input(shape=(graph.blocks,), name="route") if routed else None
     tensors: dict[str, Any] = {graph.nodes[0].name: inputs}
     for nodes in _runs(graph.nodes[1:]):
         args = [tensors[i] for i in nodes[0].inputs]
+        if route is not None and "block" in nodes[0].attrs:  # a residual merge of (shortcut, branch)
+            block, merge = nodes[0].attrs["block"] - 1, nodes[0].name
+            args = [GradientRoute(block, shortcut=True, name=f"{merge}_route_shortcut")([args[0], route]),
+                    GradientRoute(block, name=f"{merge}_route_branch")([args[1], route])]
         layers = [layer_for[n.op](n) for n in nodes]
         layer = Recompute(layers, name=nodes[0].recompute) if nodes[0].recompute else layers[0]
         tensors[nodes[-1].name] = layer(args if len(args) > 1 else args[0])
-    return keras.Model(inputs, tensors[graph.nodes[-1].name], name=name)
+    return keras.Model([inputs, route] if routed else inputs, tensors[graph.nodes[-1].name], name=name)
 
 
 def _allow_recursion_for(layers: int) -> None:

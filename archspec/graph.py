@@ -239,10 +239,11 @@ class Graph:
         """Zero channels appended up to ``channels`` (shortcut option A)."""
         return self._add(name, "channel_pad", (x,), x.shape[:-1] + (channels,), channels=channels)
 
-    def add(self, xs: tuple[Tensor, ...], name: str) -> Tensor:
+    def add(self, xs: tuple[Tensor, ...], name: str, block: int | None = None) -> Tensor:
+        """The sum of ``xs``; ``block``: this is residual block ``block``'s merge of (shortcut, branch)."""
         if len({t.shape for t in xs}) != 1:
             raise self.fail(f"{name}: cannot add tensors of shapes {', '.join(t.size for t in xs)}")
-        return self._add(name, "add", xs, xs[0].shape)
+        return self._add(name, "add", xs, xs[0].shape, **({"block": block} if block else {}))
 
     def concat(self, xs: tuple[Tensor, ...], name: str) -> Tensor:
         """Channels of ``xs`` stacked in order (DenseNet's and DPN's dense paths)."""
@@ -271,11 +272,12 @@ class Graph:
             raise self.fail(f"{name}: cannot scale a {x.size} map by a {scale.size} one")
         return self._add(name, "multiply", (x, scale), x.shape)
 
-    def weighted_add(self, shortcut: Tensor, branch: Tensor, name: str, init: float) -> Tensor:
-        """``shortcut + alpha * branch`` with one learned scalar ``alpha`` starting at ``init``."""
+    def weighted_add(self, shortcut: Tensor, branch: Tensor, name: str, init: float, block: int) -> Tensor:
+        """``shortcut + alpha * branch`` with one learned scalar ``alpha`` starting at ``init``; the merge of
+        residual block ``block``."""
         if shortcut.shape != branch.shape:
             raise self.fail(f"{name}: cannot add tensors of shapes {shortcut.size}, {branch.size}")
-        return self._add(name, "weighted_add", (shortcut, branch), branch.shape, init=init, params=1)
+        return self._add(name, "weighted_add", (shortcut, branch), branch.shape, init=init, params=1, block=block)
 
     def highway(self, carry: Tensor, branch: Tensor, gate: Tensor, name: str) -> Tensor:
         """``gate * branch + (1 - gate) * carry``, elementwise (Srivastava et al. 2015)."""

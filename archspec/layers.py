@@ -92,6 +92,35 @@ class HighwayMerge(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
+class GradientRoute(keras.layers.Layer):
+    """Forward: its input ``x``, unchanged. Backward: the gradient times a per-sample 0/1 switch.
+
+    Inputs ``[x, route]``, ``route`` a batch of switches, one column per residual block; the
+    layer reads column ``block`` (0-based), or one minus it with ``shortcut=True``. Placed on both
+    inputs of every residual merge it lets each sample's gradient through one route per block,
+    the branch or the shortcut: a single path of Veit et al. 2016's unravelled view.
+    """
+
+    def __init__(self, block: int, shortcut: bool = False, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.block, self.shortcut = block, shortcut
+
+    def call(self, inputs):
+        x, route = inputs
+        switch = route[:, self.block]
+        switch = ops.cast(1 - switch if self.shortcut else switch, x.dtype)
+        switch = ops.reshape(switch, (-1,) + (1,) * (len(x.shape) - 1))
+        held = ops.stop_gradient(x)
+        return held + switch * (x - held)  # equals x; its gradient is switch * the incoming one
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "block": self.block, "shortcut": self.shortcut}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class DropPath(keras.layers.Layer):
     """Stochastic depth (Huang et al. 2016): while training, zeroes a sample's whole input with
     probability ``rate`` and scales the kept ones by ``1 / (1 - rate)`` (timm's convention), so

@@ -68,5 +68,5 @@ def merge(g: Graph, shortcut: Tensor, branch: Tensor, *, pre: Tensor, stage: Res
             gate = g.act(gate, name=f"{block}_0_gate_sigmoid", kind="sigmoid")
         return g.highway(shortcut, branch, gate, name)
     if stage.merge == "weighted":
-        return g.weighted_add(shortcut, branch, name, stage.merge_init)
-    return g.add((shortcut, branch), name)
+        return g.weighted_add(shortcut, branch, name, stage.merge_init, block=g.block)
+    return g.add((shortcut, branch), name, block=g.block)
