@@ -165,6 +165,11 @@ def load_weights_by_name(model: keras.Model, path: str | Path, skip: tuple[str, 
             raise SpecError(f"weights file '{path}' has no layer {layer.name!r} (shapes {mine}): it was saved "
                             f"from another architecture, or under other layer names (see the spec's rename)")
         theirs = [tuple(w.shape) for w in found[layer.name]]
+        if theirs != mine and layer is model.layers[-1] and len(theirs[0]) == len(mine[0]) == 2:
+            raise SpecError(f"the classifier {layer.name!r} does not fit weights file '{path}': the file's has "
+                            f"{theirs[0][1]} classes, the model {mine[0][1]}; build with --num-classes "
+                            f"{theirs[0][1]} to use it as it is, or train a new task with `archspec train "
+                            f"--init-from`, which gives the model a fresh classifier")
         if theirs != mine:
             raise SpecError(f"layer {layer.name!r} does not fit weights file '{path}': the model needs shapes "
                             f"{mine}, the file holds {theirs}")

@@ -333,11 +333,12 @@ _RUN_ERRORS = (SpecError, RunError, OSError)
 
 
 _data = click.option("--data", help="digits (scikit-learn's 8x8 digits; the default), folder:PATH (a subfolder "
-                                    "of images per class), npz:PATH (arrays x and y) or synthetic[:N].")
+                                    "of images per class), npz:PATH (arrays x and y, optionally x_val and y_val as "
+                                    "a fixed validation set) or synthetic[:N].")
 
 
-def _experiment(name: str) -> Callable:
-    """The options every experiment shares: its data, seed, input size and output folder."""
+def _experiment(name: str, sized: bool = True) -> Callable:
+    """The options every experiment shares: its data, seed, input size (where ``sized``) and output folder."""
     options = [
         _data,
         click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True),
@@ -346,6 +347,8 @@ def _experiment(name: str) -> Callable:
         click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path(f"runs/{name}"),
                      show_default=True),
     ]
+    if not sized:
+        del options[2]
 
     def apply(command: Callable) -> Callable:
         for option in reversed(options):
@@ -461,9 +464,27 @@ def degradation(data: str | None, epochs: int, seed: int, input_size: int | None
 
 @main.command()
 @click.argument("spec")
-def paths(spec: str) -> None:
+@click.option("--measure", "checkpoint", type=click.Path(dir_okay=False, path_type=Path),
+              help="A trained .keras model of SPEC: measure the gradient that paths of each length carry.")
+@_experiment("paths", sized=False)
+@click.option("--samples", type=click.IntRange(min=1), default=1024, show_default=True,
+              help="Random paths measured per length.")
+def paths(spec: str, checkpoint: Path | None, data: str | None, seed: int, out: Path, samples: int) -> None:
     """The path lengths through SPEC's residual blocks (Veit et al. 2016): n blocks open 2^n paths,
-    C(n, k) of them through k branches."""
+    C(n, k) of them through k branches.
+
+    With --measure, the gradient each length carries in a trained net, by Veit et al.'s method:
+    for a path of length k, the gradient flows back through the branches of k random blocks and
+    the shortcuts of the rest, on training images of --data (the checkpoint's own data). Prints
+    the path lengths that carry 90% of the gradient (the effective depth) and writes paths.csv and
+    paths.png (Veit et al.'s Fig. 6) to --out. --data, --seed and --out apply with --measure only.
+
+    \b
+    Examples:
+      archspec paths cifar_resnet110
+      archspec train cifar_resnet110 --input-size 8 --epochs 20 --out runs/resnet110
+      archspec paths cifar_resnet110 --measure runs/resnet110/last.keras
+    """
     from .paths import paths_table
 
     try:
@@ -471,6 +492,18 @@ def paths(spec: str) -> None:
     except SpecError as error:
         raise _fail(error) from error
     click.echo(paths_table(loaded))
+    if checkpoint is None:
+        return
+    import_tensorflow()
+    from .experiments.path_gradients import measure, write
+
+    try:
+        result = measure(loaded, checkpoint, data=data or "digits", samples=samples, seed=seed, log=click.echo)
+        files = write(result, out)
+    except _RUN_ERRORS as error:
+        raise _fail(error) from error
+    click.echo(result.summary())
+    click.echo(", ".join(map(str, files)))
 
 
 @reproduce.command("lesion")
@@ -505,6 +538,39 @@ def lesion(data: str | None, epochs: int, draws: int, seed: int, input_size: int
             errors = [r["val_error"] for r in rows if r["net"] == net and r["k"] == k and r["lesion"] in ("none", "random")]
             click.echo(f"{net:<12}{k:>10}{sum(errors) / len(errors):>15.2f}%")
     click.echo(f"{out / 'lesion.csv'}, {out / 'lesion.png'}")
+
+
+@reproduce.command("finetune")
+@_experiment("finetune")
+@click.option("--shots", help="Training images per new class, comma-separated: each count is trained three ways "
+                               "[default: 5,10,20,50; with --tiny 5,10].")
+@click.option("--tiny", is_flag=True, help="An 8-layer net, one pre-training epoch, a few steps per run, 5 and "
+                                           "10 shots: checks the pipeline fast.")
+def finetune(data: str | None, shots: str | None, seed: int, input_size: int | None, out: Path, tiny: bool) -> None:
+    """Transfer learning: pre-train on digits 0-4, then learn 5-9 from a few images per class.
+
+    Pre-trains ResNet-20 (the zoo's cifar_resnet20, fitted to the data) on the first half of
+    the classes with the degradation experiment's recipe. Then, for each shot count, trains
+    on that many images per new class, fine-tuning the pre-trained net (lr 0.01, a fresh
+    classifier), training only a fresh classifier on its frozen features (lr 0.1) and training
+    the net from scratch (lr 0.1), each run the same number of SGD steps, all evaluated on
+    the same held-out images. Writes finetune.csv and finetune.png to --out; each run is a
+    resumable `archspec train` run in its own subfolder. The default run takes about 5
+    minutes on 2 CPU cores.
+    """
+    from .experiments.finetune import METHODS, parse_shots, run
+
+    try:
+        counts = parse_shots(shots) if shots is not None else None
+        import_tensorflow()
+        rows = run(out, data or "digits", counts, seed=seed, tiny=tiny, input_size=input_size, log=click.echo)
+    except _RUN_ERRORS as error:
+        raise _fail(error) from error
+    click.echo(f"\n{'shots':>5}" + "".join(f"{m:>11}" for m in METHODS) + "   (held-out error)")
+    for s in dict.fromkeys(r["shots"] for r in rows):
+        errors = {r["method"]: r["val_error"] for r in rows if r["shots"] == s}
+        click.echo(f"{s:>5}" + "".join(f"{errors[m]:>10.2f}%" for m in METHODS))
+    click.echo(f"{out / 'finetune.csv'}, {out / 'finetune.png'}")
 
 
 @main.command()

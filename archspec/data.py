@@ -8,8 +8,10 @@ the same.
 
 Sources: ``digits`` (scikit-learn's 1797 8x8 grey digits, shipped with it), ``folder:PATH``
 (one subfolder per class, PNG/JPEG/GIF/BMP files), ``npz:PATH`` (arrays ``x``: N x H x W
-[x C] and ``y``: N integer labels), ``synthetic[:N]`` (N random images a batch at a time,
-to measure throughput). A bare path is a folder or, ending in .npz, an npz file.
+[x C] and ``y``: N integer labels, and optionally ``x_val`` and ``y_val``: a fixed validation
+set, used instead of a random ``validation_split``, e.g. to evaluate several runs on the very
+same images), ``synthetic[:N]`` (N random images a batch at a time, to measure throughput).
+A bare path is a folder or, ending in .npz, an npz file.
 """
 
 from __future__ import annotations
@@ -86,8 +88,10 @@ def open_data(source: str, *, validation_split: float, seed: int, synthetic_clas
         files, labels = _folder(path)
         return _split(source, "folder", None, labels, validation_split, seed, files=files)
     if kind == "npz":
-        images, labels = _npz(path)
-        return _split(source, "npz", images, labels, validation_split, seed)
+        images, labels, val = _npz(path)
+        if val is None:
+            return _split(source, "npz", images, labels, validation_split, seed)
+        return Data(source, "npz", int(labels.max()) + 1, images.shape[1:], Split(labels, images), val)
     raise RunError(f"unknown data source '{source}': use {SOURCES} (a bare path must be a folder or end "
                    f"in .npz, and exist)")
 
@@ -137,30 +141,55 @@ def _check_image(path: Path) -> None:
         raise RunError(f"'{path}' is not a PNG, JPEG, GIF or BMP image (by its first bytes)")
 
 
-def _npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Arrays ``x`` and ``y``; uint8 images are scaled to [0, 1], float ones taken as they are."""
+def _npz(path: Path) -> tuple[np.ndarray, np.ndarray, Split | None]:
+    """Arrays ``x`` and ``y``, and the fixed validation set ``x_val``, ``y_val`` when the file has one."""
     try:
         with np.load(path, allow_pickle=False) as f:
             if not {"x", "y"} <= set(f.files):
                 raise RunError(f"npz file '{path}' holds arrays {', '.join(f.files) or 'none'}; it needs x "
                                f"(images, N x H x W or N x H x W x C) and y (N integer labels)")
-            x, y = f["x"], f["y"]
+            if ("x_val" in f.files) != ("y_val" in f.files):
+                given, missing = ("x_val", "y_val") if "x_val" in f.files else ("y_val", "x_val")
+                raise RunError(f"npz file '{path}' holds {given} but no {missing}: a fixed validation set needs "
+                               f"both (images and their labels), or neither for a random split")
+            arrays = {name: f[name] for name in ("x", "y", "x_val", "y_val") if name in f.files}
     except FileNotFoundError:
         raise RunError(f"npz file '{path}' does not exist") from None
     except (OSError, ValueError, zipfile.BadZipFile) as err:
         raise RunError(f"cannot read '{path}' as an npz file of arrays x and y: {err}") from None
+    images, labels = _npz_pair(path, arrays["x"], arrays["y"], "x", "y")
+    if not len(labels):
+        raise RunError(f"npz file '{path}': x holds no images")
+    if "x_val" not in arrays:
+        return images, labels, None
+    x, x_val = arrays["x"], arrays["x_val"]
+    val_images, val_labels = _npz_pair(path, x_val, arrays["y_val"], "x_val", "y_val")
+    if not len(val_labels) or val_images.shape[1:] != images.shape[1:] or (x.dtype == np.uint8) != (
+            x_val.dtype == np.uint8):
+        raise RunError(f"npz file '{path}': x_val must be at least one image like those of x ({x.dtype}, "
+                       f"{' x '.join(map(str, images.shape[1:]))} each), got {x_val.dtype} {x_val.shape}")
+    unseen = np.setdiff1d(val_labels, labels)
+    if len(unseen):
+        raise RunError(f"npz file '{path}': y_val holds labels no image of y has ({', '.join(map(str, unseen[:5]))}"
+                       f"{', ...' if len(unseen) > 5 else ''}): a validation image must be of a class the net "
+                       f"trains on")
+    return images, labels, Split(val_labels, val_images)
+
+
+def _npz_pair(path: Path, x: np.ndarray, y: np.ndarray, x_name: str, y_name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Checked images and labels; uint8 images are scaled to [0, 1], float ones taken as they are."""
     y = y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
     x = x[..., None] if x.ndim == 3 else x
     if x.ndim != 4 or x.shape[-1] not in (1, 3) or x.dtype.kind not in "uif":
-        raise RunError(f"npz file '{path}': x must be numeric images of shape N x H x W or N x H x W x C with "
-                       f"C 1 or 3, got {x.dtype} {x.shape}")
+        raise RunError(f"npz file '{path}': {x_name} must be numeric images of shape N x H x W or N x H x W x C "
+                       f"with C 1 or 3, got {x.dtype} {x.shape}")
     if y.ndim != 1 or y.dtype.kind not in "iu" or len(y) != len(x):
-        raise RunError(f"npz file '{path}': y must be {len(x)} integer labels (one per image in x), got "
-                       f"{y.dtype} {y.shape}")
+        raise RunError(f"npz file '{path}': {y_name} must be {len(x)} integer labels (one per image in {x_name}), "
+                       f"got {y.dtype} {y.shape}")
     if len(y) and y.min() < 0:
-        raise RunError(f"npz file '{path}': labels must be 0 or more, found {y.min()}")
+        raise RunError(f"npz file '{path}': labels must be 0 or more, found {y.min()} in {y_name}")
     if x.dtype.kind == "f" and not np.isfinite(x).all():
-        raise RunError(f"npz file '{path}': x holds NaN or infinite values")
+        raise RunError(f"npz file '{path}': {x_name} holds NaN or infinite values")
     images = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
     return images, y.astype(np.int32)
 

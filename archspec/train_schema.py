@@ -29,9 +29,12 @@ class TrainSpec(BaseModel):
     data: str = Field(
         "digits", max_length=4096,
         description="digits (scikit-learn's 8x8 digits), folder:PATH (a subfolder per class), "
-        "npz:PATH (arrays x and y), synthetic or synthetic:N (random images, for throughput).",
+        "npz:PATH (arrays x and y; optional x_val and y_val are a fixed validation set, then validation_split "
+        "is not used), synthetic or synthetic:N (random images, for throughput).",
     )
-    validation_split: float = Field(0.1, gt=0, lt=1, description="Fraction of the data held out.")
+    validation_split: float = Field(
+        0.1, gt=0, lt=1, description="Fraction of the data held out (not used with an npz file's x_val, y_val)."
+    )
     epochs: int = Field(
         30, gt=0, le=100_000, strict=True,
         description="Passes over the training split (the paper's 64k iterations are 182 CIFAR epochs).",

@@ -6,7 +6,8 @@ Build times are measured in this process, interleaved with keras.applications (a
 who goes first, each build from a cleared Keras session, after a warm-up build of each).
 Training steps and peak memory come from `archspec.bench`, one fresh process per model;
 compared pairs run twice each (a, b, b, a) and keep each side's faster run.
-The GPU section is written by benchmarks/gpu.py on a GPU machine and included as it is.
+The GPU section is written by benchmarks/gpu.py on a GPU machine, the experiments' run times by
+benchmarks/experiments.py; both are included as they are.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from archspec.bench import Settings, bench  # noqa: E402
 BUILD_PAIRS = [("keras_resnet50", "ResNet50"), ("keras_resnet152", "ResNet152"),
                ("keras_densenet121", "DenseNet121")]
 DEEPEST = ["cifar_resnet1202", "cifar_preact_resnet1001", "cifar_weighted_resnet1202"]
-GPU_RESULTS = ROOT / "benchmarks" / "gpu_results.md"
+INCLUDED = [ROOT / "benchmarks" / "experiment_results.md", ROOT / "benchmarks" / "gpu_results.md"]
 
 
 def _build_seconds(build) -> float:
@@ -152,8 +153,7 @@ def main() -> None:
         "## Memory-efficient DenseNet (CPU)", "", *densenet_section(args.quick),
         "## The deepest zoo entries: how cost grows with depth (CPU)", "", *deepest_section(), "",
     ]
-    if GPU_RESULTS.exists():
-        lines += [GPU_RESULTS.read_text().rstrip(), ""]
+    lines += [line for part in INCLUDED if part.exists() for line in (part.read_text().rstrip(), "")]
     text = "\n".join(lines)
     (ROOT / "benchmarks" / "RESULTS.md").write_text(text)
     print(text)

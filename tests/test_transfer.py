@@ -39,6 +39,16 @@ def test_weights_of_another_architecture_name_the_first_layer_that_does_not_fit(
         build_model(deeper, weights=path)
 
 
+def test_a_classifier_for_other_classes_says_how_to_fit_it(source, tmp_path):
+    path = tmp_path / "w.keras"
+    source.save(path)
+    result = CliRunner().invoke(main, ["build", "cifar_resnet20", "--weights", str(path)])
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    with pytest.raises(SpecError, match="the classifier 'predictions' does not fit .* the file's has 4 classes, "
+                                        "the model 7; build with --num-classes 4"):
+        build_model({**NET, "num_classes": 7}, weights=path)
+
+
 def test_build_weights_errors_are_one_paragraph(tmp_path):
     missing = CliRunner().invoke(main, ["build", "cifar_resnet20", "--weights", str(tmp_path / "none.h5")])
     assert missing.exit_code == 1 and missing.output.count("\n") == 1 and "does not exist" in missing.output

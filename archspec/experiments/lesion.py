@@ -86,7 +86,9 @@ def run(out: Path, t: TrainSpec, *, tiny: bool = False, draws: int = 5, input_si
                   images: np.ndarray = images, labels: np.ndarray = labels) -> float:
             """Validation error in % of ``trained`` with the blocks ``lesion`` left out."""
             model = build_model(spec, lesion=lesion, weights_from=trained) if lesion else trained
-            predicted = np.argmax(model.predict(images, batch_size=256, verbose=0), axis=-1)
+            # called eagerly: model.predict would trace a new function for every lesioned model
+            predicted = np.concatenate([np.argmax(model(images[i:i + 256], training=False), axis=-1)
+                                        for i in range(0, len(images), 256)])
             return round(100 * float(np.mean(predicted != labels)), 2)
 
         units = blocks(net.spec)
