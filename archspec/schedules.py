@@ -17,8 +17,8 @@ def learning_rate(t: TrainSpec, epoch: int, val_losses: Sequence[float] = ()) ->
     """The rate for 0-based ``epoch``; ``val_losses`` are those of the epochs before it."""
     if epoch < t.warmup_epochs:
         return t.lr * (epoch + 1) / (t.warmup_epochs + 1)
-    if t.schedule == "step":
-        return t.lr * t.gamma ** sum(epoch >= round(m * t.epochs) for m in t.milestones)
+    if t.schedule == "step":  # no drop before the first epoch: a 1-epoch run trains at lr, not lr * gamma
+        return t.lr * t.gamma ** sum(epoch >= max(1, round(m * t.epochs)) for m in t.milestones)
     if t.schedule == "cosine":
         progress = (epoch - t.warmup_epochs) / (t.epochs - t.warmup_epochs)
         return t.lr * 0.5 * (1 + math.cos(math.pi * progress))

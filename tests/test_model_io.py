@@ -26,6 +26,7 @@ LAYER_EXAMPLES = {
     "WeightedAdd": (lambda: layers.WeightedAdd(0.5), [(2, 4, 4, 3), (2, 4, 4, 3)]),
     "HighwayMerge": (lambda: layers.HighwayMerge(), [(2, 4, 4, 3)] * 3),
     "DropPath": (lambda: layers.DropPath(0.2, seed=3), (2, 4, 4, 3)),
+    "GradientRoute": (lambda: layers.GradientRoute(1, shortcut=True), [(2, 4, 4, 3), (2, 5)]),
     "GroupedConv2D": (lambda: layers.GroupedConv2D(4, 3, groups=2, padding="same"), (2, 4, 4, 4)),
     "Recompute": (lambda: layers.Recompute([keras.layers.BatchNormalization(), keras.layers.Activation("relu"),
                                              keras.layers.Conv2D(4, 1)]), (2, 4, 4, 3)),

@@ -58,6 +58,7 @@ def test_defaults_are_the_papers_recipe():
 def test_step_schedule_divides_by_ten_at_half_and_three_quarters():
     t = TrainSpec(epochs=8)
     assert [learning_rate(t, e) for e in range(8)] == pytest.approx([0.1] * 4 + [0.01] * 2 + [0.001] * 2)
+    assert learning_rate(TrainSpec(epochs=1), 0) == 0.1  # round(0.5 * 1) is 0: no drop before the first epoch
 
 
 def test_warm_up_then_cosine_to_zero():
