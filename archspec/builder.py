@@ -90,7 +90,7 @@ def build_graph(graph: Graph, name: str, native_grouped: bool = False, routed: b
     tensors: dict[str, Any] = {graph.nodes[0].name: inputs}
     for nodes in _runs(graph.nodes[1:]):
         args = [tensors[i] for i in nodes[0].inputs]
-        if route is not None and "block" in nodes[0].attrs:  # a residual merge of (shortcut, branch)
+        if route is not None and nodes[0].attrs.get("block"):  # a residual merge of (shortcut, branch)
             block, merge = nodes[0].attrs["block"] - 1, nodes[0].name
             args = [GradientRoute(block, shortcut=True, name=f"{merge}_route_shortcut")([args[0], route]),
                     GradientRoute(block, name=f"{merge}_route_branch")([args[1], route])]

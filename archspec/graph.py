@@ -243,7 +243,7 @@ class Graph:
         """The sum of ``xs``; ``block``: this is residual block ``block``'s merge of (shortcut, branch)."""
         if len({t.shape for t in xs}) != 1:
             raise self.fail(f"{name}: cannot add tensors of shapes {', '.join(t.size for t in xs)}")
-        return self._add(name, "add", xs, xs[0].shape, **({"block": block} if block else {}))
+        return self._add(name, "add", xs, xs[0].shape, block=block)
 
     def concat(self, xs: tuple[Tensor, ...], name: str) -> Tensor:
         """Channels of ``xs`` stacked in order (DenseNet's and DPN's dense paths)."""

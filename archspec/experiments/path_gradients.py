@@ -81,7 +81,7 @@ def routed_model(spec: ModelSpec, trained: Any) -> Any:
     from ..errors import SpecError
 
     graph = plan(spec)
-    merges = sum(1 for node in graph.nodes if "block" in node.attrs)
+    merges = sum(1 for node in graph.nodes if node.attrs.get("block"))
     if not spec.residual_blocks or merges != spec.residual_blocks:
         kinds = "no residual blocks" if not spec.residual_blocks else "highway merges"
         raise RunError(f"{spec.name} has {kinds}, so it does not unravel into paths: measuring gradient per "
@@ -106,13 +106,13 @@ def measure(source: str | ModelSpec, checkpoint: Path, *, data: str = "digits", 
     spec = load_spec(load_spec(source), overrides={"input_shape": tuple(trained.inputs[0].shape[1:]),
                                                    "num_classes": int(trained.outputs[0].shape[-1])})
     model = routed_model(spec, trained)
-    t = TrainSpec(data=data, batch_size=BATCH, seed=seed, augment="none", flip=False)
-    images = open_data(data, validation_split=t.validation_split, seed=seed, synthetic_classes=spec.num_classes)
+    images = open_data(data, validation_split=TrainSpec().validation_split, seed=seed,
+                       synthetic_classes=spec.num_classes)
     if images.num_classes != spec.num_classes:
         raise RunError(f"{checkpoint} classifies {spec.num_classes} classes but data {data} has "
                        f"{images.num_classes}: measure on the data the checkpoint was trained on (--data)")
-    batches = _images(pipelines(images, spec, t.model_copy(update={"batch_size": min(BATCH, len(images.train))}))[0],
-                      samples)
+    t = TrainSpec(data=data, batch_size=min(BATCH, len(images.train)), seed=seed, augment="none", flip=False)
+    batches = _images(pipelines(images, spec, t)[0], samples)
     loss = tf.keras.losses.CategoricalCrossentropy(from_logits=spec.head.activation == "linear", reduction="sum")
 
     @tf.function
