@@ -1,26 +1,29 @@
 """archspec: residual-family networks as YAML specs, compiled to plain Keras models.
 
-Importing the package does not import TensorFlow; ``build_model`` does, when called.
+The public API. The package is arranged by concern, each layer using only those below it:
+
+- ``archspec.spec``: what a network is (schemas, the safe YAML loader, the zoo catalogue, errors);
+- ``archspec.graph``: the spec planned as a graph of named layers (blocks, complexity, guards, paths);
+- ``archspec.keras``: the graph as a ``keras.Model`` (layers, builder, model files, export);
+- ``archspec.train``: data, schedules, run folders, the trainer and benchmarks;
+- ``archspec.experiments``: the papers' experiments;
+- ``archspec.cli``: the ``archspec`` command;
+
+with ``archspec.utils`` (atomic files, figures) beneath them all. Importing the package does not
+import TensorFlow; ``build_model`` does, when called.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .complexity import Complexity, graph_complexity
-from .complexity import complexity as _spec_complexity
-from .errors import SpecError
-from .graph import PlanError
-from .guards import MAX_ACTIVATION_MB, MAX_PARAMS, Limits, check_size
-from .loader import load_spec
-from .plan import plan
-from .schema import ModelSpec
-from .zoo import list_zoo
-
-if TYPE_CHECKING:
-    import keras
+from .graph.catalogue import list_zoo
+from .graph.complexity import Complexity
+from .graph.complexity import complexity as _spec_complexity
+from .graph.load import load_spec
+from .keras.build import build_model, load_model
+from .spec.errors import SpecError
+from .spec.schema import ModelSpec
 
 __all__ = ["ModelSpec", "SpecError", "build_model", "complexity", "list_zoo", "load_model", "load_spec"]
 __version__ = "0.1.0"
@@ -29,68 +32,3 @@ __version__ = "0.1.0"
 def complexity(spec: Any) -> Complexity:
     """Params, total params and MACs (whole and per stage) of a spec, path, zoo name or dict."""
     return _spec_complexity(load_spec(spec))
-
-
-def build_model(spec: Any, *, input_size: int | None = None, num_classes: int | None = None,
-                seed: int | None = None, max_params: int = MAX_PARAMS,
-                max_activation_mb: float = MAX_ACTIVATION_MB, lesion: Iterable[int] = (),
-                weights_from: keras.Model | None = None, weights: str | Path | None = None) -> keras.Model:
-    """Compile a spec (object, path, zoo name or dict) into a ``keras.Model``.
-
-    ``input_size`` replaces the input's height and width; ``num_classes`` the classifier size.
-    A spec whose analytic size exceeds ``max_params`` or ``max_activation_mb`` (MiB of layer
-    outputs per image) is refused with a SpecError before TensorFlow builds anything. ``seed``
-    makes the initial weights reproducible: it seeds Keras's global generators (Python, NumPy,
-    TensorFlow) with ``keras.utils.set_random_seed`` just before building, so the same spec and
-    seed give identical weights.
-
-    ``lesion`` lists blocks (numbered from 1 over the plain and residual stages' blocks) to leave
-    out: a residual block becomes its shortcut alone, a plain one the identity (Veit et al. 2016).
-    ``weights_from`` copies every layer's weights from that model by layer name (a trained model
-    of the same spec, so a lesioned copy shares its weights); a layer it lacks is an error.
-    ``weights`` loads a weights file by layer name: keras.applications' ``.h5`` downloads (for the
-    zoo's ``keras_*`` entries), any Keras ``.h5`` model, or a ``.keras`` model.
-    """
-    loaded = load_spec(spec)
-    changes = _overrides(loaded, input_size, num_classes)
-    loaded = load_spec(loaded, overrides=changes) if changes else loaded
-    try:
-        graph = plan(loaded, lesion)
-    except PlanError as error:  # a lesion naming a block that does not exist or cannot be removed
-        raise SpecError(f"{loaded.name}: {error}") from error
-    check_size(loaded, graph_complexity(graph), Limits(max_params, max_activation_mb))
-
-    import keras
-
-    from .builder import build_graph
-
-    if seed is not None:
-        keras.utils.set_random_seed(seed)
-    model = build_graph(graph, loaded.name)
-    if weights_from is not None:
-        from .builder import copy_weights
-
-        copy_weights(weights_from, model)
-    if weights is not None:
-        from .builder import load_weights_by_name
-
-        load_weights_by_name(model, weights)
-    return model
-
-
-def load_model(path: str | Path, *, unsafe: bool = False, compile: bool = True) -> keras.Model:
-    """A saved ``.keras`` model; files whose loading could run foreign code (a Lambda layer, a module
-    that is neither Keras nor archspec) are refused unless ``unsafe=True`` (see ``archspec.model_io``).
-    """
-    from .model_io import load_model as load
-
-    return load(path, unsafe=unsafe, compile=compile)
-
-
-def _overrides(spec: ModelSpec, input_size: int | None, num_classes: int | None) -> dict:
-    changes: dict[str, Any] = {}
-    if input_size is not None:
-        changes["input_shape"] = (input_size, input_size, spec.input_shape[2])
-    if num_classes is not None:
-        changes["num_classes"] = num_classes
-    return changes

@@ -27,7 +27,10 @@ import jax  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from archspec import build_model, complexity  # noqa: E402
+from archspec import (
+    build_model,
+    complexity,  # noqa: E402
+)
 
 NVIDIA_A100_TF_AMP_XLA = 2375  # img/s, NVIDIA's published TensorFlow ResNet-50 v1.5 figure for one A100
 

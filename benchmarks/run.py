@@ -4,7 +4,7 @@
 
 Build times are measured in this process, interleaved with keras.applications (alternating
 who goes first, each build from a cleared Keras session, after a warm-up build of each).
-Training steps and peak memory come from `archspec.bench`, one fresh process per model;
+Training steps and peak memory come from `archspec.train.bench`, one fresh process per model;
 compared pairs run twice each (a, b, b, a) and keep each side's faster run.
 The GPU section is written by benchmarks/gpu.py on a GPU machine, the experiments' run times by
 benchmarks/experiments.py; both are included as they are.
@@ -26,14 +26,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from archspec.quiet import import_tensorflow  # noqa: E402
+from archspec.keras.quiet import import_tensorflow  # noqa: E402
 
 import_tensorflow()
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from archspec import build_model, complexity, load_spec  # noqa: E402
-from archspec.bench import Settings, bench  # noqa: E402
+from archspec import (
+    build_model,
+    complexity,  # noqa: E402
+    load_spec,
+)
+from archspec.train.bench import Settings, bench  # noqa: E402
 
 BUILD_PAIRS = [("keras_resnet50", "ResNet50"), ("keras_resnet152", "ResNet152"),
                ("keras_densenet121", "DenseNet121")]

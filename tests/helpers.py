@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from archspec.zoo import zoo_paths
+from archspec.spec.zoo import zoo_paths
 
 SHARED_REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "published.yaml"
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from archspec import build_model, complexity, load_spec
-from archspec.keras_stats import model_stats
+from archspec.keras.stats import model_stats
 
 from .helpers import zoo_params
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from archspec import SpecError, build_model, complexity, load_spec
-from archspec.keras_stats import model_stats
-from archspec.plan import plan
-from archspec.zoo import zoo_paths
+from archspec.graph.plan import plan
+from archspec.keras.stats import model_stats
+from archspec.spec.zoo import zoo_paths
 
 NEW = [n for n, p in zoo_paths().items() if p.parent.name in ("densenet", "dpn")]
 

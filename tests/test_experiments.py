@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from archspec.cli import main
 from archspec.experiments.degradation import nets
 from archspec.experiments.gradients import blocks, run
-from archspec.loader import load_spec
-from archspec.train_schema import TrainSpec
+from archspec.graph.load import load_spec
+from archspec.spec.train_schema import TrainSpec
 
 
 def test_the_four_nets_are_fitted_to_the_data():

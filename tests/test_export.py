@@ -10,12 +10,12 @@ import pytest
 from click.testing import CliRunner
 
 from archspec import build_model
-from archspec.atomic import save_model
 from archspec.cli import main
-from archspec.diff import diff_report, field_changes
-from archspec.drawing import stage_diagram
-from archspec.export import load_source, parity, run
-from archspec.loader import load_spec
+from archspec.graph.diff import diff_report, field_changes
+from archspec.graph.load import load_spec
+from archspec.keras.drawing import stage_diagram
+from archspec.keras.export import load_source, parity, run
+from archspec.utils.atomic import save_model
 
 # A basic block, a grouped bottleneck and option-A padding: every custom layer an export meets.
 SMALL = {

@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from archspec.cli import main
-from archspec.data import open_data
-from archspec.errors import RunError
 from archspec.experiments.finetune import epochs_for, parse_shots, save_arrays, task
+from archspec.spec.errors import RunError
+from archspec.train.data import open_data
 
 
 def _source(tmp_path, classes=6, per_class=12):

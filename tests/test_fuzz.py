@@ -32,13 +32,21 @@ from hypothesis import strategies as st
 
 from archspec import build_model
 from archspec.cli import main
-from archspec.complexity import complexity, graph_complexity
-from archspec.errors import SpecError
-from archspec.loader import load_spec, load_text
-from archspec.plan import plan
-from archspec.schema import STAGE_TYPES, BasicStage, BottleneckStage, DenseStage, DualPathStage, ModelSpec, PlainStage
-from archspec.train_schema import TrainSpec
-from archspec.zoo import zoo_paths
+from archspec.graph.complexity import complexity, graph_complexity
+from archspec.graph.load import load_spec, load_text
+from archspec.graph.plan import plan
+from archspec.spec.errors import SpecError
+from archspec.spec.schema import (
+    STAGE_TYPES,
+    BasicStage,
+    BottleneckStage,
+    DenseStage,
+    DualPathStage,
+    ModelSpec,
+    PlainStage,
+)
+from archspec.spec.train_schema import TrainSpec
+from archspec.spec.zoo import zoo_paths
 
 FILE = "fuzz.yaml"
 ZOO_TEXTS = [path.read_text() for path in zoo_paths().values()]
@@ -424,7 +432,7 @@ def test_fuzz_build_a_small_sample(data: dict) -> None:
     """A few small specs that validate are built: Keras agrees with the analytic figures."""
     import keras
 
-    from archspec.keras_stats import model_stats
+    from archspec.keras.stats import model_stats
 
     try:
         spec = load_spec(data)

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from archspec import SpecError, build_model, complexity, load_spec
-from archspec.blocks.gates import drop_path_rate
-from archspec.keras_stats import model_stats
-from archspec.layers import DropPath, HighwayMerge, WeightedAdd
-from archspec.loader import load_text
-from archspec.plan import plan
+from archspec.graph.blocks.gates import drop_path_rate
+from archspec.graph.load import load_text
+from archspec.graph.plan import plan
+from archspec.keras.layers import DropPath, HighwayMerge, WeightedAdd
+from archspec.keras.stats import model_stats
 
 GATE_ENTRIES = {  # zoo entry -> input size to build it at (counts compare at any size)
     "se_resnet50": 64,

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from archspec import build_model, load_spec
-from archspec.layers import GroupedConv2D
+from archspec.keras.layers import GroupedConv2D
 
 
 @pytest.mark.parametrize("groups,stride,padding", [(4, 1, "same"), (8, 2, "same"), (2, 2, "valid")])

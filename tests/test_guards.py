@@ -13,10 +13,11 @@ from click.testing import CliRunner
 
 from archspec import build_model, complexity, load_spec
 from archspec.cli import main
-from archspec.errors import SpecError
-from archspec.guards import MAX_ACTIVATION_MB, MAX_BLOCKS, MAX_PARAMS, Limits, activation_mb, check_size
-from archspec.loader import load_text
-from archspec.zoo import zoo_paths
+from archspec.graph.guards import MAX_ACTIVATION_MB, MAX_PARAMS, Limits, activation_mb, check_size
+from archspec.graph.load import load_text
+from archspec.graph.plan import MAX_BLOCKS
+from archspec.spec.errors import SpecError
+from archspec.spec.zoo import zoo_paths
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = "input_shape: [8, 8, 3]\nstem: {type: cifar, width: 4}\nstages:\n  - {type: basic, depth: 1, width: 4}\n"
@@ -63,12 +64,12 @@ def test_check_size_names_each_estimate_and_its_limit():
 
 
 def test_build_model_refuses_before_building(monkeypatch):
-    import archspec.builder
+    import archspec.keras.builder
 
     def never(*_, **__):
         raise AssertionError("built a model the guards should have refused")
 
-    monkeypatch.setattr(archspec.builder, "build_graph", never)
+    monkeypatch.setattr(archspec.keras.builder, "build_graph", never)
     with pytest.raises(SpecError, match="269,722 parameters, above the limit of 100,000"):
         build_model("cifar_resnet20", max_params=100_000)
     start = time.perf_counter()

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from archspec import zoo
-from archspec.errors import Problem, SpecError
-from archspec.loader import MAX_BYTES, check_spec, load_spec, load_text
-from archspec.schema import Head, ModelSpec
+from archspec.graph.load import check_spec, load_spec, load_text
+from archspec.spec import zoo
+from archspec.spec.errors import Problem, SpecError
+from archspec.spec.loader import MAX_BYTES
+from archspec.spec.schema import Head, ModelSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 BAD_SPECS = sorted((Path(__file__).parent / "bad_specs").glob("*.yaml"))
@@ -482,7 +483,7 @@ def test_dict_source_with_extends(tmp_path, monkeypatch):
 
 def test_loading_does_not_import_tensorflow():
     code = (f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
-            "from archspec.loader import load_text\n"
+            "from archspec.graph.load import load_text\n"
             f"load_text({TINY!r})\n"
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'imported'\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -10,8 +10,8 @@ import pytest
 import tensorflow as tf
 
 from archspec import build_model, complexity
-from archspec.keras_stats import model_stats
-from archspec.layers import Recompute
+from archspec.keras.layers import Recompute
+from archspec.keras.stats import model_stats
 
 PLAIN = {
     "name": "tiny_dense", "input_shape": [16, 16, 3], "num_classes": 5,

@@ -14,10 +14,11 @@ import pytest
 from click.testing import CliRunner
 
 import archspec
-from archspec import build_model, layers
+from archspec import build_model
 from archspec.cli import main
-from archspec.errors import RunError
-from archspec.model_io import ModelFileError
+from archspec.keras import layers
+from archspec.keras.model_io import ModelFileError
+from archspec.spec.errors import RunError
 
 # One instance and input shape per archspec layer: a new layer without an entry here fails the test below.
 LAYER_EXAMPLES = {
@@ -139,11 +140,11 @@ def test_a_module_outside_keras_and_archspec_is_refused(saved, tmp_path):
 
 def test_an_unregistered_archspec_object_is_refused(saved, tmp_path):
     def point_at_loader(config):
-        config["config"]["layers"][1].update(module="archspec.loader", registered_name="archspec>load_text")
+        config["config"]["layers"][1].update(module="archspec.spec.loader", registered_name="archspec>read_text")
         return config
 
     path = rewritten(saved[0], tmp_path / "crafted.keras", point_at_loader)
-    with pytest.raises(ModelFileError, match="comes from module 'archspec.loader'"):
+    with pytest.raises(ModelFileError, match="comes from module 'archspec.spec.loader'"):
         archspec.load_model(path)
 
 

@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from archspec.cli import main
-from archspec.loader import load_spec
-from archspec.paths import path_lengths
+from archspec.graph.load import load_spec
+from archspec.graph.paths import path_lengths
 
 
 @pytest.mark.parametrize("name, blocks", [("cifar_resnet20", 9), ("cifar_resnet110", 54), ("resnet50", 16),
@@ -82,7 +82,7 @@ def test_routes_change_no_output_and_the_paths_gradients_sum_to_the_whole(traine
 def _measure(tmp_path, checkpoint_model, spec=NET, *extra):
     import yaml
 
-    from archspec.atomic import save_model
+    from archspec.utils.atomic import save_model
 
     spec_file, checkpoint = tmp_path / "net.yaml", tmp_path / "net.keras"
     spec_file.write_text(yaml.safe_dump(spec))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from archspec.schema import json_schema
+from archspec.spec.schema import json_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "archspec" / "spec.schema.json"

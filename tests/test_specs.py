@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from archspec import build_model, complexity, load_spec
-from archspec.keras_stats import model_stats
+from archspec.keras.stats import model_stats
 
 SPECS = sorted((Path(__file__).resolve().parents[1] / "specs").glob("*.yaml"))
 IDENTITY = {"name", "family", "description"}

@@ -15,13 +15,13 @@ import pytest
 from click.testing import CliRunner
 
 from archspec.cli import main
-from archspec.data import check_fits, open_data
-from archspec.errors import RunError, SpecError
-from archspec.loader import load_spec, load_text, load_training
-from archspec.run_folder import RunFolder
-from archspec.schedules import learning_rate, plateau_drops
-from archspec.train import RunOptions, train
-from archspec.train_schema import TrainSpec
+from archspec.graph.load import load_spec, load_text, load_training
+from archspec.spec.errors import RunError, SpecError
+from archspec.spec.train_schema import TrainSpec
+from archspec.train.data import check_fits, open_data
+from archspec.train.run_folder import RunFolder
+from archspec.train.schedules import learning_rate, plateau_drops
+from archspec.train.trainer import RunOptions, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -140,7 +140,7 @@ def test_bad_folders_and_files_are_found_before_training(tmp_path):
 
 @pytest.mark.parametrize("augment", ["pad_crop", "resized_crop", "none"])
 def test_folders_and_npz_files_feed_batches_at_the_specs_shape(tmp_path, augment):
-    from archspec.data import pipelines
+    from archspec.train.data import pipelines
 
     folder = write_images(tmp_path / "imgs", classes=2, per_class=5)
     rng = np.random.default_rng(0)
@@ -157,7 +157,7 @@ def test_folders_and_npz_files_feed_batches_at_the_specs_shape(tmp_path, augment
 
 
 def test_synthetic_data_repeats_one_batch_of_the_specs_shape():
-    from archspec.data import pipelines
+    from archspec.train.data import pipelines
 
     spec = load_spec({**TINY, "train": {"batch_size": 4}})
     data = open_data("synthetic:40", validation_split=0.1, seed=0, synthetic_classes=10)
@@ -292,9 +292,9 @@ def run_python(code: str) -> subprocess.CompletedProcess:
 def test_the_same_seed_gives_the_same_loss_history(tmp_path):
     result = run_python(f"""
         import json, pathlib
-        from archspec.loader import load_spec
-        from archspec.train import RunOptions, train
-        from archspec.run_folder import RunFolder
+        from archspec.graph.load import load_spec
+        from archspec.train.trainer import RunOptions, train
+        from archspec.train.run_folder import RunFolder
         spec = load_spec({TINY!r})
         for i in range(2):
             out = pathlib.Path({str(tmp_path)!r}) / str(i)
@@ -312,8 +312,8 @@ def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
         import tensorflow as tf
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        from archspec.loader import load_spec
-        from archspec.train import RunOptions, train
+        from archspec.graph.load import load_spec
+        from archspec.train.trainer import RunOptions, train
         metrics = train(load_spec({TINY!r}), RunOptions(out=pathlib.Path({str(tmp_path)!r}), strategy="mirrored",
                                                         verbose=0, log=lambda s: None))
         print(metrics["replicas"], metrics["val_accuracy"])

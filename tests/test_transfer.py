@@ -79,9 +79,9 @@ TINY = {"name": "tiny", "input_shape": [8, 8, 1], "num_classes": 10, "stem": {"t
 
 
 def test_train_from_a_checkpoint_with_a_fresh_head_and_frozen_stages(tmp_path):
-    from archspec.loader import load_spec
-    from archspec.model_io import load_model
-    from archspec.train import RunOptions, train
+    from archspec.graph.load import load_spec
+    from archspec.keras.model_io import load_model
+    from archspec.train.trainer import RunOptions, train
 
     train(load_spec(TINY), RunOptions(out=tmp_path / "source", verbose=0, log=lambda _: None))
     source = load_model(tmp_path / "source" / "last.keras", compile=False)

@@ -8,8 +8,8 @@ from click.testing import CliRunner
 
 from archspec import complexity
 from archspec.cli import main
-from archspec.loader import load_spec
-from archspec.plan import plan
+from archspec.graph.load import load_spec
+from archspec.graph.plan import plan
 
 # torchvision's vgg11/16/19: params and GMACs (the reference.yaml test checks them too, within 1%)
 TORCHVISION = {"vgg11": (132_863_336, 7.609), "vgg16": (138_357_544, 15.470), "vgg19": (143_667_240, 19.632)}

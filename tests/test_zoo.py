@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 from archspec import complexity, list_zoo, load_spec
-from archspec.loader import load_text
-from archspec.zoo import published, zoo_paths
+from archspec.graph.load import load_text
+from archspec.spec.zoo import published, zoo_paths
 
 from .helpers import shared_reference
 
@@ -81,7 +81,7 @@ def test_readme_zoo_table_is_current():
     """The README's table is `archspec zoo list --markdown`, regenerated whenever the zoo changes."""
     from pathlib import Path
 
-    from archspec.report import zoo_markdown
+    from archspec.graph.report import zoo_markdown
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     table = readme.split("<!-- zoo-table -->\n", 1)[1].split("<!-- /zoo-table -->", 1)[0]

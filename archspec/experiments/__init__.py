@@ -1,14 +1,13 @@
-"""Experiments that reproduce the papers' observations on small data (`archspec reproduce`, `archspec gradients`)."""
+"""The papers' experiments on small data (`archspec reproduce`, `archspec gradients`, `archspec paths
+--measure`): each trains with `archspec.train` and writes its CSV and plot. Uses every layer below it."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from ..atomic import replacing
-from ..data import Data
-from ..loader import load_spec
-from ..schema import ModelSpec
+from ..graph.load import load_spec
+from ..spec.schema import ModelSpec
+from ..train.data import Data
 
 FOLDER_SIZE = 32  # input size for image folders, whose images have no one size
 
@@ -20,19 +19,3 @@ def fitted(source: str | ModelSpec, data: Data, input_size: int | None = None, *
         height = width = input_size
     return load_spec(load_spec(source), overrides={
         "input_shape": (height, width, channels), "num_classes": data.num_classes, **fields})
-
-
-def pyplot() -> Any:
-    """matplotlib.pyplot drawing to files (no display needed)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def save_figure(fig: Any, path: Path) -> None:
-    with replacing(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    pyplot().close(fig)

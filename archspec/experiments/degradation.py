@@ -14,15 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ..atomic import write_text
-from ..complexity import complexity
-from ..data import open_data
-from ..loader import load_spec
-from ..report import csv_text
-from ..run_folder import RunFolder
-from ..schema import ModelSpec
-from ..train_schema import TrainSpec
-from . import fitted, pyplot, save_figure
+from ..graph.complexity import complexity
+from ..graph.load import load_spec
+from ..spec.schema import ModelSpec
+from ..spec.train_schema import TrainSpec
+from ..train.data import open_data
+from ..train.run_folder import RunFolder
+from ..utils.atomic import write_csv
+from ..utils.figures import pyplot, save_figure
+from . import fitted
 
 EPOCHS = 20
 NETS = (("plain", 20, "cifar_plain20"), ("plain", 56, "cifar_plain56"),
@@ -64,7 +64,7 @@ def run(out: Path, t: TrainSpec, *, tiny: bool = False, input_size: int | None =
         verbose: int | None = None, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Train the four nets under ``out``, write degradation.csv and degradation.png there, and
     return one summary row per net (final training and validation error, in %)."""
-    from ..train import RunOptions, train
+    from ..train.trainer import RunOptions, train
 
     histories, summary = {}, []
     chosen = nets(t, tiny, input_size)
@@ -78,7 +78,7 @@ def run(out: Path, t: TrainSpec, *, tiny: bool = False, input_size: int | None =
                         "val_error": round(100 * (1 - metrics["val_accuracy"]), 2),
                         "seconds": metrics["seconds"]})
     rows = _rows(chosen, histories)
-    write_text(out / "degradation.csv", csv_text(rows))
+    write_csv(out / "degradation.csv", rows)
     plot(rows, out / "degradation.png", t)
     return summary
 

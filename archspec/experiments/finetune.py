@@ -40,14 +40,14 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import replacing, write_text
-from ..data import open_data
-from ..errors import RunError
-from ..loader import load_spec
-from ..report import csv_text
-from ..schema import ModelSpec
-from ..train_schema import TrainSpec
-from . import fitted, pyplot, save_figure
+from ..graph.load import load_spec
+from ..spec.errors import RunError
+from ..spec.schema import ModelSpec
+from ..spec.train_schema import TrainSpec
+from ..train.data import open_data
+from ..utils.atomic import replacing, write_csv
+from ..utils.figures import pyplot, save_figure
+from . import fitted
 from .degradation import recipe
 
 NET = "cifar_resnet20"
@@ -150,7 +150,7 @@ def run(out: Path, source: str = "digits", shots: tuple[int, ...] | None = None,
         log: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Pre-train, then train every shot count every way under ``out``; write finetune.csv and finetune.png
     there and return their rows (held-out error in % of each run's last epoch)."""
-    from ..train import RunOptions, train
+    from ..train.trainer import RunOptions, train
 
     shots = shots or (TINY_SHOTS if tiny else SHOTS)
     steps = TINY_STEPS if tiny else STEPS
@@ -180,7 +180,7 @@ def run(out: Path, source: str = "digits", shots: tuple[int, ...] | None = None,
             rows.append({"shots": s, "method": method, "val_error": round(100 * (1 - metrics["val_accuracy"]), 2),
                          "epochs": metrics["epochs"], "steps": metrics["epochs"] * (len(y) // batch),
                          "seconds": metrics["seconds"]})
-    write_text(out / "finetune.csv", csv_text(rows))
+    write_csv(out / "finetune.csv", rows)
     plot(rows, out / "finetune.png", f"{NET if not tiny else 'an 8-layer ResNet'} pre-trained on classes "
          f"0-{half - 1} ({source}), then {half}-{images.classes - 1} with {steps} SGD steps at batch {batch}; "
          f"error on the same {len(images.held_out[1])} held-out images")

@@ -15,13 +15,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..atomic import write_text
-from ..data import open_data, pipelines
-from ..plan import plan
-from ..report import csv_text
-from ..schema import ModelSpec
-from ..train_schema import TrainSpec
-from . import fitted, pyplot, save_figure
+from ..graph.plan import plan
+from ..spec.schema import ModelSpec
+from ..spec.train_schema import TrainSpec
+from ..train.data import open_data, pipelines
+from ..utils.atomic import write_csv
+from ..utils.figures import pyplot, save_figure
+from . import fitted
 
 DEFAULT_SPECS = ("cifar_plain20", "cifar_resnet20", "cifar_plain56", "cifar_resnet56")
 _BLOCK = re.compile(r"^(conv\d+_block\d+)_")  # keras.applications naming: conv3_block2_1_conv
@@ -42,7 +42,7 @@ def gradient_norms(spec: ModelSpec, x: Any, y: Any, seed: int = 0) -> list[dict[
     import keras
     import tensorflow as tf
 
-    from .. import build_model
+    from ..keras.build import build_model
 
     keras.utils.set_random_seed(seed)
     model = build_model(spec)
@@ -78,7 +78,7 @@ def run(sources: Sequence[str], out: Path, *, data: str = "digits", batch_size: 
         x, y = next(iter(pipelines(source, spec, t)[0]))
         rows += gradient_norms(spec, x, y, seed)
     out.mkdir(parents=True, exist_ok=True)
-    write_text(out / "gradients.csv", csv_text(rows))
+    write_csv(out / "gradients.csv", rows)
     plot(rows, out / "gradients.png", data)
     return rows
 

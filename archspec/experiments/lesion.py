@@ -22,14 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import write_text
-from ..data import open_data, pipelines
-from ..loader import load_spec
-from ..plan import plan
-from ..report import csv_text
-from ..schema import ModelSpec
-from ..train_schema import TrainSpec
-from . import fitted, pyplot, save_figure
+from ..graph.load import load_spec
+from ..graph.plan import plan
+from ..spec.schema import ModelSpec
+from ..spec.train_schema import TrainSpec
+from ..train.data import open_data, pipelines
+from ..utils.atomic import write_csv
+from ..utils.figures import pyplot, save_figure
+from . import fitted
 
 EPOCHS = 10
 NETS = (("ResNet", "cifar_resnet20"), ("plain", "cifar_plain20"))
@@ -66,9 +66,9 @@ def run(out: Path, t: TrainSpec, *, tiny: bool = False, draws: int = 5, input_si
         verbose: int | None = None, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Train both nets under ``out``, evaluate their lesions, write lesion.csv and lesion.png there
     and return the rows (validation error in % of each lesioned model)."""
-    from .. import build_model
-    from ..model_io import load_model
-    from ..train import RunOptions, train
+    from ..keras.build import build_model
+    from ..keras.model_io import load_model
+    from ..train.trainer import RunOptions, train
 
     rng = random.Random(t.seed)
     rows: list[dict[str, Any]] = []
@@ -107,7 +107,7 @@ def run(out: Path, t: TrainSpec, *, tiny: bool = False, draws: int = 5, input_si
                    and r["val_error"] != "not removable"]
         log(f"{net.label}: intact error {error([]):.2f}%; {len(removable)} of {len(units)} blocks removable, "
             f"error with one removed {min(singles):.2f}% to {max(singles):.2f}%")
-    write_text(out / "lesion.csv", csv_text(rows))
+    write_csv(out / "lesion.csv", rows)
     plot(rows, out / "lesion.png", t)
     return rows
 

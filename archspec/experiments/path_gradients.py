@@ -23,16 +23,15 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import write_text
-from ..data import open_data, pipelines
-from ..errors import RunError
-from ..loader import load_spec
-from ..paths import PathLengths, branch_layers, central_range, path_lengths
-from ..plan import plan
-from ..report import csv_text
-from ..schema import ModelSpec
-from ..train_schema import TrainSpec
-from . import pyplot, save_figure
+from ..graph.load import load_spec
+from ..graph.paths import PathLengths, branch_layers, central_range, path_lengths
+from ..graph.plan import plan
+from ..spec.errors import RunError
+from ..spec.schema import ModelSpec
+from ..spec.train_schema import TrainSpec
+from ..train.data import open_data, pipelines
+from ..utils.atomic import write_csv
+from ..utils.figures import pyplot, save_figure
 
 SAMPLES = 1024  # paths measured per length (Veit et al.: 1,000)
 BATCH = 256
@@ -77,8 +76,8 @@ class PathGradients:
 
 def routed_model(spec: ModelSpec, trained: Any) -> Any:
     """``spec`` built with gradient routes before its residual adds, holding ``trained``'s weights."""
-    from ..builder import build_graph, copy_weights
-    from ..errors import SpecError
+    from ..keras.builder import build_graph, copy_weights
+    from ..spec.errors import SpecError
 
     graph = plan(spec)
     merges = sum(1 for node in graph.nodes if node.attrs.get("block"))
@@ -100,7 +99,7 @@ def measure(source: str | ModelSpec, checkpoint: Path, *, data: str = "digits", 
     in ``checkpoint`` (a ``.keras`` model of ``source``), on training images of ``data``."""
     import tensorflow as tf
 
-    from ..model_io import load_model
+    from ..keras.model_io import load_model
 
     trained = load_model(checkpoint, compile=False)
     spec = load_spec(load_spec(source), overrides={"input_shape": tuple(trained.inputs[0].shape[1:]),
@@ -149,7 +148,7 @@ def write(result: PathGradients, out: Path) -> tuple[Path, Path]:
     """paths.csv and paths.png under ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     csv_path, png = out / "paths.csv", out / "paths.png"
-    write_text(csv_path, csv_text(result.rows()))
+    write_csv(csv_path, result.rows())
     plot(result, png)
     return csv_path, png
 

@@ -1,0 +1,5 @@
+"""`python -m archspec.cli ...` runs the ``archspec`` command."""
+
+from . import main
+
+main()

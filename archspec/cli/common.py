@@ -1,0 +1,78 @@
+"""What every command shares: how failures print, the common options, spec resizing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from ..graph.load import load_spec
+from ..spec.errors import RunError, SpecError
+
+EPILOG = "Specs are YAML files (see specs/resnext50.yaml) or zoo names (see `archspec zoo list`)."
+
+
+class Failure(click.ClickException):
+    """An expected failure: printed as one paragraph, exit code 1."""
+
+    exit_code = 1
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.message}", err=True)
+
+
+def fail(error: Exception) -> Failure:
+    if click.get_current_context().find_root().params.get("debug"):
+        raise error
+    return Failure(str(error))
+
+
+def resized(spec: str, input_size: int | None, num_classes: int | None) -> dict[str, Any]:
+    """--input-size and --num-classes as spec overrides (the spec's channels kept)."""
+    overrides: dict[str, Any] = {}
+    if input_size:
+        overrides["input_shape"] = (input_size, input_size, load_spec(spec).input_shape[2])
+    if num_classes:
+        overrides["num_classes"] = num_classes
+    return overrides
+
+
+input_size_option = click.option("--input-size", type=click.IntRange(min=1),
+                           help="Square input size instead of the spec's (training data is resized to it).")
+num_classes_option = click.option("--num-classes", type=click.IntRange(min=1), help="Classifier size instead of the spec's.")
+
+
+def cannot_write(path: Path, error: OSError) -> OSError:
+    """The OS's reason, about the file asked for rather than the temporary one beside it."""
+    return OSError(f"cannot write '{path}': {error.strerror or error}")
+
+
+
+RUN_ERRORS = (SpecError, RunError, OSError)
+
+
+data_option = click.option("--data", help="digits (scikit-learn's 8x8 digits; the default), folder:PATH (a subfolder "
+                                    "of images per class), npz:PATH (arrays x and y, optionally x_val and y_val as "
+                                    "a fixed validation set) or synthetic[:N].")
+
+
+def experiment_options(name: str, sized: bool = True) -> Callable:
+    """The options every experiment shares: its data, seed, input size (where ``sized``) and output folder."""
+    options = [
+        data_option,
+        click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True),
+        click.option("--input-size", type=click.IntRange(min=1),
+                     help="Square input size [default: the data's own, 8 for digits]."),
+        click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path(f"runs/{name}"),
+                     show_default=True),
+    ]
+    if not sized:
+        del options[2]
+
+    def apply(command: Callable) -> Callable:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return apply

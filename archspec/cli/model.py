@@ -1,0 +1,200 @@
+"""Commands on one spec: build, validate, schema, plot, diff and export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..graph.complexity import complexity
+from ..graph.guards import MAX_ACTIVATION_MB, MAX_PARAMS, Limits, check_size
+from ..graph.load import load_spec
+from ..graph.report import complexity_table
+from ..keras.quiet import import_tensorflow
+from ..spec.errors import SpecError
+from ..spec.schema import json_schema
+from ..utils.atomic import check_writable, save_model, write_text
+from .common import RUN_ERRORS, Failure, cannot_write, fail, input_size_option, num_classes_option, resized
+
+
+@click.command()
+@click.argument("spec")
+@click.option("--summary", is_flag=True, help="Print the Keras layer-by-layer summary too.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (name, params, total_params, macs, ...).")
+@input_size_option
+@num_classes_option
+@click.option("--save", type=click.Path(dir_okay=False, path_type=Path), help="Write the model to this .keras file.")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1),
+              help="Seed the initial weights: the same spec and seed give identical weights.")
+@click.option("--max-params", type=click.IntRange(min=1), default=MAX_PARAMS, show_default=True,
+              help="Refuse, before building, a model with more parameters.")
+@click.option("--max-activation-mb", type=click.FloatRange(min=0, min_open=True), default=MAX_ACTIVATION_MB,
+              show_default=True, help="Refuse, before building, a model whose layer outputs take more MiB per image.")
+@click.option("--weights", type=click.Path(dir_okay=False, path_type=Path),
+              help="Load weights by layer name: keras.applications' .h5 files (keras_* zoo entries), a .h5 or .keras model.")
+def build(spec: str, summary: bool, as_json: bool, input_size: int | None, num_classes: int | None,
+          save: Path | None, seed: int | None, max_params: int, max_activation_mb: float,
+          weights: Path | None) -> None:
+    """Build SPEC (a YAML file or zoo name) into a Keras model and report its size.
+
+    The figures come from the built model; they equal the analytic ones that
+    `validate` prints without building.
+    """
+    if save is not None and save.suffix != ".keras":
+        raise click.BadParameter(f"'{save}' must end in .keras", param_hint="--save")
+    try:
+        loaded = load_spec(spec, overrides=resized(spec, input_size, num_classes))
+        check_size(loaded, complexity(loaded), Limits(max_params, max_activation_mb))  # before importing TF
+        if save is not None:
+            check_writable(save)
+    except (SpecError, OSError) as error:
+        raise fail(error) from error
+
+    import_tensorflow()
+    from ..keras.build import build_model
+    from ..keras.stats import model_stats
+
+    try:
+        model = build_model(loaded, seed=seed, max_params=max_params, max_activation_mb=max_activation_mb,
+                            weights=weights)
+    except SpecError as error:
+        raise fail(error) from error
+    stats = model_stats(model)
+    if summary:
+        model.summary(print_fn=lambda line, **_: click.echo(line), expand_nested=False)
+    if as_json:
+        click.echo(json.dumps({
+            "name": loaded.name, "params": stats.params, "total_params": stats.total_params,
+            "macs": stats.macs, "layers": stats.layers, "input_shape": list(loaded.input_shape),
+            "num_classes": loaded.num_classes,
+        }))
+    else:
+        click.echo(complexity_table(loaded, complexity(loaded)))
+    if save is not None:
+        try:
+            save_model(model, save)  # atomically: a crash never leaves a half-written file
+        except OSError as error:
+            raise fail(cannot_write(save, error)) from error
+        if not as_json:
+            click.echo(f"saved {save}")
+
+
+@click.command()
+@click.argument("specs", nargs=-1, required=True)
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing for valid specs.")
+def validate(specs: tuple[str, ...], quiet: bool) -> None:
+    """Check SPECS (files or zoo names) without building them: schema, shapes, figures.
+
+    Prints each spec's params and MACs, or each problem as file:line:col. Exit 1
+    if any spec is invalid.
+    """
+    failed = 0
+    for source in specs:
+        try:
+            spec = load_spec(source)
+        except SpecError as error:
+            failed += 1
+            click.echo(str(error), err=True)
+            continue
+        if not quiet:
+            c = complexity(spec)
+            click.echo(f"ok {source}: {c.params:,} params, {c.macs / 1e9:.3f} GMACs")
+    if failed:
+        raise Failure(f"{failed} of {len(specs)} specs are invalid")
+
+
+@click.command()
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file instead of stdout.")
+def schema(out: Path | None) -> None:
+    """Print the JSON Schema of specs (for editor autocompletion)."""
+    text = json.dumps(json_schema(), indent=2) + "\n"
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        write_text(out, text)
+    except OSError as error:
+        raise fail(cannot_write(out, error)) from error
+
+
+@click.command()
+@click.argument("spec")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also draw every layer to this .png, .svg, .pdf or .dot (needs pydot and Graphviz).")
+@input_size_option
+@num_classes_option
+def plot(spec: str, out: Path | None, input_size: int | None, num_classes: int | None) -> None:
+    """Draw SPEC: a stage diagram on the terminal, and with --out its full layer graph.
+
+    The diagram shows each part's blocks, output shape and parameters, without TensorFlow.
+    """
+    from ..keras.drawing import check_graph_tools, draw_graph, stage_diagram
+
+    try:
+        overrides = resized(spec, input_size, num_classes)
+        loaded = load_spec(load_spec(spec), overrides=overrides)
+        click.echo(stage_diagram(loaded))
+        if out is None:
+            return
+        check_graph_tools(out)
+        import_tensorflow()
+        from ..keras.build import build_model
+
+        draw_graph(build_model(loaded), out)
+    except RUN_ERRORS as error:
+        raise fail(error) from error
+    click.echo(f"wrote {out}")
+
+
+@click.command()
+@click.argument("a")
+@click.argument("b")
+def diff(a: str, b: str) -> None:
+    """What differs between specs A and B: changed fields, then params, MACs and depth.
+
+    Specs are compared as loaded (extends resolved, defaults filled in). No TensorFlow.
+
+    \b
+    Example:
+      archspec diff resnet50 specs/resnet50_d.yaml
+    """
+    from ..graph.diff import diff_report
+
+    try:
+        click.echo(diff_report(load_spec(a), load_spec(b)))
+    except RUN_ERRORS as error:
+        raise fail(error) from error
+
+
+@click.command()
+@click.argument("source")
+@click.option("--format", "fmt", type=click.Choice(["keras", "savedmodel", "onnx"]), default="keras",
+              show_default=True, help="onnx needs the onnx extra: pip install 'archspec[onnx]'.")
+@click.option("--out", type=click.Path(path_type=Path),
+              help="Output [default: NAME.keras, NAME (a SavedModel folder) or NAME.onnx, here].")
+@input_size_option
+@num_classes_option
+def export(source: str, fmt: str, out: Path | None, input_size: int | None, num_classes: int | None) -> None:
+    """Export SOURCE, a trained .keras checkpoint or a spec (fresh weights), and check it.
+
+    The exported model is loaded back (.keras with safe_mode=True, a SavedModel with
+    TensorFlow, ONNX with onnxruntime when installed) and must reproduce the Keras
+    model's outputs on random images within 1e-4. Inputs are images scaled to [0, 1].
+
+    \b
+    Examples:
+      archspec export runs/cifar_resnet20/best.keras --format onnx
+      archspec export resnet50 --format savedmodel --out serving/resnet50
+    """
+    from ..keras.export import run
+
+    try:
+        overrides = None if source.endswith(".keras") else resized(source, input_size, num_classes)
+        import_tensorflow()
+        path, difference = run(source, fmt, out, overrides)
+    except RUN_ERRORS as error:
+        raise fail(error) from error
+    check = ("not checked: onnxruntime is not installed" if difference is None
+             else f"outputs match Keras within {difference:.1g}")
+    click.echo(f"wrote {path} ({fmt}); {check}")

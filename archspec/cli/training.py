@@ -1,0 +1,138 @@
+"""`archspec train` and `archspec bench`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..graph.load import load_spec, load_training
+from ..keras.quiet import import_tensorflow
+from ..spec.errors import SpecError
+from .common import RUN_ERRORS, Failure, data_option, fail, input_size_option, num_classes_option, resized
+
+
+@click.command()
+@click.argument("spec")
+@click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
+              help="A YAML file of train: fields (epochs: 30, lr: 0.05, ...), over the spec's train: section.")
+@data_option
+@click.option("--epochs", type=click.IntRange(min=1), help="Passes over the training split (default 30).")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Global batch, all replicas together (default 128).")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Initial learning rate (default 0.1).")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1),
+              help="Seeds weights, split, shuffling, augmentation (default 0).")
+@input_size_option
+@num_classes_option
+@click.option("--mixed-precision", type=click.Choice(["float16", "bfloat16"]),
+              help="Compute in 16 bits, keep weights and the classifier in float32 (float16: GPUs).")
+@click.option("--jit/--no-jit", default=None, help="Compile training steps with XLA [default: on with a GPU].")
+@click.option("--strategy", type=click.Choice(["default", "mirrored", "multiworker"]), default="default",
+              show_default=True, help="mirrored: all GPUs (or logical CPUs) of this machine; multiworker: the "
+                                      "cluster in TF_CONFIG, --out on storage all workers share.")
+@click.option("--deterministic", is_flag=True, help="Identical results on a rerun on the same machine (slower).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder [default: runs/NAME].")
+@click.option("--overwrite", is_flag=True, help="Discard the run already in --out and start again.")
+@click.option("--init-from", type=click.Path(dir_okay=False, path_type=Path),
+              help="Transfer learning: start from these weights (a checkpoint .keras, or a .h5 weights file; matched "
+                   "by layer name) with a fresh classifier, e.g. for a new --num-classes.")
+@click.option("--freeze", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Keep the stem and stages 1..N fixed (0: train everything).")
+def train(spec: str, config: Path | None, data: str | None, epochs: int | None, batch_size: int | None,
+          lr: float | None, seed: int | None, input_size: int | None, num_classes: int | None,
+          mixed_precision: str | None, jit: bool | None, strategy: str, deterministic: bool, out: Path | None,
+          overwrite: bool, init_from: Path | None, freeze: int) -> None:
+    """Train SPEC (a YAML file or zoo name) on a data set; rerun to resume.
+
+    The recipe is the spec's train: section, a --config file, then these flags; every
+    field left out is He et al. 2015's CIFAR recipe (SGD momentum 0.9, lr 0.1 divided
+    by 10 at 50% and 75% of the epochs, weight decay 1e-4, batch 128, pad-and-crop and
+    flips). After each epoch the run folder gets last.keras, best.keras (highest
+    validation accuracy), history.csv and tensorboard/ logs; metrics.json at the end.
+    After an interruption, the same command continues from the last finished epoch.
+
+    \b
+    Examples:
+      archspec train cifar_resnet20 --input-size 8 --epochs 15
+      archspec train my_net.yaml --data folder:photos/ --num-classes 5 --mixed-precision float16
+      tensorboard --logdir runs/
+    """
+    flags = {"data": data, "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed}
+    try:
+        overrides = {**resized(spec, input_size, num_classes),
+                     "train": {k: v for k, v in flags.items() if v is not None}}
+        loaded = load_training(spec, config, overrides)
+        from ..train.preflight import check_transfer
+
+        check_transfer(loaded, init_from, freeze)
+    except RUN_ERRORS as error:
+        raise fail(error) from error
+    if strategy != "multiworker":  # a multi-worker strategy must start before TensorFlow's devices do
+        import_tensorflow()
+    from ..train.trainer import RunOptions
+    from ..train.trainer import train as run_training
+
+    options = RunOptions(out=out or Path("runs") / loaded.name, mixed_precision=mixed_precision, jit=jit,
+                         strategy=strategy, deterministic=deterministic, overwrite=overwrite, log=click.echo,
+                         init_from=init_from, freeze=freeze)
+    try:
+        metrics = run_training(loaded, options)
+    except RUN_ERRORS as error:
+        raise fail(error) from error
+    click.echo(f"{metrics['epochs']} epochs: validation accuracy {metrics['val_accuracy']:.4f} (best "
+               f"{metrics['best_val_accuracy']:.4f}, epoch {metrics['best_epoch']}), {metrics['seconds']:.0f} s; "
+               f"{options.out / 'metrics.json'}")
+
+
+@click.command("bench")
+@click.argument("spec")
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--steps", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Timed steps after one warm-up step (the median is reported).")
+@input_size_option
+@click.option("--mixed-precision", type=click.Choice(["float16", "bfloat16"]), help="Keras mixed precision policy.")
+@click.option("--jit", is_flag=True, help="Compile the steps with XLA.")
+@click.option("--compare", type=click.Choice(["keras"]),
+              help="Also measure the equivalent keras.applications model and print ratios.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per measured model.")
+def bench_command(spec: str, batch_size: int, steps: int, input_size: int | None, mixed_precision: str | None,
+                  jit: bool, compare: str | None, as_json: bool) -> None:
+    """Build time, inference and training img/s and peak training memory of SPEC.
+
+    Each model is measured in a fresh process on synthetic data. With --compare keras,
+    the keras.applications model of the same network (ResNet-50/101/152, their V2 forms,
+    DenseNet-121/169/201) is measured the same way and the ratios printed.
+
+    \b
+    Example:  archspec bench keras_resnet50 --compare keras --batch-size 16
+    """
+    from ..train.bench import KERAS_EQUIVALENT, Settings, bench
+
+    try:
+        name = load_spec(spec).name
+    except SpecError as error:
+        raise fail(error) from error
+    if compare and name not in KERAS_EQUIVALENT:
+        raise Failure(f"no keras.applications equivalent of '{name}'; --compare keras knows "
+                      f"{', '.join(sorted(KERAS_EQUIVALENT))}")
+    settings = Settings(batch_size=batch_size, steps=steps, mixed_precision=mixed_precision, jit=jit,
+                        input_size=input_size)
+    try:
+        results = [bench(spec, settings)]
+        if compare:
+            results.append(bench(spec, settings, keras_application=KERAS_EQUIVALENT[name]))
+    except RuntimeError as error:
+        raise fail(error) from error
+    for r in results:
+        if as_json:
+            click.echo(json.dumps(vars(r)))
+        else:
+            click.echo(f"{r.model} on {r.device}, batch {r.batch_size}: build {r.build_s:.2f} s, inference "
+                       f"{r.inference_img_s:.1f} img/s, training {r.train_img_s:.1f} img/s "
+                       f"({r.train_step_s:.3f} s/step), peak memory {r.peak_memory_mb:.0f} MB")
+    if len(results) == 2 and not as_json:
+        ours, theirs = results
+        click.echo(f"ratios archspec / keras.applications: build {ours.build_s / theirs.build_s:.2f}, "
+                   f"training step {ours.train_step_s / theirs.train_step_s:.2f}, "
+                   f"peak memory {ours.peak_memory_mb / theirs.peak_memory_mb:.2f}")

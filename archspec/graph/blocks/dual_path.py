@@ -1,0 +1,41 @@
+"""Dual path stages (Chen et al. 2017; timm's ``dpn.py``): one bottleneck feeds two paths.
+
+Each block's last 1x1 conv is split: its first ``residual_width`` channels are added to the
+residual path, the other ``increment`` are concatenated to the dense path, and the block's
+output is the two paths side by side. The first block of a stage projects its input onto both
+paths. Names: ``{block}_0_*`` the projection, ``_1_*`` to ``_3_*`` the BN-ReLU-conv layers,
+``_0_res``/``_0_dense`` and ``_3_res``/``_3_dense`` the splits, ``_add``, ``_concat``, ``_out``.
+"""
+
+from __future__ import annotations
+
+from ...spec.schema import DualPathStage
+from ..ir import Graph, Tensor
+from .residual import BranchConv
+
+
+def dual_path_stage(g: Graph, x: Tensor, stage: DualPathStage, name: str) -> Tensor:
+    res, inc = stage.residual_width, stage.increment
+    for b in range(stage.depth):
+        prefix = f"{name}_block{b + 1}"
+        stride = stage.stride if b == 0 else 1
+        if b == 0:
+            with g.shortcut():
+                proj = g.conv(g.norm_act(x, f"{prefix}_0"), f"{prefix}_0", res + 2 * inc, 1, stride=stride)
+            resid, dense = _split(g, proj, res, f"{prefix}_0")
+        convs = [BranchConv(stage.width, 1), BranchConv(stage.inner_width, 3, stride, stage.groups),
+                 BranchConv(res + inc, 1)]
+        y = x
+        for i, conv in enumerate(convs, start=1):
+            y = g.conv(g.norm_act(y, f"{prefix}_{i}"), f"{prefix}_{i}", conv.filters, conv.kernel,
+                       stride=conv.stride, groups=conv.groups, normalized=i < len(convs))
+        y_res, y_dense = _split(g, y, res, f"{prefix}_3")
+        resid = g.add((resid, y_res), f"{prefix}_add")
+        dense = g.concat((dense, y_dense), f"{prefix}_concat")
+        x = g.concat((resid, dense), f"{prefix}_out")
+    return x
+
+
+def _split(g: Graph, x: Tensor, at: int, prefix: str) -> tuple[Tensor, Tensor]:
+    """Channels before ``at`` for the residual path, the rest for the dense path."""
+    return g.slice(x, f"{prefix}_res", 0, at), g.slice(x, f"{prefix}_dense", at, x.channels)

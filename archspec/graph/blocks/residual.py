@@ -1,0 +1,139 @@
+"""Plain and residual stages: a branch of convolutions, a shortcut and a merge.
+
+Basic, bottleneck, wide (WRN) and grouped (ResNeXt) blocks differ only in the
+convolutions of their branch (``_branch_convs``); the five block orders of He
+et al. 2016 differ only in where norms and activations sit around those convs
+(``residual_block``); the shortcut policy decides how the input reaches the merge, and
+``gates`` adds squeeze-excitation, drop-path and the weighted or highway merges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ...spec.schema import BasicStage, PlainStage, ResidualStage
+from ..ir import Graph, Tensor
+from .gates import gate_branch, merge
+
+PREACT_ORDERS = ("preact", "relu_preact")
+
+
+@dataclass(frozen=True)
+class BranchConv:
+    filters: int
+    kernel: int
+    stride: int = 1
+    groups: int = 1
+
+
+def plain_stage(g: Graph, x: Tensor, stage: PlainStage, name: str) -> Tensor:
+    """``convs`` conv-norm-act layers per block and no shortcut; the first conv strides, or with
+    ``downsample: maxpool`` a max pool ``{name}_pool`` opens the stage (VGG). ``norm: false`` leaves
+    out the norms (conv-act)."""
+    first_stride = stage.stride
+    if stage.downsample == "maxpool" and stage.stride > 1:
+        x = g.pool(x, f"{name}_pool", "max", stage.stride, stage.stride)
+        first_stride = 1
+    for b in range(stage.depth):
+        changes_shape = b == 0 and (first_stride > 1 or x.channels != stage.width)
+        if g.lesioned(f"{name}_block{b + 1}", removable=not changes_shape):
+            continue  # lesion: the identity in place of the block
+        for i in range(stage.convs):
+            stride = first_stride if b == 0 and i == 0 else 1
+            prefix = f"{name}_block{b + 1}_{i + 1}"
+            if stage.norm:
+                x = g.conv_norm_act(x, prefix, stage.width, 3, stride=stride)
+            else:
+                x = g.act(g.conv(x, prefix, stage.width, 3, stride=stride), prefix)
+    return x
+
+
+def residual_stage(g: Graph, x: Tensor, stage: ResidualStage, name: str) -> Tensor:
+    strided = 0 if stage.downsample_at == "first" else stage.depth - 1
+    for b in range(stage.depth):
+        x = residual_block(g, x, stage, stage.stride if b == strided else 1, f"{name}_block{b + 1}")
+    return x
+
+
+def _branch_convs(stage: ResidualStage, stride: int) -> list[BranchConv]:
+    if isinstance(stage, BasicStage):
+        w = stage.inner_width
+        return [BranchConv(w, 3, stride, stage.groups), BranchConv(w, 3, 1, stage.groups)]
+    first, middle = (stride, 1) if stage.stride_on == "1x1" else (1, stride)
+    inner = stage.inner_width
+    return [BranchConv(inner, 1, first), BranchConv(inner, 3, middle, stage.groups),
+            BranchConv(stage.out_width, 1)]
+
+
+def residual_block(g: Graph, x: Tensor, stage: ResidualStage, stride: int, name: str) -> Tensor:
+    """One residual unit in any of He et al. 2016's orders (Fig. 4 a-e).
+
+    Layer names follow keras.applications: ``_0`` is the shortcut, ``_1.._n`` the
+    branch convs, ``_preact`` the pre-activation, and the block's last layer is ``_out``.
+    """
+    order = stage.order
+    pre = x
+    if order == "preact":
+        pre = g.act(g.norm(x, f"{name}_preact"), f"{name}_preact")
+    elif order == "relu_preact":
+        pre = g.act(x, f"{name}_preact")
+    shortcut = _shortcut(g, x, pre, stage.out_width, stride, stage.shortcut, name)
+    after_merge = order in ("post", "bn_after_add")  # orders with layers after the sum
+    if g.lesioned(name, removable=True):  # lesion (Veit et al. 2016): the block as if its branch gave 0
+        g.next_block()
+        y = g.norm(shortcut, f"{name}_post") if order == "bn_after_add" else shortcut
+        return g.act(y, name=f"{name}_out") if after_merge else y
+
+    convs = _branch_convs(stage, stride)
+    norm_last = order in ("post", "relu_before_add", "relu_preact")
+    y = pre
+    for i, conv in enumerate(convs, start=1):
+        last = i == len(convs)
+        if last and stage.dropout:
+            y = g.dropout(y, f"{name}_dropout", stage.dropout)
+        prefix = f"{name}_{i}"
+        y = g.conv(y, prefix, conv.filters, conv.kernel, stride=conv.stride, groups=conv.groups,
+                   normalized=norm_last or not last)
+        if not last or norm_last:
+            y = g.norm(y, prefix, zero_init=last and g.defaults.zero_init_last_norm)
+        if not last or order == "relu_before_add":
+            y = g.act(y, prefix)
+
+    y = gate_branch(g, y, stage, name)  # squeeze-excitation and drop-path, if any
+    y = merge(g, shortcut, y, pre=pre, stage=stage, stride=stride, block=name,
+              name=f"{name}_add" if after_merge else f"{name}_out")
+    if order == "bn_after_add":
+        y = g.norm(y, f"{name}_post")
+    return g.act(y, name=f"{name}_out") if after_merge else y
+
+
+def _shortcut(g: Graph, x: Tensor, pre: Tensor, channels: int, stride: int, policy: str, name: str) -> Tensor:
+    """The path from a block's input to its merge (He et al. 2015 options A-C, ResNet-D, highway).
+
+    Projections read the pre-activated input (as He et al. 2016 and keras.applications v2
+    do); parameter-free shortcuts read the block's raw input. Highway carries it as A does,
+    subsampled and zero-padded where the block changes shape (Srivastava et al. 2015, Sec. 2.1).
+    """
+    with g.shortcut():
+        if policy == "C" or (x.channels != channels and policy in ("B", "D")):
+            if policy == "D" and stride > 1:
+                pre = g.pool(pre, f"{name}_0_pool", "avg", stride, stride, padding="same")
+                stride = 1
+            conv = g.conv(pre, f"{name}_0", channels, 1, stride=stride, normalized=pre is x)
+            return g.norm(conv, f"{name}_0") if pre is x else conv
+        if policy == "identity" and (stride != 1 or x.channels != channels):
+            raise g.fail(
+                f"{name}: shortcut 'identity' cannot join a block that maps {x.channels} channels "
+                f"at stride {stride} to {channels} channels; use shortcut A, B, C or D"
+            )
+        if channels < x.channels:  # only option A (or highway's carry) is left: it can only add channels
+            raise g.fail(
+                f"{name}: shortcut '{policy}' zero-pads channels, so it cannot go from {x.channels} "
+                f"down to {channels} channels; use shortcut B, C or D"
+            )
+        if stride > 1:
+            kind, size = ("avg", stride) if policy == "D" else ("max", 1)
+            x = g.pool(x, f"{name}_0_pool", kind, size, stride, padding="same")
+        if channels > x.channels:
+            x = g.channel_pad(x, f"{name}_0_pad", channels)
+        return x

@@ -1,0 +1,292 @@
+"""A network as an ordered list of named layer nodes with shapes, params and MACs.
+
+The planner (``archspec.graph.plan``) writes a spec into this form; ``archspec.graph.complexity``
+sums it and ``archspec.keras.builder`` translates it node for node into Keras layers.
+Both read the same nodes, so the analytic figures and the built model describe
+one network. Nothing here imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from ..spec.errors import PlanError
+from ..spec.schema import Defaults
+
+Shape = tuple[int, ...]  # (height, width, channels) for maps, (channels,) for vectors
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """A handle on a node's output while the plan is being written."""
+
+    node: str
+    shape: Shape
+
+    @property
+    def channels(self) -> int:
+        return self.shape[-1]
+
+    @property
+    def size(self) -> str:
+        return "x".join(str(d) for d in self.shape)
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    op: str
+    inputs: tuple[str, ...]
+    shape: Shape
+    attrs: dict[str, Any]
+    scope: str
+    params: int = 0  # trainable weights
+    state: int = 0  # non-trainable weights (batch-norm moving statistics)
+    macs: int = 0
+    on_shortcut: bool = False
+    recompute: str | None = None  # nodes sharing a group name are rematerialised together
+
+
+def _conv_size(size: int, kernel: int, stride: int, padding: str) -> int:
+    if padding == "same":
+        return math.ceil(size / stride)
+    return (size - kernel) // stride + 1
+
+
+@dataclass
+class Graph:
+    """Accumulates nodes; each method adds one layer and returns its output."""
+
+    defaults: Defaults
+    nodes: list[Node] = field(default_factory=list)
+    scope: str = "input"
+    path: tuple[str | int, ...] = ()
+    blocks: int = 0  # residual blocks in the whole network (stochastic depth's L)
+    block: int = 0  # residual blocks planned so far
+    lesion: frozenset[int] = frozenset()  # blocks (1-based, plain and residual) planned as their shortcut
+    units: list[tuple[str, bool]] = field(default_factory=list)  # every plain/residual block: name, removable
+    _on_shortcut: bool = False
+    _recompute: str | None = None
+    _names: set[str] = field(default_factory=set)
+
+    @contextmanager
+    def at(self, scope: str, path: tuple[str | int, ...]) -> Iterator[None]:
+        """Tag the nodes added inside with a scope (for per-stage figures) and a spec path (for errors)."""
+        saved = self.scope, self.path
+        self.scope, self.path = scope, path
+        try:
+            yield
+        finally:
+            self.scope, self.path = saved
+
+    @contextmanager
+    def shortcut(self) -> Iterator[None]:
+        """Mark nodes as off the main path (shortcuts, SE, gates): they do not count towards depth."""
+        saved, self._on_shortcut = self._on_shortcut, True
+        try:
+            yield
+        finally:
+            self._on_shortcut = saved
+
+    @contextmanager
+    def recomputed(self, group: str) -> Iterator[None]:
+        """Nodes added inside form one group the builder recomputes in the backward pass."""
+        saved, self._recompute = self._recompute, group
+        try:
+            yield
+        finally:
+            self._recompute = saved
+
+    def fail(self, message: str) -> PlanError:
+        return PlanError(message, self.path)
+
+    def next_block(self) -> int:
+        """Count one more residual block and return its 1-based index in the whole network."""
+        self.block += 1
+        return self.block
+
+    def lesioned(self, name: str, removable: bool) -> bool:
+        """Count one more plain or residual block (a lesion study's unit) and say whether the plan
+        leaves it out. A removable block keeps its shortcut (residual) or becomes the identity (plain);
+        a plain block that changes the map's shape is not removable."""
+        self.units.append((name, removable))
+        if len(self.units) not in self.lesion:
+            return False
+        if not removable:
+            raise self.fail(
+                f"block {len(self.units)} ({name}) changes the map's shape and has no shortcut, so it cannot "
+                f"be replaced by the identity; choose another block"
+            )
+        return True
+
+    def _check_stride(self, x: Tensor, stride: int, name: str) -> None:
+        """A stride-s layer needs at least s pixels: fewer would shrink the map below one pixel."""
+        if min(x.shape[:2]) < stride:
+            raise self.fail(
+                f"layer {name} strides {stride} over a {x.size} map, shrinking it below one pixel: "
+                f"use a larger input_shape or fewer stride-2 stages"
+            )
+
+    def _add(self, name: str, op: str, inputs: tuple[Tensor, ...], shape: Shape, **kw: Any) -> Tensor:
+        if any(d < 1 for d in shape):
+            raise self.fail(
+                f"layer {name} would output a {'x'.join(map(str, shape))} map: the input "
+                f"{inputs[0].size} is too small for this many strides; use a larger input_shape "
+                f"or fewer stride-2 stages"
+            )
+        if name in self._names:  # Keras would refuse the model; say where, before building it
+            raise self.fail(f"two layers would be named {name!r}; Keras layer names must be unique")
+        self._names.add(name)
+        counts = {k: kw.pop(k) for k in ("params", "state", "macs") if k in kw}
+        self.nodes.append(
+            Node(name, op, tuple(t.node for t in inputs), shape, kw, self.scope,
+                 on_shortcut=self._on_shortcut, recompute=self._recompute, **counts)
+        )
+        return Tensor(name, shape)
+
+    # ---- layers -------------------------------------------------------------------------
+
+    def input(self, shape: Shape) -> Tensor:
+        return self._add("input", "input", (), tuple(shape))
+
+    def conv(
+        self, x: Tensor, prefix: str, filters: int, kernel: int, stride: int = 1,
+        groups: int = 1, padding: str | None = None, normalized: bool = False,
+        bias: bool | None = None, bias_init: float = 0.0,
+    ) -> Tensor:
+        """``{prefix}_conv``; with explicit padding a ``{prefix}_pad`` layer goes first.
+
+        ``normalized`` says a norm follows, which decides the bias under ``conv_bias: unnormalized``;
+        ``bias`` overrides that rule for the gate convs (SE, highway), which always have one.
+        """
+        if x.channels % groups or filters % groups:
+            raise self.fail(
+                f"{prefix}: groups {groups} must divide both the input channels {x.channels} "
+                f"and the output channels {filters}"
+            )
+        if padding is None:
+            padding = "same"
+            if self.defaults.padding == "explicit" and kernel > 1:
+                x = self.zero_pad(x, f"{prefix}_pad", kernel // 2)
+                padding = "valid"
+        if bias is None:
+            rule = self.defaults.conv_bias
+            bias = rule is True or (rule == "unnormalized" and not normalized)
+        self._check_stride(x, stride, f"{prefix}_conv")
+        h, w, cin = x.shape
+        shape = (_conv_size(h, kernel, stride, padding), _conv_size(w, kernel, stride, padding), filters)
+        weights = kernel * kernel * (cin // groups) * filters
+        return self._add(
+            f"{prefix}_conv", "conv", (x,), shape,
+            filters=filters, kernel=kernel, stride=stride, groups=groups, padding=padding, bias=bias,
+            bias_init=bias_init, params=weights + (filters if bias else 0),
+            macs=shape[0] * shape[1] * weights,
+        )
+
+    def norm(self, x: Tensor, prefix: str, zero_init: bool = False) -> Tensor:
+        c = x.channels
+        return self._add(
+            f"{prefix}_bn", "norm", (x,), x.shape,
+            epsilon=self.defaults.norm.epsilon, momentum=self.defaults.norm.momentum,
+            zero_init=zero_init, params=2 * c, state=2 * c,
+        )
+
+    def act(self, x: Tensor, prefix: str | None = None, name: str | None = None,
+            kind: str | None = None) -> Tensor:
+        """An activation named ``{prefix}_{kind}`` (``conv1_relu``) or given a full name.
+
+        ``kind`` defaults to the network's activation; gates pass ``sigmoid``.
+        """
+        kind = kind or self.defaults.activation
+        return self._add(name or f"{prefix}_{kind}", "act", (x,), x.shape, kind=kind)
+
+    def conv_norm(self, x: Tensor, prefix: str, filters: int, kernel: int, *,
+                  zero_init: bool = False, **conv: Any) -> Tensor:
+        return self.norm(self.conv(x, prefix, filters, kernel, normalized=True, **conv), prefix, zero_init)
+
+    def conv_norm_act(self, x: Tensor, prefix: str, filters: int, kernel: int, **conv: Any) -> Tensor:
+        return self.act(self.conv_norm(x, prefix, filters, kernel, **conv), prefix)
+
+    def norm_act(self, x: Tensor, prefix: str) -> Tensor:
+        """``{prefix}_bn`` then ``{prefix}_relu``: the pre-activation of BN-ReLU-conv layers."""
+        return self.act(self.norm(x, prefix), prefix)
+
+    def zero_pad(self, x: Tensor, name: str, pad: int) -> Tensor:
+        h, w, c = x.shape
+        return self._add(name, "zero_pad", (x,), (h + 2 * pad, w + 2 * pad, c), pad=pad)
+
+    def pool(self, x: Tensor, name: str, kind: str, size: int, stride: int, padding: str = "valid") -> Tensor:
+        self._check_stride(x, stride, name)
+        h, w, c = x.shape
+        shape = (_conv_size(h, size, stride, padding), _conv_size(w, size, stride, padding), c)
+        return self._add(name, "pool", (x,), shape, kind=kind, size=size, stride=stride, padding=padding)
+
+    def channel_pad(self, x: Tensor, name: str, channels: int) -> Tensor:
+        """Zero channels appended up to ``channels`` (shortcut option A)."""
+        return self._add(name, "channel_pad", (x,), x.shape[:-1] + (channels,), channels=channels)
+
+    def add(self, xs: tuple[Tensor, ...], name: str, block: int | None = None) -> Tensor:
+        """The sum of ``xs``; ``block``: this is residual block ``block``'s merge of (shortcut, branch)."""
+        if len({t.shape for t in xs}) != 1:
+            raise self.fail(f"{name}: cannot add tensors of shapes {', '.join(t.size for t in xs)}")
+        return self._add(name, "add", xs, xs[0].shape, block=block)
+
+    def concat(self, xs: tuple[Tensor, ...], name: str) -> Tensor:
+        """Channels of ``xs`` stacked in order (DenseNet's and DPN's dense paths)."""
+        if len({t.shape[:-1] for t in xs}) != 1:
+            raise self.fail(f"{name}: cannot concatenate maps of shapes {', '.join(t.size for t in xs)}")
+        return self._add(name, "concat", xs, xs[0].shape[:-1] + (sum(t.channels for t in xs),))
+
+    def slice(self, x: Tensor, name: str, start: int, stop: int) -> Tensor:
+        """Channels ``start:stop`` of ``x`` (DPN splits one conv's output into its two paths)."""
+        if not 0 <= start < stop <= x.channels:
+            raise self.fail(f"{name}: cannot take channels {start}:{stop} of a {x.channels}-channel map")
+        return self._add(name, "slice", (x,), x.shape[:-1] + (stop - start,), start=start, stop=stop)
+
+    def global_pool(self, x: Tensor, name: str, kind: str, keepdims: bool = False) -> Tensor:
+        """A vector, or with ``keepdims`` a 1x1 map (the squeeze of squeeze-excitation)."""
+        shape = (1, 1, x.channels) if keepdims else (x.channels,)
+        return self._add(name, "global_pool", (x,), shape, kind=kind, keepdims=keepdims)
+
+    def flatten(self, x: Tensor, name: str) -> Tensor:
+        """The whole map as one vector (VGG's classifier input)."""
+        return self._add(name, "flatten", (x,), (math.prod(x.shape),))
+
+    def multiply(self, x: Tensor, scale: Tensor, name: str) -> Tensor:
+        """``x`` times ``scale``, a map of ``x``'s shape or a 1x1 map of its channels (broadcast)."""
+        if scale.shape not in (x.shape, (1, 1, x.channels)):
+            raise self.fail(f"{name}: cannot scale a {x.size} map by a {scale.size} one")
+        return self._add(name, "multiply", (x, scale), x.shape)
+
+    def weighted_add(self, shortcut: Tensor, branch: Tensor, name: str, init: float, block: int) -> Tensor:
+        """``shortcut + alpha * branch`` with one learned scalar ``alpha`` starting at ``init``; the merge of
+        residual block ``block``."""
+        if shortcut.shape != branch.shape:
+            raise self.fail(f"{name}: cannot add tensors of shapes {shortcut.size}, {branch.size}")
+        return self._add(name, "weighted_add", (shortcut, branch), branch.shape, init=init, params=1, block=block)
+
+    def highway(self, carry: Tensor, branch: Tensor, gate: Tensor, name: str) -> Tensor:
+        """``gate * branch + (1 - gate) * carry``, elementwise (Srivastava et al. 2015)."""
+        if not carry.shape == branch.shape == gate.shape:
+            raise self.fail(
+                f"{name}: a highway merge needs equal shapes, got carry {carry.size}, branch "
+                f"{branch.size} and gate {gate.size}"
+            )
+        return self._add(name, "highway", (carry, branch, gate), branch.shape)
+
+    def drop_path(self, x: Tensor, name: str, rate: float) -> Tensor:
+        """Drops the whole tensor per sample with probability ``rate`` while training (stochastic depth)."""
+        return self._add(name, "drop_path", (x,), x.shape, rate=rate)
+
+    def dropout(self, x: Tensor, name: str, rate: float) -> Tensor:
+        return self._add(name, "dropout", (x,), x.shape, rate=rate)
+
+    def dense(self, x: Tensor, name: str, units: int, activation: str, bias: bool = True) -> Tensor:
+        weights = x.channels * units
+        return self._add(
+            name, "dense", (x,), (units,), units=units, activation=activation, bias=bias,
+            params=weights + (units if bias else 0), macs=weights,
+        )

@@ -1,0 +1,50 @@
+"""Specs as the rest of archspec uses them: schema-valid and plannable, errors at ``file:line:col``.
+
+``archspec.spec.loader`` reads and validates a spec against its schema; a spec can still
+describe a network that cannot exist (a map shrunk away, an identity across shapes). These
+functions also plan it and place the planner's objection at the spec line that caused it.
+They live here, above both the loader and the planner, so that ``archspec.spec`` needs
+nothing from ``archspec.graph``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..spec import loader
+from ..spec.schema import ModelSpec
+from .plan import plan
+
+
+def _plans(spec: ModelSpec) -> None:
+    plan(spec)
+
+
+def load_spec(source: ModelSpec | Mapping[str, Any] | str | Path, *,
+              overrides: Mapping[str, Any] | None = None) -> ModelSpec:
+    """A validated, planned spec from a ModelSpec, a dict, a spec file or a zoo name.
+
+    ``overrides`` are top-level fields merged over the loaded spec before validation.
+    """
+    return loader.read_spec(source, overrides=overrides, check=_plans)
+
+
+def load_text(text: str, filename: str = "<string>") -> ModelSpec:
+    """A validated, planned spec from YAML text; ``filename`` names it in errors and anchors
+    relative ``extends``."""
+    return loader.read_text(text, filename, check=_plans)
+
+
+def load_training(source: ModelSpec | Mapping[str, Any] | str | Path, config: str | Path | None = None,
+                  overrides: Mapping[str, Any] | None = None) -> ModelSpec:
+    """A validated, planned spec ready to train: the spec's ``train:`` section, then ``config``
+    (a YAML file of ``train:`` fields, errors located in it), then ``overrides``."""
+    return loader.read_training(source, config, overrides, check=_plans)
+
+
+def check_spec(spec: ModelSpec) -> None:
+    """Plan a spec built in Python to find whole-network problems (loading already does this,
+    with source locations)."""
+    loader.run_check(spec, _plans)

@@ -1,0 +1,132 @@
+"""Spec -> Graph: the stem, the stages (dispatched by block type) and the head.
+
+Planning is pure Python and fast (a 1202-layer net plans in milliseconds), so
+``validate`` runs it to catch whole-network errors without TensorFlow. A spec with more
+than ``MAX_BLOCKS`` blocks is refused from its fields before any planning (the first of the
+size guards; ``archspec.graph.guards`` has the others).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import replace
+
+from ..spec.errors import PlanError
+from ..spec.schema import Head, ModelSpec, PlainStage, Stem
+from .blocks import STAGE_BUILDERS
+from .ir import Graph, Tensor
+
+MAX_BLOCKS = 5_000  # in all stages: 8 times ResNet-1202's 600; 5,000 of the heaviest blocks plan in a second
+
+
+def _blocks(spec: ModelSpec) -> list[int]:
+    """Blocks each stage repeats (a plain stage's convolutions count one each)."""
+    return [s.depth * (s.convs if isinstance(s, PlainStage) else 1) for s in spec.stages]
+
+
+def check_plan_size(spec: ModelSpec) -> None:
+    """Refuse a spec with more than ``MAX_BLOCKS`` blocks, pointing at its largest stage."""
+    counts = _blocks(spec)
+    total = sum(counts)
+    if total > MAX_BLOCKS:
+        largest = max(range(len(counts)), key=counts.__getitem__)
+        raise PlanError(
+            f"the stages hold {total:,} blocks in all ({counts[largest]:,} in this one), more than the "
+            f"{MAX_BLOCKS:,} a spec may have (ResNet-1202 has 600); lower the depths",
+            ("stages", largest),
+        )
+
+
+def plan(spec: ModelSpec, lesion: Iterable[int] = ()) -> Graph:
+    """``lesion``: blocks (1-based over the plain and residual stages' blocks, see ``Graph.units``)
+    planned as their shortcut alone, residual ones, or as the identity, plain ones (Veit et al. 2016)."""
+    check_plan_size(spec)  # before planning: a huge depth would take hours to refuse otherwise
+    lesion = frozenset(lesion)
+    g = Graph(spec.defaults, blocks=spec.residual_blocks, lesion=lesion)
+    x = g.input(spec.input_shape)
+    with g.at("stem", ("stem",)):
+        x = _stem(g, x, spec.stem)
+    for i, stage in enumerate(spec.stages):
+        with g.at(f"stage{i + 1}", ("stages", i)):
+            x = STAGE_BUILDERS[stage.type](g, x, stage, f"conv{i + 2}")
+    with g.at("head", ("head",)):
+        if spec.stages[-1].ends_unnormalized:  # pre-activation sums and dense concats
+            x = g.norm_act(x, "post")
+        _head(g, x, spec.head, spec.num_classes)
+    if lesion:
+        _check_lesion(g, lesion)
+    if spec.rename:
+        _rename(g, spec.rename)
+    return g
+
+
+def _check_lesion(g: Graph, lesion: frozenset[int]) -> None:
+    """Refuse blocks that do not exist, then drop the layers a lesion left unused (a pre-activation)."""
+    wrong = sorted(i for i in lesion if not 1 <= i <= len(g.units))
+    if wrong:
+        raise PlanError(f"cannot remove block {wrong[0]}: this network has {len(g.units)} plain or residual "
+                        f"blocks, numbered 1 to {len(g.units)}" if g.units else
+                        f"cannot remove block {wrong[0]}: this network has no plain or residual blocks")
+    used = {g.nodes[-1].name}
+    for node in reversed(g.nodes):
+        if node.name in used:
+            used.update(node.inputs)
+    g.nodes[:] = [n for n in g.nodes if n.name in used]
+
+
+def _rename(g: Graph, names: dict[str, str]) -> None:
+    """The spec's ``rename``: the same layers under another library's names."""
+    planned = [n.name for n in g.nodes]
+    for old in names:
+        if old not in planned:
+            close = difflib.get_close_matches(old, planned, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise PlanError(f"no layer is named {old!r}{hint}", ("rename", old))
+    final = [names.get(n, n) for n in planned]
+    clashes = sorted(n for n, count in Counter(final).items() if count > 1)
+    if clashes:
+        raise PlanError(f"two layers would be named {clashes[0]!r}", ("rename",))
+    g.nodes[:] = [replace(node, name=name, inputs=tuple(names.get(i, i) for i in node.inputs))
+                  for node, name in zip(g.nodes, final)]
+
+
+def _stem(g: Graph, x: Tensor, stem: Stem) -> Tensor:
+    """Layer names follow keras.applications (conv1_pad, conv1_conv, ..., pool1_pool)."""
+    if stem.type == "none":
+        return x
+    if stem.type == "imagenet":
+        x = g.zero_pad(x, "conv1_pad", stem.kernel // 2)
+        x = g.conv(x, "conv1", stem.width, stem.kernel, stride=2, padding="valid")
+        x = g.act(g.norm(x, "conv1"), "conv1") if stem.normalize else x
+    elif stem.type == "cifar":
+        x = g.conv(x, "conv1", stem.width, 3)
+        x = g.act(g.norm(x, "conv1"), "conv1") if stem.normalize else x
+    else:  # deep: three 3x3 convs, the first strided (ResNet-C, Bag of Tricks)
+        half = max(stem.width // 2, 1)
+        x = g.conv_norm_act(x, "conv1_1", half, 3, stride=2)
+        x = g.conv_norm_act(x, "conv1_2", half, 3)
+        x = g.conv(x, "conv1_3", stem.width, 3)
+        x = g.act(g.norm(x, "conv1_3"), "conv1_3") if stem.normalize else x
+    if stem.pool and stem.type in ("imagenet", "deep"):
+        x = g.zero_pad(x, "pool1_pad", 1)
+        x = g.pool(x, "pool1_pool", "max", 3, 2)
+    return x
+
+
+def _head(g: Graph, x: Tensor, head: Head, num_classes: int) -> Tensor:
+    """Pooling, hidden layers (keras.applications VGG names: flatten, fc1, fc2) and the classifier."""
+    if head.max_pool:
+        x = g.pool(x, "head_pool", "max", head.max_pool, head.max_pool)
+    if head.pooling == "flatten":
+        x = g.flatten(x, "flatten")
+    else:
+        x = g.global_pool(x, f"{head.pooling}_pool", head.pooling)
+    for i, units in enumerate(head.hidden, start=1):
+        x = g.dense(x, f"fc{i}", units, g.defaults.activation)
+        if head.dropout:
+            x = g.dropout(x, f"fc{i}_dropout", head.dropout)
+    if head.dropout and not head.hidden:
+        x = g.dropout(x, "head_dropout", head.dropout)
+    return g.dense(x, "predictions", num_classes, head.activation)

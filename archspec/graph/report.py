@@ -1,0 +1,71 @@
+"""Plain-text renderings of complexity figures for the CLI (no TensorFlow)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..spec.schema import ModelSpec
+from .complexity import Complexity
+
+if TYPE_CHECKING:
+    from .catalogue import ZooEntry
+
+
+def human(n: float) -> str:
+    """1234567 -> '1.23M': compact figures for tables."""
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.2f}{unit}"
+    return str(int(n))
+
+
+def complexity_table(spec: ModelSpec, c: Complexity) -> str:
+    shape = "x".join(map(str, spec.input_shape))
+    lines = [
+        f"{spec.name}: {c.params:,} params ({c.total_params:,} with norm statistics), "
+        f"{c.macs / 1e9:.3f} GMACs at {shape}, depth {c.depth}, {c.layers} Keras layers",
+        f"  {'part':<8} {'output':>14} {'params':>13} {'MACs':>9}",
+    ]
+    for p in c.parts:
+        out = "x".join(map(str, p.output_shape))
+        lines.append(f"  {p.scope:<8} {out:>14} {p.params:>13,} {human(p.macs):>9}")
+    return "\n".join(lines)
+
+
+def compare_parts(figures: list[Complexity]) -> list[str]:
+    """The parts of several nets, aligned: stem, stage1 ... the most stages any has, head."""
+    stages = max(sum(p.scope.startswith("stage") for p in c.parts) for c in figures)
+    return ["stem", *(f"stage{i + 1}" for i in range(stages)), "head"]
+
+
+def compare_table(specs: list[ModelSpec], figures: list[Complexity]) -> str:
+    """Nets side by side in the spirit of He et al. 2015, Fig. 3: depth, params and MACs, whole and
+    per part (output size, params, MACs of each stage)."""
+    lines = [f"{'model':<20} {'depth':>5} {'layers':>6} {'params':>13} {'GMACs':>8}"]
+    for spec, c in zip(specs, figures):
+        lines.append(f"{spec.name:<20} {c.depth:>5} {c.layers:>6} {c.params:>13,} {c.macs / 1e9:>8.3f}")
+    lines += ["", "per part: output / params / MACs", f"{'part':<8}" + "".join(f" {s.name:>30}" for s in specs)]
+    for scope in compare_parts(figures):
+        cells = []
+        for c in figures:
+            part = next((p for p in c.parts if p.scope == scope), None)
+            cells.append("-" if part is None else
+                         f"{'x'.join(map(str, part.output_shape))} / {human(part.params)} / {human(part.macs)}")
+        lines.append(f"{scope:<8}" + "".join(f" {cell:>30}" for cell in cells))
+    return "\n".join(lines)
+
+
+def zoo_markdown(entries: list["ZooEntry"]) -> str:
+    """The README's zoo table: computed figures beside the published ones and their source."""
+    rows = [
+        "| name | family | input | params | GMACs | published params | published error (%) | source |",
+        "|---|---|---|---:|---:|---:|---:|---|",
+    ]
+    for e in entries:
+        p = e.published
+        pub_params = f"{p.params:,}" if p and p.params else ""
+        error = f"{p.error:.2f}" if p and p.error is not None else ""
+        source = (p.source or p.protocol or "") if p else ""
+        rows.append(f"| {e.name} | {e.family} | {e.input_size} | {e.params:,} | {e.macs / 1e9:.3f} | "
+                    f"{pub_params} | {error} | {source} |")
+    return "\n".join(rows)

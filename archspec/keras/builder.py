@@ -1,0 +1,214 @@
+"""Graph -> ``keras.Model``: one Keras layer per planned node, with the node's name.
+
+The translation is a table from op to layer constructor; the planner decides
+everything else, so a new block family needs no change here unless it brings
+a new kind of layer.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import keras
+
+from ..graph.ir import Graph, Node
+from ..graph.plan import plan
+from ..spec.schema import ModelSpec
+from .layers import (
+    ChannelPad,
+    ChannelSlice,
+    DropPath,
+    GradientRoute,
+    GroupedConv2D,
+    HighwayMerge,
+    Recompute,
+    WeightedAdd,
+)
+
+
+def build_graph(graph: Graph, name: str, native_grouped: bool = False, routed: bool = False) -> keras.Model:
+    """``native_grouped`` builds grouped convs as Keras's ``Conv2D(groups=g)`` (for comparisons).
+
+    ``routed`` adds a second input, ``route`` (one 0/1 switch per residual block and sample), and a
+    ``GradientRoute`` pair before every residual add: outputs are unchanged, but each sample's
+    gradient passes block i's branch where its switch i is 1 and the shortcut where it is 0
+    (Veit et al. 2016's path sampling, ``archspec paths --measure``).
+    """
+    d = graph.defaults
+    regularizer = keras.regularizers.L2(d.l2) if d.l2 else None
+    weights = {"kernel_initializer": d.initializer, "kernel_regularizer": regularizer}
+
+    def conv(n: Node) -> keras.layers.Layer:
+        a = n.attrs
+        bias_init = keras.initializers.Constant(a["bias_init"]) if a["bias_init"] else "zeros"  # highway
+        cls = GroupedConv2D if a["groups"] > 1 and not native_grouped else keras.layers.Conv2D
+        return cls(
+            a["filters"], a["kernel"], strides=a["stride"], padding=a["padding"], groups=a["groups"],
+            use_bias=a["bias"], bias_initializer=bias_init, name=n.name, **weights,
+        )
+
+    def norm(n: Node) -> keras.layers.Layer:
+        a = n.attrs
+        return keras.layers.BatchNormalization(
+            epsilon=a["epsilon"], momentum=a["momentum"], name=n.name,
+            gamma_initializer="zeros" if a["zero_init"] else "ones",
+        )
+
+    def pool(n: Node) -> keras.layers.Layer:
+        a = n.attrs
+        cls = keras.layers.MaxPooling2D if a["kind"] == "max" else keras.layers.AveragePooling2D
+        return cls(a["size"], strides=a["stride"], padding=a["padding"], name=n.name)
+
+    def global_pool(n: Node) -> keras.layers.Layer:
+        cls = keras.layers.GlobalMaxPooling2D if n.attrs["kind"] == "max" else keras.layers.GlobalAveragePooling2D
+        return cls(keepdims=n.attrs["keepdims"], name=n.name)
+
+    def dense(n: Node) -> keras.layers.Layer:
+        a = n.attrs
+        # Under a mixed-precision policy the classifier still computes in float32 (stable softmax and loss).
+        dtype = "float32" if n is graph.nodes[-1] else None
+        return keras.layers.Dense(a["units"], activation=a["activation"], use_bias=a["bias"], name=n.name,
+                                  dtype=dtype, **weights)
+
+    layer_for: dict[str, Callable[[Node], keras.layers.Layer]] = {
+        "conv": conv,
+        "norm": norm,
+        "act": lambda n: keras.layers.Activation(n.attrs["kind"], name=n.name),
+        "zero_pad": lambda n: keras.layers.ZeroPadding2D(n.attrs["pad"], name=n.name),
+        "pool": pool,
+        "channel_pad": lambda n: ChannelPad(n.attrs["channels"], name=n.name),
+        "add": lambda n: keras.layers.Add(name=n.name),
+        "concat": lambda n: keras.layers.Concatenate(axis=-1, name=n.name),
+        "slice": lambda n: ChannelSlice(n.attrs["start"], n.attrs["stop"], name=n.name),
+        "global_pool": global_pool,
+        "flatten": lambda n: keras.layers.Flatten(name=n.name),
+        "multiply": lambda n: keras.layers.Multiply(name=n.name),
+        "weighted_add": lambda n: WeightedAdd(n.attrs["init"], name=n.name),
+        "highway": lambda n: HighwayMerge(name=n.name),
+        "drop_path": lambda n: DropPath(n.attrs["rate"], name=n.name),
+        "dropout": lambda n: keras.layers.Dropout(n.attrs["rate"], name=n.name),
+        "dense": dense,
+    }
+
+    _allow_recursion_for(len(graph.nodes))
+    inputs = keras.Input(shape=graph.nodes[0].shape, name=graph.nodes[0].name)
+    route = keras.Input(shape=(graph.blocks,), name="route") if routed else None
+    tensors: dict[str, Any] = {graph.nodes[0].name: inputs}
+    for nodes in _runs(graph.nodes[1:]):
+        args = [tensors[i] for i in nodes[0].inputs]
+        if route is not None and nodes[0].attrs.get("block"):  # a residual merge of (shortcut, branch)
+            block, merge = nodes[0].attrs["block"] - 1, nodes[0].name
+            args = [GradientRoute(block, shortcut=True, name=f"{merge}_route_shortcut")([args[0], route]),
+                    GradientRoute(block, name=f"{merge}_route_branch")([args[1], route])]
+        layers = [layer_for[n.op](n) for n in nodes]
+        layer = Recompute(layers, name=nodes[0].recompute) if nodes[0].recompute else layers[0]
+        tensors[nodes[-1].name] = layer(args if len(args) > 1 else args[0])
+    return keras.Model([inputs, route] if routed else inputs, tensors[graph.nodes[-1].name], name=name)
+
+
+def _allow_recursion_for(layers: int) -> None:
+    """Keras walks functional graphs recursively (building, saving, loading, tracing), a few
+    frames per layer, so 1000-layer nets need more than Python's default limit of 1000 frames.
+    The limit is raised, never lowered, and stays raised for the model's later use."""
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10 * layers + 1000))
+
+
+def _runs(nodes: list[Node]) -> list[list[Node]]:
+    """Nodes one by one, except that a recompute group (a chain) comes as one run."""
+    runs: list[list[Node]] = []
+    for node in nodes:
+        if node.recompute and runs and runs[-1][-1].recompute == node.recompute:
+            runs[-1].append(node)
+        else:
+            runs.append([node])
+    return runs
+
+
+def copy_weights(source: keras.Model, target: keras.Model) -> None:
+    """Every weighted layer of ``target`` takes the weights of ``source``'s layer of the same name."""
+    from ..spec.errors import SpecError
+
+    names = {layer.name for layer in source.layers}
+    for layer in target.layers:
+        if not layer.weights:
+            continue
+        if layer.name not in names:
+            raise SpecError(f"cannot copy weights: model {source.name!r} has no layer {layer.name!r}")
+        theirs = source.get_layer(layer.name).get_weights()
+        mine = layer.get_weights()
+        if [w.shape for w in theirs] != [w.shape for w in mine]:
+            raise SpecError(f"cannot copy weights into layer {layer.name!r}: it holds shapes "
+                            f"{[w.shape for w in mine]}, model {source.name!r} gives {[w.shape for w in theirs]}")
+        layer.set_weights(theirs)
+
+
+def load_weights_by_name(model: keras.Model, path: str | Path, skip: tuple[str, ...] = ()) -> None:
+    """Weights from a file, matched to ``model``'s layers by name: an HDF5 file by layer name
+    (keras.applications' weight downloads, or any Keras ``.h5`` model) or a ``.keras`` model
+    (loaded as ``archspec.load_model`` does, refusing foreign code). Every weighted layer of
+    ``model`` not in ``skip`` must be in the file with the same shapes; the first that is not is named.
+    """
+    from ..spec.errors import SpecError
+
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"weights file '{path}' does not exist")
+    if path.suffix == ".keras":
+        from .model_io import load_model
+
+        source = load_model(path, compile=False)
+        found = {layer.name: layer.get_weights() for layer in source.layers}
+    elif path.name.endswith(".h5"):
+        found = _h5_weights(path)
+    else:
+        raise SpecError(f"cannot read weights from '{path}': expected a .h5 file (keras.applications' weights, "
+                        f"matched by layer name) or a .keras model")
+    for layer in model.layers:
+        if not layer.weights or layer.name in skip:
+            continue
+        mine = [tuple(w.shape) for w in layer.weights]
+        if layer.name not in found:
+            raise SpecError(f"weights file '{path}' has no layer {layer.name!r} (shapes {mine}): it was saved "
+                            f"from another architecture, or under other layer names (see the spec's rename)")
+        theirs = [tuple(w.shape) for w in found[layer.name]]
+        if theirs != mine and layer is model.layers[-1] and len(theirs[0]) == len(mine[0]) == 2:
+            raise SpecError(f"the classifier {layer.name!r} does not fit weights file '{path}': the file's has "
+                            f"{theirs[0][1]} classes, the model {mine[0][1]}; build with --num-classes "
+                            f"{theirs[0][1]} to use it as it is, or train a new task with `archspec train "
+                            f"--init-from`, which gives the model a fresh classifier")
+        if theirs != mine:
+            raise SpecError(f"layer {layer.name!r} does not fit weights file '{path}': the model needs shapes "
+                            f"{mine}, the file holds {theirs}")
+    for layer in model.layers:
+        if layer.weights and layer.name not in skip:
+            layer.set_weights(found[layer.name])
+
+
+def _h5_weights(path: Path) -> dict[str, list]:
+    """Layer name -> weight arrays of a Keras HDF5 file (``layer_names`` and ``weight_names`` attributes,
+    at the top as keras.applications' downloads have them, or under ``model_weights`` in a saved model)."""
+    import h5py
+    import numpy as np
+
+    from ..spec.errors import SpecError
+
+    def text(v: object) -> str:
+        return v.decode("utf8") if isinstance(v, bytes) else str(v)
+
+    try:
+        with h5py.File(path, "r") as f:
+            group = f.get("model_weights", f)
+            if "layer_names" not in group.attrs:
+                raise SpecError(f"'{path}' holds no weights by layer name (Keras 3 .weights.h5 files name layers by "
+                                f"position only); save them as a .keras model or an .h5 file")
+            return {text(name): [np.asarray(group[text(name)][text(w)])
+                                 for w in group[text(name)].attrs.get("weight_names", [])]
+                    for name in group.attrs["layer_names"]}
+    except OSError as error:
+        raise SpecError(f"cannot read weights file '{path}': {error}") from error
+
+
+def build_spec(spec: ModelSpec, native_grouped: bool = False) -> keras.Model:
+    return build_graph(plan(spec), spec.name, native_grouped)

@@ -1,0 +1,118 @@
+"""`archspec export`: a spec or a trained checkpoint as a .keras file, a SavedModel or ONNX,
+then checked: the exported model is loaded back and must give the Keras model's outputs.
+
+A ``.keras`` source is loaded safely (``archspec.keras.model_io``); a spec or zoo name is built with fresh
+weights. SavedModel and ONNX are inference graphs in float32 (a model trained in mixed
+precision is converted first); ONNX needs the ``onnx`` extra (tf2onnx), its check onnxruntime.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import warnings
+from pathlib import Path
+from typing import Any, Literal
+
+import keras
+import numpy as np
+
+from ..graph.load import load_spec
+from ..spec.errors import RunError
+from ..utils.atomic import check_writable, replacing, save_model
+from .build import build_model
+from .model_io import load_model
+
+Format = Literal["keras", "savedmodel", "onnx"]
+SUFFIX: dict[str, str] = {"keras": ".keras", "savedmodel": "", "onnx": ".onnx"}
+TOLERANCE = 1e-4  # largest output difference accepted (probabilities, or logits of a linear head)
+ONNX_HINT = "pip install 'archspec[onnx]' (tf2onnx and onnxruntime)"
+
+
+def load_source(source: str, overrides: dict[str, Any] | None = None) -> keras.Model:
+    """A checkpoint (``.keras``, loaded by ``model_io``'s safe loader) or a spec file or zoo name
+    (built, fresh weights)."""
+    if source.endswith(".keras"):
+        if overrides:
+            raise RunError("--input-size and --num-classes change a spec; a checkpoint keeps its own")
+        return load_model(source)
+    spec = load_spec(source)
+    return build_model(load_spec(spec, overrides=overrides) if overrides else spec)
+
+
+def default_path(model: keras.Model, fmt: Format) -> Path:
+    return Path(f"{model.name}{SUFFIX[fmt]}")
+
+
+def check_format(fmt: Format) -> None:
+    """Fail before loading anything when the format's converter is missing."""
+    if fmt == "onnx" and importlib.util.find_spec("tf2onnx") is None:
+        raise RunError(f"ONNX export needs tf2onnx: {ONNX_HINT}")
+
+
+def export(model: keras.Model, fmt: Format, out: Path) -> None:
+    """Write ``model`` to ``out`` in ``fmt``, atomically (a SavedModel folder replaces the old one whole)."""
+    if fmt == "keras":
+        save_model(model, out)
+        return
+    model = float32(model)
+    model(np.zeros((1, *model.input_shape[1:]), np.float32))  # an exported function needs a traced call
+    with replacing(out) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # Keras's tf2onnx shim probes np.object
+        model.export(str(tmp), format="tf_saved_model" if fmt == "savedmodel" else "onnx", verbose=False)
+
+
+def float32(model: keras.Model) -> keras.Model:
+    """The same network and weights with every layer in float32 (mixed-precision checkpoints)."""
+    if all(layer.dtype_policy.name == "float32" for layer in model.layers):
+        return model
+
+    def recast(layer: keras.layers.Layer) -> keras.layers.Layer:
+        return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
+
+    clone = keras.models.clone_model(model, clone_function=recast)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+def parity(model: keras.Model, fmt: Format, out: Path, images: int = 4) -> float | None:
+    """Largest difference between Keras's and the exported model's outputs on random images in [0, 1];
+    None when the runtime to check ONNX (onnxruntime) is not installed."""
+    x = np.random.default_rng(0).random((images, *model.input_shape[1:]), dtype=np.float32)
+    expected = np.asarray(float32(model)(x, training=False))
+    if fmt == "keras":
+        got = load_model(out)(x, training=False)
+    elif fmt == "savedmodel":
+        import tensorflow as tf
+
+        served = tf.saved_model.load(str(out))  # kept referenced while its function runs
+        got = served.serve(x)
+    elif importlib.util.find_spec("onnxruntime") is None:
+        return None
+    else:
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+        got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    return float(np.max(np.abs(np.asarray(got, np.float32) - expected)))
+
+
+def run(source: str, fmt: Format, out: Path | None = None,
+        overrides: dict[str, Any] | None = None) -> tuple[Path, float | None]:
+    """Load or build, export, check; raises RunError when the exported outputs differ."""
+    check_format(fmt)
+    if out is not None:
+        _check_out(out, fmt)
+    model = load_source(source, overrides)
+    out = out or default_path(model, fmt)
+    export(model, fmt, out)
+    difference = parity(model, fmt, out)
+    if difference is not None and difference > TOLERANCE:
+        raise RunError(f"the {fmt} export at '{out}' gives outputs up to {difference:.2g} away from Keras's "
+                       f"(more than {TOLERANCE:g}); it was written but should not be trusted")
+    return out, difference
+
+
+def _check_out(out: Path, fmt: Format) -> None:
+    if SUFFIX[fmt] and out.suffix != SUFFIX[fmt]:
+        raise RunError(f"--out '{out}': a {fmt} export is a {SUFFIX[fmt]} file")
+    check_writable(out)

@@ -1,0 +1,100 @@
+"""Loading ``.keras`` files without running code they carry.
+
+A ``.keras`` file is a zip of ``config.json`` (what to rebuild) and the weights. Its config
+may name a Python lambda (``Lambda`` layers, CVE-2024-3660) or, in a crafted file, any
+importable function (CVE-2025-1550 ran those even under ``safe_mode=True`` before Keras
+3.9). ``load_model`` reads the config first and refuses anything that is not Keras's own
+or one of archspec's registered layers, then loads with ``safe_mode=True``, unless the
+caller passes ``unsafe=True`` for a file they trust. Archspec's own models never need it.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from ..spec.errors import RunError
+from .layers import PACKAGE  # importing the layers registers them with Keras
+
+MAX_CONFIG_BYTES = 64 << 20  # a 1202-layer net's config is a few MiB
+
+
+class ModelFileError(RunError):
+    """A ``.keras`` file that cannot be read, or may not be loaded without ``unsafe=True``."""
+
+
+def load_model(path: str | Path, *, unsafe: bool = False, compile: bool = True) -> keras.Model:
+    """The model in a ``.keras`` file, refusing files whose loading could run foreign code.
+
+    ``unsafe=True`` skips the checks and Keras's ``safe_mode``: only for files you trust.
+    ``compile`` is Keras's: False skips restoring the optimizer and loss (for inference and export).
+    """
+    path = Path(path)
+    reason = None if unsafe else next(_unsafe_parts(_read_config(path)), None)
+    if reason:
+        raise ModelFileError(f"{path}: refusing to load: {reason}, and loading it could run arbitrary Python "
+                             f"code (see SECURITY.md); pass unsafe=True only if you trust the file")
+    try:
+        return keras.saving.load_model(path, safe_mode=not unsafe, compile=compile)
+    except (ValueError, TypeError, OSError) as err:
+        raise ModelFileError(f"{path}: Keras cannot load it: {err}") from err
+
+
+def _read_config(path: Path) -> Any:
+    """The parsed ``config.json`` of a ``.keras`` archive."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            info = archive.getinfo("config.json")
+            text = archive.read(info) if info.file_size <= MAX_CONFIG_BYTES else None
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: no such file") from None
+    except (zipfile.BadZipFile, KeyError):
+        raise ModelFileError(f"{path}: not a .keras file (a zip archive with a config.json)") from None
+    except OSError as err:
+        raise ModelFileError(f"{path}: cannot read it: {err.strerror or err}") from None
+    if text is None:
+        raise ModelFileError(f"{path}: its config.json holds {info.file_size:,} bytes, more than the "
+                             f"{MAX_CONFIG_BYTES:,} a model's config may have")
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as err:
+        raise ModelFileError(f"{path}: its config.json is not valid JSON: {err}") from None
+
+
+def _unsafe_parts(config: Any) -> Iterator[str]:
+    """Why loading ``config`` could run code that is neither Keras's nor an archspec layer, per object."""
+    ours = {name for name in keras.saving.get_custom_objects() if name.startswith(f"{PACKAGE}>")}
+    for obj in _objects(config):
+        kind = obj["class_name"]
+        name = obj["config"].get("name") if isinstance(obj.get("config"), dict) else None
+        if kind == "__lambda__":
+            yield "it holds a Python lambda"
+        elif kind == "Lambda":
+            yield f"layer {name!r} is a Lambda layer, which runs a Python function"
+        elif "module" in obj and not _trusted(str(obj["module"]), obj.get("registered_name"), ours):
+            label = f"{kind} {name!r}" if name else str(kind)
+            yield f"{label} comes from module {obj['module']!r}, which is neither Keras nor archspec"
+
+
+def _trusted(module: str, registered_name: Any, ours: set[str]) -> bool:
+    """Keras's own objects, and archspec's registered layers (not any archspec function)."""
+    package = module.split(".")[0]
+    return package == "keras" or (package == PACKAGE and registered_name in ours)
+
+
+def _objects(config: Any) -> Iterator[dict]:
+    """Every serialised object (a dict with a ``class_name``) in a config, depth first, without recursion."""
+    stack = [config]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if "class_name" in item:
+                yield item
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)

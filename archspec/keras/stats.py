@@ -1,0 +1,49 @@
+"""Params and MACs measured on a built Keras model, independently of the plan that built it.
+
+Tests compare these with ``archspec.graph.complexity``; ``build --json`` and benchmarks
+report them, and they work on any Keras model (keras.applications included).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import keras
+
+
+@dataclass(frozen=True)
+class ModelStats:
+    params: int
+    total_params: int
+    macs: int
+    layers: int
+
+
+def _layer_macs(layer: keras.layers.Layer, input_shape: tuple) -> int:
+    """MACs of one layer applied to ``input_shape``; chains (``Recompute``) count their members."""
+    if isinstance(layer, keras.layers.Conv2D):  # Conv2D and its subclasses
+        kh, kw = layer.kernel_size
+        _, h, w, cout = layer.compute_output_shape(input_shape)
+        return h * w * cout * kh * kw * input_shape[-1] // layer.groups
+    if isinstance(layer, keras.layers.Dense):
+        return int(math.prod(layer.kernel.shape))
+    total = 0
+    for member in getattr(layer, "chain", ()):
+        total += _layer_macs(member, input_shape)
+        input_shape = member.compute_output_shape(input_shape)
+    return total
+
+
+def _input_shape(layer: keras.layers.Layer) -> tuple | list:
+    inputs = layer.input
+    return [t.shape for t in inputs] if isinstance(inputs, list) else inputs.shape
+
+
+def model_stats(model: keras.Model) -> ModelStats:
+    return ModelStats(
+        params=sum(int(math.prod(w.shape)) for w in model.trainable_weights),
+        total_params=model.count_params(),
+        macs=sum(_layer_macs(layer, _input_shape(layer)) for layer in model.layers[1:]),
+        layers=len(model.layers),
+    )

@@ -1,0 +1,397 @@
+"""Pydantic models of a network spec: the single source of truth.
+
+This module imports no TensorFlow, so validating a spec, listing the zoo and
+exporting the JSON Schema stay fast. Checks that need the whole network (a
+feature map shrunk away, an identity shortcut across a shape change) live in
+``archspec.graph.plan``, which walks the spec without building anything.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .train_schema import TrainSpec
+
+Activation = Literal["relu", "relu6", "swish", "gelu", "elu", "leaky_relu", "tanh", "sigmoid"]
+Initializer = Literal[
+    "he_normal", "he_uniform", "glorot_normal", "glorot_uniform", "lecun_normal", "truncated_normal"
+]
+ShortcutPolicy = Literal["identity", "A", "B", "C", "D", "highway"]
+BlockOrder = Literal["post", "bn_after_add", "relu_before_add", "relu_preact", "preact"]
+Padding = Literal["same", "explicit"]
+
+MAX_INT = 2**31 - 1  # no width or depth comes near; keeps every derived width finite in float arithmetic
+PositiveInt = Annotated[int, Field(gt=0, le=MAX_INT, strict=True)]
+Stride = Annotated[int, Field(ge=1, le=4, strict=True)]
+
+
+class StrictModel(BaseModel):
+    """Base of every spec object: unknown fields are errors and objects are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # .nan, .inf: never a setting
+
+
+class NormSpec(StrictModel):
+    """Batch normalisation settings (Keras semantics: momentum of the moving average)."""
+
+    epsilon: float = Field(1e-5, gt=0, lt=1, description="Added to the variance.")
+    momentum: float = Field(0.9, gt=0, lt=1, description="Keras moving-average momentum.")
+
+
+class Defaults(StrictModel):
+    """Settings every layer of the network shares unless a block says otherwise."""
+
+    norm: NormSpec = NormSpec()
+    activation: Activation = "relu"
+    conv_bias: Union[bool, Literal["unnormalized"]] = Field(
+        False,
+        description="Bias on convolutions: true on all (keras.applications v1), false on none, "
+        "'unnormalized' only on those no norm follows (keras.applications v2).",
+    )
+    initializer: Initializer = "he_normal"
+    l2: float = Field(0.0, ge=0, description="L2 weight decay on conv and dense kernels.")
+    padding: Padding = Field(
+        "same",
+        description="'same': TensorFlow padding; 'explicit': a ZeroPadding2D layer then a valid "
+        "convolution (symmetric, as in PyTorch and keras.applications' v2 nets).",
+    )
+    zero_init_last_norm: bool = Field(
+        False, description="Start the last norm of each residual branch at gamma=0 (Goyal et al. 2017)."
+    )
+    drop_path: float = Field(
+        0.0, ge=0, lt=1,
+        description="Stochastic depth (Huang et al. 2016): the drop probability p_L of the last residual "
+        "block; block l of the network's L drops its branch with probability l / L * p_L while training "
+        "(kept branches are scaled by 1 / (1 - p)); 0: off.",
+    )
+
+
+class Stem(StrictModel):
+    """The layers before the first stage."""
+
+    type: Literal["imagenet", "cifar", "deep", "none"] = Field(
+        "imagenet",
+        description="imagenet: 7x7/2 conv + 3x3/2 max pool (keras.applications padding); "
+        "cifar: one 3x3 conv; deep: three 3x3 convs (ResNet-C) + max pool; none: no stem.",
+    )
+    width: PositiveInt = 64
+    kernel: Literal[3, 5, 7] = Field(7, description="Kernel of the imagenet stem's strided conv (DPN-68: 3).")
+    pool: bool = Field(True, description="Max pool after imagenet and deep stems.")
+    normalize: bool = Field(
+        True, description="Norm and activation after the stem conv (false for pre-activation nets)."
+    )
+
+
+class _Stage(StrictModel):
+    """Fields shared by every stage: how many blocks and where the resolution drops."""
+
+    depth: PositiveInt = Field(description="Number of blocks in the stage.")
+    stride: Stride = Field(1, description="Stride of the first block.")
+
+    @property
+    def ends_unnormalized(self) -> bool:
+        """True where the stage ends on a bare sum or concat, so the net needs a final norm-act."""
+        return False
+
+
+class _StageBase(_Stage):
+    """A stage whose blocks have one base width."""
+
+    width: PositiveInt = Field(description="Base width (channels) of the blocks.")
+
+
+class PlainStage(_StageBase):
+    """Convolutions with no shortcut (He et al. 2015 plain nets)."""
+
+    type: Literal["plain"]
+    convs: PositiveInt = Field(2, description="3x3 convolutions per block.")
+    downsample: Literal["conv", "maxpool"] = Field(
+        "conv",
+        description="How a stage with stride > 1 shrinks the map: conv (its first conv strides, He et al. "
+        "2015) or maxpool (it opens with a max pool of size and stride `stride`, then unstrided convs: VGG).",
+    )
+    norm: bool = Field(
+        True, description="Batch norm after each conv; false for the original VGG (conv bias per defaults.conv_bias)."
+    )
+
+
+class ResidualStage(_StageBase):
+    """What basic and bottleneck stages share: the shortcut, the block order and the gates."""
+
+    shortcut: ShortcutPolicy = Field(
+        "B",
+        description="identity; A: subsample + zero-pad channels; B: 1x1 projection where the "
+        "channels change, 1x1 max-pool subsampling where only the resolution does; C: projection in "
+        "every block; D: as B with a 2x2 avg-pool before the projection (ResNet-D); highway: a learned "
+        "gate T = sigmoid(1x1 conv of the block input) merging T * F(x) + (1 - T) * x (Srivastava et al. "
+        "2015), where x is carried as in A where the block changes shape (subsampled, zero-padded).",
+    )
+    order: BlockOrder = Field(
+        "post",
+        description="Where norm and activation sit (He et al. 2016, Fig. 4): post (original), "
+        "bn_after_add, relu_before_add, relu_preact, preact (full pre-activation).",
+    )
+    downsample_at: Literal["first", "last"] = Field(
+        "first", description="Which block of the stage carries the stride (keras.applications v2: last)."
+    )
+    widen: float = Field(1.0, gt=0, le=64, description="Width multiplier of the branch (WRN's k).")
+    dropout: float = Field(0.0, ge=0, lt=1, description="Dropout between the branch convs (WRN).")
+    groups: PositiveInt = Field(1, description="Groups of the 3x3 convs (ResNeXt cardinality).")
+    se_ratio: int = Field(
+        0, ge=0, strict=True,
+        description="Squeeze-excitation on the branch output (Hu et al. 2018): squeeze the block's output "
+        "channels to channels // se_ratio (16 in SENets); 0: off.",
+    )
+    merge: Literal["add", "weighted"] = Field(
+        "add",
+        description="add: shortcut + branch; weighted: shortcut + alpha * branch with one learned scalar "
+        "per block (Shen & Zeng 2016). Nothing follows a weighted sum, so it needs order relu_before_add "
+        "(their form), relu_preact or preact.",
+    )
+    merge_init: float = Field(
+        0.0,
+        description="Initial alpha of merge 'weighted' (0: each block starts as the identity, ReZero/SkipInit).",
+    )
+    gate_bias: float = Field(
+        -1.0,
+        description="Initial bias of the highway gate (negative: blocks start by carrying x; Srivastava et al. "
+        "2015 use -1 to -3).",
+    )
+
+    @model_validator(mode="after")
+    def _gates_fit_the_block(self) -> "ResidualStage":
+        if self.se_ratio > self.out_width:
+            raise ValueError(
+                f"se_ratio {self.se_ratio} would squeeze the block's {self.out_width} output channels "
+                f"to none; use an se_ratio of at most {self.out_width} (16 in SENets), or 0 for no SE"
+            )
+        if self.merge == "weighted" and self.order in ("post", "bn_after_add"):
+            raise ValueError(
+                f"merge 'weighted' ends the block at x + alpha * F(x), but order '{self.order}' puts layers "
+                f"after the sum; use order relu_before_add (Shen & Zeng 2016), relu_preact or preact"
+            )
+        if self.merge == "weighted" and self.shortcut == "highway":
+            raise ValueError(
+                "shortcut 'highway' already merges as T * F(x) + (1 - T) * x, so it takes no merge "
+                "'weighted'; choose one of them"
+            )
+        return self
+
+    @property
+    def ends_unnormalized(self) -> bool:
+        return self.order == "preact"
+
+
+class BasicStage(ResidualStage):
+    """Two 3x3 convolutions plus a shortcut (ResNet-18/34, CIFAR ResNets, WRN)."""
+
+    type: Literal["basic"]
+
+    @property
+    def inner_width(self) -> int:
+        return int(self.width * self.widen)
+
+    @property
+    def out_width(self) -> int:
+        return self.inner_width
+
+    @model_validator(mode="after")
+    def _groups_divide_width(self) -> "BasicStage":
+        if self.inner_width < 1 or self.inner_width % self.groups:
+            raise ValueError(
+                f"groups {self.groups} must divide the block width {self.inner_width} "
+                f"(width {self.width} x widen {self.widen})"
+            )
+        return self
+
+
+class BottleneckStage(ResidualStage):
+    """1x1 reduce, 3x3 (optionally grouped), 1x1 expand, plus a shortcut (ResNet-50+, ResNeXt)."""
+
+    type: Literal["bottleneck"]
+    base_width: PositiveInt = Field(
+        64, description="Width per group: inner width = int(width * widen * base_width / 64) * groups."
+    )
+    expansion: PositiveInt = Field(4, description="Output channels = width * expansion.")
+    stride_on: Literal["1x1", "3x3"] = Field(
+        "3x3", description="Which conv carries the stride: 1x1 (He 2015, keras.applications) or 3x3 (torchvision)."
+    )
+
+    @property
+    def inner_width(self) -> int:
+        return int(self.width * self.widen * self.base_width / 64) * self.groups
+
+    @property
+    def out_width(self) -> int:
+        return self.width * self.expansion
+
+    @model_validator(mode="after")
+    def _inner_width_positive(self) -> "BottleneckStage":
+        if self.inner_width < 1:
+            raise ValueError(
+                f"width {self.width} with widen {self.widen} and base_width {self.base_width} "
+                f"leaves no channels in the 3x3 conv; raise width or base_width"
+            )
+        return self
+
+
+class DenseStage(_Stage):
+    """A dense block (Huang et al. 2017): every layer concatenates ``growth_rate`` new channels.
+
+    Layers are pre-activation (BN-ReLU-conv); a stage with stride > 1 opens with a transition
+    (BN-ReLU, 1x1 conv to ``compression`` x the channels, average pool of size and stride ``stride``).
+    """
+
+    type: Literal["dense"]
+    depth: PositiveInt = Field(description="Dense layers in the block.")
+    growth_rate: PositiveInt = Field(description="Channels each layer adds (k).")
+    bn_size: PositiveInt | None = Field(
+        4, description="1x1 bottleneck of bn_size*k channels before each 3x3 (DenseNet-B); null for none."
+    )
+    compression: float = Field(
+        1.0, gt=0, le=1, description="Channels the opening transition keeps (theta; 0.5 for DenseNet-C)."
+    )
+    memory_efficient: bool = Field(
+        False,
+        description="Recompute each layer's concatenation, BN, ReLU and first conv in the backward pass "
+        "instead of storing them (Pleiss et al. 2017): training memory grows linearly with depth instead "
+        "of quadratically, for some extra time. Same outputs and gradients.",
+    )
+
+    @property
+    def ends_unnormalized(self) -> bool:
+        return True
+
+    @model_validator(mode="after")
+    def _compression_needs_a_transition(self) -> "DenseStage":
+        if self.compression < 1 and self.stride == 1:
+            raise ValueError(
+                f"compression {self.compression} applies to the transition a dense stage opens with, "
+                f"and only a stage with stride > 1 has one (this one has stride {self.stride}); "
+                f"drop compression or set stride: 2"
+            )
+        return self
+
+
+class DualPathStage(_StageBase):
+    """Dual path blocks (Chen et al. 2017): pre-activation 1x1, grouped 3x3, 1x1 convs whose
+    output is split into a residual part (added) and a dense part (concatenated).
+
+    The first block projects its input (BN-ReLU, strided 1x1 conv) onto the two paths, giving
+    them ``residual_width`` and 2 x ``increment`` channels.
+    """
+
+    type: Literal["dual_path"]
+    width: PositiveInt = Field(description="Channels of the 1x1 reduce conv.")
+    mid_width: PositiveInt | None = Field(None, description="Channels of the 3x3 conv; null: width.")
+    groups: PositiveInt = Field(1, description="Groups of the 3x3 conv.")
+    residual_width: PositiveInt = Field(description="Channels of the residual (added) path.")
+    increment: PositiveInt = Field(description="Channels each block adds to the dense (concatenated) path.")
+
+    @property
+    def inner_width(self) -> int:
+        return self.mid_width or self.width
+
+    @property
+    def ends_unnormalized(self) -> bool:
+        return True
+
+    @model_validator(mode="after")
+    def _groups_divide_widths(self) -> "DualPathStage":
+        if self.width % self.groups or self.inner_width % self.groups:
+            raise ValueError(
+                f"groups {self.groups} must divide both width {self.width} and the 3x3 width "
+                f"{self.inner_width}"
+            )
+        return self
+
+
+Stage = Annotated[
+    Union[PlainStage, BasicStage, BottleneckStage, DenseStage, DualPathStage], Field(discriminator="type")
+]
+STAGE_TYPES: tuple[str, ...] = ("plain", "basic", "bottleneck", "dense", "dual_path")
+
+
+class Head(StrictModel):
+    """Global pooling, optional dropout and the classifier."""
+
+    pooling: Literal["avg", "max", "flatten"] = Field(
+        "avg", description="avg / max: global pooling; flatten: the whole map (VGG), so the first dense layer's "
+        "size depends on the input size.",
+    )
+    max_pool: int = Field(
+        0, ge=0, le=4, strict=True,
+        description="A max pool of this size and stride before the pooling (VGG's last pool: 2); 0: none.",
+    )
+    hidden: list[PositiveInt] = Field(
+        [], max_length=8,
+        description="Hidden fully connected layers before the classifier, each dense-ReLU then `dropout` "
+        "(torchvision VGG: [4096, 4096] with dropout 0.5).",
+    )
+    dropout: float = Field(
+        0.0, ge=0, lt=1,
+        description="Dropout before the classifier, or after each hidden layer where there are some.",
+    )
+    activation: Literal["softmax", "sigmoid", "linear"] = Field(
+        "softmax", description="Classifier activation; 'linear' gives logits."
+    )
+
+
+class ModelSpec(StrictModel):
+    """A whole network: input, stem, stages, head and shared defaults."""
+
+    name: str = Field("model", pattern=r"^[A-Za-z0-9_.\-]+$", max_length=100)
+    family: str = Field("custom", description="Zoo family (resnet, resnext, wide, ...).")
+    description: str = ""
+    input_shape: tuple[PositiveInt, PositiveInt, PositiveInt] = Field(
+        (224, 224, 3), description="Height, width, channels of one image."
+    )
+    num_classes: PositiveInt = 1000
+    defaults: Defaults = Defaults()
+    stem: Stem = Stem()
+    stages: list[Stage] = Field(min_length=1, max_length=64)
+    head: Head = Head()
+    rename: dict[str, Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]+$")]] = Field(
+        {},
+        description="Planned layer name -> the name to give it instead, to match another library's "
+        "names (keras.applications.DenseNet: pool1_pool -> pool1, post_bn -> bn); the network is unchanged.",
+    )
+    train: TrainSpec | None = Field(
+        None, description="How `archspec train` trains it (He et al. 2015's recipe where a field is left out)."
+    )
+
+    @property
+    def residual_blocks(self) -> int:
+        """Blocks of the basic and bottleneck stages: the L of stochastic depth's linear decay."""
+        return sum(s.depth for s in self.stages if isinstance(s, ResidualStage))
+
+    @model_validator(mode="after")
+    def _drop_path_needs_residual_blocks(self) -> "ModelSpec":
+        if self.defaults.drop_path and not self.residual_blocks:
+            raise ValueError(
+                f"defaults.drop_path {self.defaults.drop_path} drops residual branches, but no stage here "
+                f"is basic or bottleneck; remove drop_path"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _softmax_needs_two_classes(self) -> "ModelSpec":
+        if self.num_classes == 1 and self.head.activation == "softmax":
+            raise ValueError(
+                "num_classes 1 with head.activation softmax always outputs 1; use head.activation "
+                "sigmoid (one binary output) or linear, or at least 2 classes"
+            )
+        return self
+
+
+def json_schema() -> dict:
+    """The JSON Schema editors use to autocomplete specs (the `extends` key is the loader's)."""
+    schema = ModelSpec.model_json_schema()
+    schema["properties"]["extends"] = {
+        "type": "string",
+        "description": "A zoo name or a relative .yaml path whose fields this spec overrides.",
+    }
+    schema["title"] = "archspec network spec"
+    return schema

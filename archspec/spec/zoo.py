@@ -1,0 +1,48 @@
+"""The zoo's catalogue: one YAML spec per documented variant, found by name, and the figures
+papers and libraries published for them (``zoo/reference.yaml``). The entries' computed
+figures come from ``archspec.graph.catalogue``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+ZOO_DIR = Path(__file__).parents[1] / "zoo"  # archspec/zoo/<family>/<name>.yaml
+REFERENCE_FILE = ZOO_DIR / "reference.yaml"
+
+
+@lru_cache(maxsize=1)
+def zoo_paths() -> dict[str, Path]:
+    """Zoo name -> spec file. Names are file stems; family folders only group them."""
+    return {p.stem: p for p in sorted(ZOO_DIR.glob("*/*.yaml"))}
+
+
+def zoo_path(name: str) -> Path | None:
+    return zoo_paths().get(name)
+
+
+@dataclass(frozen=True)
+class Published:
+    """Figures a paper or library published for one zoo entry (reference.yaml)."""
+
+    dataset: str
+    params: int | None = None
+    total_params: int | None = None
+    gmacs: float | None = None
+    error: float | None = None
+    protocol: str | None = None
+    source: str | None = None
+
+
+@lru_cache(maxsize=1)
+def published() -> dict[str, Published]:
+    """Zoo name -> published figures, read from the package's reference.yaml."""
+    data = yaml.safe_load(REFERENCE_FILE.read_text(encoding="utf-8"))
+    return {
+        name: Published(dataset=dataset, **figures)
+        for dataset, entries in data.items()
+        for name, figures in entries.items()
+    }

@@ -1,0 +1,325 @@
+"""Training data: where it comes from, checked up front, then fed as tf.data pipelines.
+
+``open_data`` reads and checks a source without TensorFlow (paths, classes, shapes,
+labels) and splits it, so a bad source fails before a model is built or a file is
+written. ``pipelines`` then makes the shuffled, augmented, batched and prefetched
+datasets at the spec's input size. Images are float32 in [0, 1]; exported models expect
+the same.
+
+Sources: ``digits`` (scikit-learn's 1797 8x8 grey digits, shipped with it), ``folder:PATH``
+(one subfolder per class, PNG/JPEG/GIF/BMP files), ``npz:PATH`` (arrays ``x``: N x H x W
+[x C] and ``y``: N integer labels, and optionally ``x_val`` and ``y_val``: a fixed validation
+set, used instead of a random ``validation_split``, e.g. to evaluate several runs on the very
+same images), ``synthetic[:N]`` (N random images a batch at a time, to measure throughput).
+A bare path is a folder or, ending in .npz, an npz file.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..spec.errors import RunError
+from ..spec.schema import ModelSpec
+from ..spec.train_schema import TrainSpec
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp")
+MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM")  # what tf.io.decode_image reads
+SYNTHETIC_IMAGES = 1024
+SOURCES = "digits, folder:PATH, npz:PATH or synthetic[:N]"
+
+
+@dataclass(frozen=True)
+class Split:
+    """One side of the data: labels, and the images in memory (N x H x W x C) or as files."""
+
+    labels: np.ndarray
+    images: np.ndarray | None = None
+    files: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass(frozen=True)
+class Data:
+    source: str
+    kind: str  # digits, folder, npz or synthetic
+    num_classes: int
+    shape: tuple[int, int, int] | None  # of in-memory images (files differ; they decode to the spec's)
+    train: Split
+    val: Split
+    mirror_safe: bool = True  # whether a horizontal flip keeps the class
+
+    def describe(self) -> str:
+        return (f"data {self.source}: {len(self.train)} training and {len(self.val)} validation images, "
+                f"{self.num_classes} classes")
+
+
+def open_data(source: str, *, validation_split: float, seed: int, synthetic_classes: int) -> Data:
+    """Read and check ``source``, split it by ``seed``; ``synthetic_classes`` labels synthetic data."""
+    kind, _, arg = source.partition(":")
+    if kind == "digits" and not arg:
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        images = (digits.images / 16.0).astype(np.float32)[..., None]
+        return _split(source, "digits", images, digits.target, validation_split, seed, mirror_safe=False)
+    if kind == "synthetic":
+        count = _count(arg, source) if arg else SYNTHETIC_IMAGES
+        val = max(1, round(count * validation_split))
+        return Data(source, "synthetic", synthetic_classes, None,
+                    Split(np.zeros(count - val, np.int32)), Split(np.zeros(val, np.int32)))
+    if kind in ("folder", "npz") and arg:
+        path = Path(arg)
+    elif not arg:  # a bare path
+        path = Path(source)
+        kind = "npz" if path.suffix == ".npz" else "folder" if path.is_dir() else ""
+    else:
+        kind = ""
+    if kind == "folder":
+        files, labels = _folder(path)
+        return _split(source, "folder", None, labels, validation_split, seed, files=files)
+    if kind == "npz":
+        images, labels, val = _npz(path)
+        if val is None:
+            return _split(source, "npz", images, labels, validation_split, seed)
+        return Data(source, "npz", int(labels.max()) + 1, images.shape[1:], Split(labels, images), val)
+    raise RunError(f"unknown data source '{source}': use {SOURCES} (a bare path must be a folder or end "
+                   f"in .npz, and exist)")
+
+
+def _count(arg: str, source: str) -> int:
+    if not arg.isdigit() or int(arg) < 2:
+        raise RunError(f"'{source}': synthetic:N needs a whole number of images N of at least 2")
+    return int(arg)
+
+
+def _folder(root: Path) -> tuple[list[str], np.ndarray]:
+    """Image files and labels from one subfolder per class (sorted names are the labels 0, 1, ...)."""
+    if not root.exists():
+        raise RunError(f"data folder '{root}' does not exist")
+    if not root.is_dir():
+        raise RunError(f"data folder '{root}' is not a folder")
+    try:
+        classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError as err:
+        raise RunError(f"cannot read data folder '{root}': {err.strerror}") from None
+    if len(classes) < 2:
+        raise RunError(f"data folder '{root}' needs one subfolder of images per class, at least two; "
+                       f"it has {len(classes)}")
+    files, labels = [], []
+    for label, folder in enumerate(classes):
+        try:
+            images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        except OSError as err:
+            raise RunError(f"cannot read class folder '{folder}': {err.strerror}") from None
+        if not images:
+            raise RunError(f"class folder '{folder}' holds no images ({', '.join(IMAGE_SUFFIXES)} files)")
+        for image in images:
+            _check_image(image)
+        files += [str(p) for p in images]
+        labels += [label] * len(images)
+    return files, np.array(labels, np.int32)
+
+
+def _check_image(path: Path) -> None:
+    """Readable, and a format TensorFlow decodes: found now rather than in the middle of an epoch."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(4)
+    except OSError as err:
+        raise RunError(f"cannot read image '{path}': {err.strerror}") from None
+    if not any(head.startswith(m) for m in MAGIC):
+        raise RunError(f"'{path}' is not a PNG, JPEG, GIF or BMP image (by its first bytes)")
+
+
+def _npz(path: Path) -> tuple[np.ndarray, np.ndarray, Split | None]:
+    """Arrays ``x`` and ``y``, and the fixed validation set ``x_val``, ``y_val`` when the file has one."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if not {"x", "y"} <= set(f.files):
+                raise RunError(f"npz file '{path}' holds arrays {', '.join(f.files) or 'none'}; it needs x "
+                               f"(images, N x H x W or N x H x W x C) and y (N integer labels)")
+            if ("x_val" in f.files) != ("y_val" in f.files):
+                given, missing = ("x_val", "y_val") if "x_val" in f.files else ("y_val", "x_val")
+                raise RunError(f"npz file '{path}' holds {given} but no {missing}: a fixed validation set needs "
+                               f"both (images and their labels), or neither for a random split")
+            arrays = {name: f[name] for name in ("x", "y", "x_val", "y_val") if name in f.files}
+    except FileNotFoundError:
+        raise RunError(f"npz file '{path}' does not exist") from None
+    except (OSError, ValueError, zipfile.BadZipFile) as err:
+        raise RunError(f"cannot read '{path}' as an npz file of arrays x and y: {err}") from None
+    images, labels = _npz_pair(path, arrays["x"], arrays["y"], "x", "y")
+    if not len(labels):
+        raise RunError(f"npz file '{path}': x holds no images")
+    if "x_val" not in arrays:
+        return images, labels, None
+    x, x_val = arrays["x"], arrays["x_val"]
+    val_images, val_labels = _npz_pair(path, x_val, arrays["y_val"], "x_val", "y_val")
+    if not len(val_labels) or val_images.shape[1:] != images.shape[1:] or (x.dtype == np.uint8) != (
+            x_val.dtype == np.uint8):
+        raise RunError(f"npz file '{path}': x_val must be at least one image like those of x ({x.dtype}, "
+                       f"{' x '.join(map(str, images.shape[1:]))} each), got {x_val.dtype} {x_val.shape}")
+    unseen = np.setdiff1d(val_labels, labels)
+    if len(unseen):
+        raise RunError(f"npz file '{path}': y_val holds labels no image of y has ({', '.join(map(str, unseen[:5]))}"
+                       f"{', ...' if len(unseen) > 5 else ''}): a validation image must be of a class the net "
+                       f"trains on")
+    return images, labels, Split(val_labels, val_images)
+
+
+def _npz_pair(path: Path, x: np.ndarray, y: np.ndarray, x_name: str, y_name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Checked images and labels; uint8 images are scaled to [0, 1], float ones taken as they are."""
+    y = y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
+    x = x[..., None] if x.ndim == 3 else x
+    if x.ndim != 4 or x.shape[-1] not in (1, 3) or x.dtype.kind not in "uif":
+        raise RunError(f"npz file '{path}': {x_name} must be numeric images of shape N x H x W or N x H x W x C "
+                       f"with C 1 or 3, got {x.dtype} {x.shape}")
+    if y.ndim != 1 or y.dtype.kind not in "iu" or len(y) != len(x):
+        raise RunError(f"npz file '{path}': {y_name} must be {len(x)} integer labels (one per image in {x_name}), "
+                       f"got {y.dtype} {y.shape}")
+    if len(y) and y.min() < 0:
+        raise RunError(f"npz file '{path}': labels must be 0 or more, found {y.min()} in {y_name}")
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        raise RunError(f"npz file '{path}': {x_name} holds NaN or infinite values")
+    images = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+    return images, y.astype(np.int32)
+
+
+def _split(source: str, kind: str, images: np.ndarray | None, labels: np.ndarray, validation_split: float,
+           seed: int, files: list[str] | None = None, mirror_safe: bool = True) -> Data:
+    """A seeded random split; the validation side gets ``validation_split`` of the images, at least one."""
+    val = max(1, round(len(labels) * validation_split))
+    if len(labels) - val < 1:
+        raise RunError(f"data {source} has {len(labels)} images: too few to split into training and validation")
+    order = np.random.default_rng(seed).permutation(len(labels))
+    sides = []
+    for index in (order[val:], order[:val]):
+        sides.append(Split(labels[index], images[index] if images is not None else None,
+                           tuple(files[i] for i in index) if files else ()))
+    shape = tuple(images.shape[1:]) if images is not None else None
+    return Data(source, kind, int(labels.max()) + 1, shape, sides[0], sides[1], mirror_safe)
+
+
+def check_fits(data: Data, spec: ModelSpec, batch_size: int) -> None:
+    """The data suits the network: one class per output, images it can take, a batch's worth."""
+    if data.num_classes != spec.num_classes:
+        labels = "subfolders" if data.kind == "folder" else f"labels 0..{data.num_classes - 1}"
+        raise RunError(f"{spec.name}'s head has {spec.num_classes} classes but data {data.source} has "
+                       f"{data.num_classes} ({labels}): pass --num-classes {data.num_classes} (or set "
+                       f"num_classes in the spec)")
+    channels = spec.input_shape[2]
+    if channels not in (1, 3) and data.kind != "synthetic":
+        raise RunError(f"{spec.name} takes {channels}-channel images; data {data.source} gives grey or RGB "
+                       f"images (1 or 3 channels)")
+    if len(data.train) < batch_size:
+        raise RunError(f"batch size {batch_size} is larger than the {len(data.train)} training images of "
+                       f"{data.source}: pass a smaller --batch-size")
+
+
+# ---- TensorFlow pipelines -----------------------------------------------------------------
+
+
+def pipelines(data: Data, spec: ModelSpec, t: TrainSpec) -> tuple["tf.data.Dataset", "tf.data.Dataset"]:
+    """(training, validation) datasets of (image batch, one-hot label batch) at the spec's input shape."""
+    import tensorflow as tf
+
+    shape = spec.input_shape
+    if data.kind == "synthetic":
+        return _synthetic(data, shape, spec.num_classes, t)
+
+    def one_hot(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        return x, tf.one_hot(y, spec.num_classes)
+
+    augment = _augmenter(t, shape, data.mirror_safe)
+    sides = []
+    for split, training in ((data.train, True), (data.val, False)):
+        ds = _images(split, shape, shuffle_seed=t.seed if training else None)
+        if training:
+            seeds = tf.data.Dataset.random(seed=t.seed, rerandomize_each_iteration=True).batch(2)
+            ds = tf.data.Dataset.zip(ds, seeds).map(lambda xy, s: (augment(xy[0], s), xy[1]),
+                                                     num_parallel_calls=tf.data.AUTOTUNE)
+        else:
+            ds = ds.map(lambda x, y: (_resize(x, shape), y), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(one_hot).batch(t.batch_size, drop_remainder=training)
+        sides.append(ds.prefetch(tf.data.AUTOTUNE))
+    return sides[0], sides[1]
+
+
+def _images(split: Split, shape: tuple[int, int, int], shuffle_seed: int | None) -> "tf.data.Dataset":
+    """(image, label) pairs, shuffled each epoch when training; in-memory images are fitted once and cached."""
+    import tensorflow as tf
+
+    channels = shape[2]
+    if split.files:
+        ds = tf.data.Dataset.from_tensor_slices((list(split.files), split.labels))
+        if shuffle_seed is not None:
+            ds = ds.shuffle(len(split), seed=shuffle_seed, reshuffle_each_iteration=True)
+
+        def decode(path: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
+            return tf.image.convert_image_dtype(image, tf.float32), label
+
+        return ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+
+    def fit(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        if x.shape[-1] != channels:
+            x = tf.image.grayscale_to_rgb(x) if channels == 3 else tf.image.rgb_to_grayscale(x)
+        return _resize(x, shape), y
+
+    ds = tf.data.Dataset.from_tensor_slices((split.images, split.labels)).map(fit).cache()
+    return ds.shuffle(len(split), seed=shuffle_seed, reshuffle_each_iteration=True) if shuffle_seed is not None else ds
+
+
+def _resize(image: "tf.Tensor", shape: tuple[int, int, int]) -> "tf.Tensor":
+    import tensorflow as tf
+
+    if tuple(image.shape[:2]) == shape[:2]:
+        return image
+    return tf.image.resize(image, shape[:2])
+
+
+def _augmenter(t: TrainSpec, shape: tuple[int, int, int], mirror_safe: bool):
+    """(image of any size, seed pair) -> augmented image at ``shape``: stateless, so the seed decides."""
+    import tensorflow as tf
+
+    h, w, c = shape
+    mode = t.augment if t.augment != "auto" else ("pad_crop" if max(h, w) <= 64 else "resized_crop")
+    pad = t.pad or max(1, max(h, w) // 8)
+    flip = mirror_safe if t.flip is None else t.flip
+
+    def augment(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        if mode == "pad_crop":
+            padded = tf.pad(_resize(image, shape), [[pad, pad], [pad, pad], [0, 0]])
+            image = tf.image.stateless_random_crop(padded, (h, w, c), crop_seed)
+        elif mode == "resized_crop":
+            begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
+                tf.shape(image), tf.constant([[[0.0, 0.0, 1.0, 1.0]]]), crop_seed,
+                area_range=(0.08, 1.0), aspect_ratio_range=(3 / 4, 4 / 3), max_attempts=10)
+            image = tf.image.resize(tf.slice(image, begin, size), (h, w))
+        else:
+            image = _resize(image, shape)
+        return tf.image.stateless_random_flip_left_right(image, flip_seed) if flip else image
+
+    return augment
+
+
+def _synthetic(data: Data, shape: tuple[int, int, int], classes: int,
+               t: TrainSpec) -> tuple["tf.data.Dataset", "tf.data.Dataset"]:
+    """One random batch, repeated: the input pipeline costs nothing, so the model's speed shows."""
+    import tensorflow as tf
+
+    x = tf.random.stateless_uniform((t.batch_size, *shape), seed=(t.seed, 0))
+    y = tf.one_hot(tf.random.stateless_uniform((t.batch_size,), (t.seed, 1), 0, classes, tf.int32), classes)
+    batch = tf.data.Dataset.from_tensors((x, y))
+    val_batches = max(1, -(-len(data.val) // t.batch_size))
+    return batch.repeat(len(data.train) // t.batch_size), batch.repeat(val_batches)

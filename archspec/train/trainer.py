@@ -1,0 +1,263 @@
+"""`archspec train`: fit a spec on a data source with its ``train:`` recipe, resumably.
+
+Everything that can be wrong with the inputs (the data, its classes, the output folder)
+is found before TensorFlow builds anything, and nothing is written until then. Each
+finished epoch is committed to the run folder (``archspec.train.run_folder``): resume weights,
+``last.keras`` and, when validation accuracy improves, ``best.keras``, all written
+atomically, then ``state.json``. Running the same command again after an interruption
+continues from the last committed epoch; the learning rate is a function of the
+committed history, so the resumed run follows the same schedule. An epoch whose loss is
+NaN is never committed: the run stops and the last good checkpoints stay.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import keras
+import tensorflow as tf
+
+from ..keras.build import build_model
+from ..spec.errors import RunError
+from ..spec.schema import ModelSpec
+from ..spec.train_schema import TrainSpec
+from ..utils.atomic import save_model
+from .data import Data, check_fits, open_data, pipelines
+from .preflight import check_transfer
+from .run_folder import RunFolder, State
+from .schedules import learning_rate
+
+Strategy = Literal["default", "mirrored", "multiworker"]
+Precision = Literal["float16", "bfloat16"]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run, as opposed to what to train (the spec and its ``train:`` section)."""
+
+    out: Path
+    mixed_precision: Precision | None = None
+    jit: bool | None = None  # None: Keras decides (XLA on GPUs, not on CPUs)
+    strategy: Strategy = "default"
+    deterministic: bool = False
+    overwrite: bool = False
+    verbose: int | None = None  # Keras fit verbosity; None: a progress bar on a terminal, a line per epoch otherwise
+    callbacks: tuple[Any, ...] = ()  # extra Keras callbacks, run after the run's own
+    init_from: Path | None = None  # transfer learning: start from these weights (by layer name), a fresh classifier
+    freeze: int = 0  # keep the stem and the first ``freeze`` stages' weights fixed
+    log: Callable[[str], None] = print
+
+
+def train(spec: ModelSpec, options: RunOptions) -> dict[str, Any]:
+    """Train ``spec`` into ``options.out`` (resuming a run of the same spec there) and return its metrics.
+
+    A spec without a ``train:`` section trains with the paper's recipe (``TrainSpec()``).
+    """
+    t = spec.train or TrainSpec()
+    spec = spec.model_copy(update={"train": t})  # run.json records the recipe in full
+    data = open_data(t.data, validation_split=t.validation_split, seed=t.seed, synthetic_classes=spec.num_classes)
+    check_fits(data, spec, t.batch_size)
+    check_transfer(spec, options.init_from, options.freeze)
+    config = {"spec": spec.model_dump(mode="json")}
+    if options.init_from or options.freeze:  # a resumed run must start from the same weights and freeze
+        config["transfer"] = {"init_from": str(options.init_from or ""), "freeze": options.freeze}
+    folder = RunFolder(options.out)
+    status = folder.check(config, options.overwrite)
+    if status == "finished":
+        options.log(f"{options.out} already holds this run, finished: see {options.out / 'metrics.json'} "
+                    f"(--overwrite trains it again)")
+        return folder.metrics()
+
+    with _runtime(options, t.seed) as strategy:
+        writer = _is_chief(strategy)
+        if writer:
+            folder.start(config, fresh=status == "new")
+        state = folder.state() if status == "resume" else State()
+        options.log(data.describe())
+        train_ds, val_ds = pipelines(data, spec, t)
+        with strategy.scope():
+            model = build_model(spec)
+            if options.init_from and not state.weights:
+                _init_from(model, options.init_from, options.log)
+            _freeze(spec, model, options.freeze)
+            model.compile(optimizer=_optimizer(t), loss=_loss(spec, t),
+                          metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+                          jit_compile="auto" if options.jit is None else options.jit)
+            if state.weights:
+                model.optimizer.build(model.trainable_variables)
+                model.load_weights(folder.resume / state.weights)
+                options.log(f"resuming {options.out} after epoch {state.epochs} of {t.epochs}")
+        commit = _Commit(folder, state, writer)
+        callbacks = [_LearningRate(t, state.history), keras.callbacks.TerminateOnNaN(), commit,
+                     keras.callbacks.TensorBoard(str(folder.tensorboard)) if writer else None, *options.callbacks]
+        verbose = options.verbose if options.verbose is not None else 1 if sys.stdout.isatty() else 2
+        try:
+            model.fit(train_ds, validation_data=val_ds, epochs=t.epochs, initial_epoch=state.epochs, shuffle=False,
+                      callbacks=[c for c in callbacks if c is not None], verbose=verbose)
+        except KeyboardInterrupt:
+            options.log(f"interrupted: {state.epochs} of {t.epochs} epochs are saved in {options.out}; run the "
+                        f"same command again to continue")
+            raise
+        if commit.diverged:
+            kept = (f"{folder.last} and {folder.best} hold epochs {state.epochs} and {state.best_epoch}"
+                    if state.epochs else "no epoch had finished, so there is no checkpoint")
+            raise RunError(f"the loss became NaN in epoch {commit.diverged}, so training stopped; {kept}. "
+                           f"Lower the learning rate (--lr, now {t.lr}) or warm up (train.warmup_epochs)")
+        metrics = _metrics(spec, data, state, options, strategy)
+        if writer:
+            folder.finish(metrics, state)
+        return metrics
+
+
+def _init_from(model: keras.Model, path: Path, log: Callable[[str], None]) -> None:
+    """Every layer but the classifier (``predictions``, left fresh for the new classes) from ``path``."""
+    from ..keras.builder import load_weights_by_name
+
+    load_weights_by_name(model, path, skip=(model.layers[-1].name,))
+    log(f"initialised from {path} (all but the classifier {model.layers[-1].name!r})")
+
+
+def _freeze(spec: ModelSpec, model: keras.Model, freeze: int) -> None:
+    """Stem and stages 1..``freeze`` untrainable (their batch norms then run in inference mode)."""
+    if not freeze:
+        return
+    from ..graph.plan import plan
+
+    frozen = {"stem", *(f"stage{i + 1}" for i in range(freeze))}
+    scope = {n.name: n.scope for n in plan(spec).nodes}
+    scope.update({n.recompute: n.scope for n in plan(spec).nodes if n.recompute})
+    for layer in model.layers:
+        if scope.get(layer.name) in frozen:
+            layer.trainable = False
+
+
+@contextlib.contextmanager
+def _runtime(options: RunOptions, seed: int) -> Iterator[Any]:
+    """Seeds, determinism (process-wide, for good), the distribution strategy and the
+    mixed-precision policy (restored after)."""
+    strategy = _strategy(options.strategy)
+    if options.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(seed)
+    previous = keras.mixed_precision.global_policy()
+    if options.mixed_precision:
+        keras.mixed_precision.set_global_policy(f"mixed_{options.mixed_precision}")
+    try:
+        yield strategy
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def _strategy(name: Strategy) -> Any:
+    """default: one device; mirrored: every GPU, or every logical CPU when there is none;
+    multiworker: the cluster TF_CONFIG describes (one worker when it is unset)."""
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        return tf.distribute.MirroredStrategy([d.name for d in gpus or tf.config.list_logical_devices("CPU")])
+    try:
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    except (ValueError, KeyError) as err:
+        raise RunError(f"--strategy multiworker: TF_CONFIG does not describe a cluster: {err}") from None
+    except RuntimeError as err:  # "Collective ops must be configured at program startup"
+        raise RunError(f"--strategy multiworker must start before TensorFlow does ({err}): train in a fresh "
+                       f"process, as `archspec train` does") from None
+
+
+def _is_chief(strategy: Any) -> bool:
+    """Only one worker writes the run folder (on storage all workers share): the chief, or worker 0."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().jobs
+
+
+def _optimizer(t: TrainSpec) -> Any:
+    return keras.optimizers.SGD(learning_rate=t.lr, momentum=t.momentum, nesterov=t.nesterov,
+                                weight_decay=t.weight_decay or None)
+
+
+def _loss(spec: ModelSpec, t: TrainSpec) -> Any:
+    """Cross-entropy matching the head: softmax probabilities, sigmoid (one-vs-rest) or logits."""
+    if spec.head.activation == "sigmoid":
+        return keras.losses.BinaryCrossentropy(label_smoothing=t.label_smoothing)
+    return keras.losses.CategoricalCrossentropy(from_logits=spec.head.activation == "linear",
+                                                label_smoothing=t.label_smoothing)
+
+
+def _metrics(spec: ModelSpec, data: Data, state: State, options: RunOptions, strategy: Any) -> dict[str, Any]:
+    """The last epoch's figures, the best epoch, time and speed (training images per second of a
+    median epoch, validation included), and where it ran."""
+    last = state.history[-1]
+    seconds = [row["seconds"] for row in state.history]
+    return {
+        "name": spec.name, "data": data.source, "train_images": len(data.train), "val_images": len(data.val),
+        "epochs": state.epochs, **{k: v for k, v in last.items() if k not in ("epoch", "seconds")},
+        "best_epoch": state.best_epoch, "best_val_accuracy": state.best_val_accuracy,
+        "seconds": round(sum(seconds), 2),
+        "images_per_second": round(len(data.train) / statistics.median(seconds), 1),
+        "device": "GPU" if tf.config.list_logical_devices("GPU") else "CPU",
+        "replicas": strategy.num_replicas_in_sync, "mixed_precision": options.mixed_precision,
+        "jit": options.jit,
+    }
+
+
+class _LearningRate(keras.callbacks.Callback):
+    """Sets each epoch's rate from the schedule and the committed history, and logs it."""
+
+    def __init__(self, t: TrainSpec, history: list[dict[str, float]]) -> None:
+        super().__init__()
+        self.t, self.history = t, history
+        self.rate = t.lr
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.rate = learning_rate(self.t, epoch, [row["val_loss"] for row in self.history])
+        self.model.optimizer.learning_rate = self.rate
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is not None:
+            logs["learning_rate"] = self.rate
+
+
+class _Commit(keras.callbacks.Callback):
+    """Commits each finished epoch to the run folder; remembers (and skips) a NaN one."""
+
+    def __init__(self, folder: RunFolder, state: State, writer: bool) -> None:
+        super().__init__()
+        self.folder, self.state, self.writer = folder, state, writer
+        self.diverged: int | None = None
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        if not all(math.isfinite(float(v)) for v in logs.values()):
+            self.diverged = epoch + 1
+            return
+        row = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()},
+               "seconds": round(time.perf_counter() - self._start, 3)}
+        state = self.state
+        state.epochs, state.weights = epoch + 1, self.folder.resume_weights(epoch + 1).name
+        state.history.append(row)
+        improved = state.best_val_accuracy is None or row["val_accuracy"] > state.best_val_accuracy
+        if improved:
+            state.best_epoch, state.best_val_accuracy = epoch + 1, row["val_accuracy"]
+        if self.writer:
+            self.model.save_weights(self.folder.resume / state.weights)
+            save_model(self.model, self.folder.last)
+            if improved:
+                save_model(self.model, self.folder.best)
+            self.folder.commit(state)
