@@ -169,7 +169,8 @@ class Graph:
             )
         if padding is None:
             padding = "same"
-            if self.defaults.padding == "explicit" and kernel > 1:
+            if kernel > 1 and (self.defaults.padding == "explicit"
+                               or (self.defaults.padding == "symmetric" and stride > 1)):
                 x = self.zero_pad(x, f"{prefix}_pad", kernel // 2)
                 padding = "valid"
         if bias is None:

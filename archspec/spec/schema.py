@@ -20,7 +20,7 @@ Initializer = Literal[
 ]
 ShortcutPolicy = Literal["identity", "A", "B", "C", "D", "highway"]
 BlockOrder = Literal["post", "bn_after_add", "relu_before_add", "relu_preact", "preact"]
-Padding = Literal["same", "explicit"]
+Padding = Literal["same", "explicit", "symmetric"]
 
 MAX_INT = 2**31 - 1  # no width or depth comes near; keeps every derived width finite in float arithmetic
 PositiveInt = Annotated[int, Field(gt=0, le=MAX_INT, strict=True)]
@@ -54,8 +54,10 @@ class Defaults(StrictModel):
     l2: float = Field(0.0, ge=0, description="L2 weight decay on conv and dense kernels.")
     padding: Padding = Field(
         "same",
-        description="'same': TensorFlow padding; 'explicit': a ZeroPadding2D layer then a valid "
-        "convolution (symmetric, as in PyTorch and keras.applications' v2 nets).",
+        description="'same': TensorFlow padding, which pads a strided conv on the bottom and right only; "
+        "'explicit': a ZeroPadding2D layer before every conv larger than 1x1, then a valid convolution "
+        "(keras.applications' v2 nets, layer for layer); 'symmetric': PyTorch's kernel // 2 on every side "
+        "(torchvision, timm), with a ZeroPadding2D layer only before strided convs, where 'same' would differ.",
     )
     zero_init_last_norm: bool = Field(
         False, description="Start the last norm of each residual branch at gamma=0 (Goyal et al. 2017)."
