@@ -22,11 +22,14 @@ from .graph.complexity import Complexity
 from .graph.complexity import complexity as _spec_complexity
 from .graph.load import load_spec
 from .keras.build import build_model, load_model
+from .keras.registration import register_when_keras_is_imported
 from .spec.errors import SpecError
 from .spec.schema import ModelSpec
 
 __all__ = ["ModelSpec", "SpecError", "build_model", "complexity", "list_zoo", "load_model", "load_spec"]
 __version__ = "0.1.0"
+
+register_when_keras_is_imported()  # saved models then load with plain keras.saving.load_model, in either import order
 
 
 def complexity(spec: Any) -> Complexity:
