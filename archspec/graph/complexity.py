@@ -47,7 +47,7 @@ class Complexity:
 def graph_complexity(graph: Graph) -> Complexity:
     scopes: dict[str, list] = {}
     for node in graph.nodes:
-        if node.op == "input":
+        if node.scope == "input":  # the input and its normalisation: no weights, no stage
             continue
         figures = scopes.setdefault(node.scope, [0, 0, 0, node.shape])
         figures[0] += node.params

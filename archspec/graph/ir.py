@@ -152,6 +152,19 @@ class Graph:
     def input(self, shape: Shape) -> Tensor:
         return self._add("input", "input", (), tuple(shape))
 
+    def preprocess(self, x: Tensor, name: str, scale: float, mean: list[float], std: list[float],
+                   reverse_channels: bool) -> Tensor:
+        """The input normalisation: ``(x * scale - mean) / std``, channels reversed first if asked."""
+        if reverse_channels and x.channels != 3:
+            raise self.fail(f"this normalisation reverses RGB images to BGR, but the input has {x.channels} "
+                            f"channels; use preprocess unit, or an explicit one without channels: bgr")
+        for label, values in (("mean", mean), ("std", std)):
+            if len(values) not in (1, x.channels):
+                raise self.fail(f"its {label} has {len(values)} values, but the input has {x.channels} channels; "
+                                f"give one value, or one per channel (preprocess unit suits any input)")
+        return self._add(name, "preprocess", (x,), x.shape, scale=scale, mean=tuple(mean), std=tuple(std),
+                         reverse_channels=reverse_channels)
+
     def conv(
         self, x: Tensor, prefix: str, filters: int, kernel: int, stride: int = 1,
         groups: int = 1, padding: str | None = None, normalized: bool = False,

@@ -46,6 +46,11 @@ def plan(spec: ModelSpec, lesion: Iterable[int] = ()) -> Graph:
     lesion = frozenset(lesion)
     g = Graph(spec.defaults, blocks=spec.residual_blocks, lesion=lesion)
     x = g.input(spec.input_shape)
+    normalization = spec.input_normalization
+    if normalization is not None:
+        with g.at("input", ("preprocess",)):
+            x = g.preprocess(x, "preprocess", normalization.scale, normalization.mean, normalization.std,
+                             reverse_channels=normalization.channels == "bgr")
     with g.at("stem", ("stem",)):
         x = _stem(g, x, spec.stem)
     for i, stage in enumerate(spec.stages):

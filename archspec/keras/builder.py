@@ -23,6 +23,7 @@ from .layers import (
     GradientRoute,
     GroupedConv2D,
     HighwayMerge,
+    InputNormalization,
     Recompute,
     WeightedAdd,
 )
@@ -76,6 +77,8 @@ def build_graph(graph: Graph, name: str, native_grouped: bool = False, routed: b
         "conv": conv,
         "norm": norm,
         "act": lambda n: keras.layers.Activation(n.attrs["kind"], name=n.name),
+        "preprocess": lambda n: InputNormalization(
+            n.attrs["scale"], list(n.attrs["mean"]), list(n.attrs["std"]), n.attrs["reverse_channels"], name=n.name),
         "zero_pad": lambda n: keras.layers.ZeroPadding2D(n.attrs["pad"], name=n.name),
         "pool": pool,
         "channel_pad": lambda n: ChannelPad(n.attrs["channels"], name=n.name),
