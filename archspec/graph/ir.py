@@ -68,6 +68,8 @@ class Graph:
     block: int = 0  # residual blocks planned so far
     lesion: frozenset[int] = frozenset()  # blocks (1-based, plain and residual) planned as their shortcut
     units: list[tuple[str, bool]] = field(default_factory=list)  # every plain/residual block: name, removable
+    feature_maps: list[str] = field(default_factory=list)  # stem and stage outputs, in order (see ``pyramid``)
+    outputs: dict[str, str] | None = None  # the model's named outputs (a backbone's pyramid); None: the last node
     _on_shortcut: bool = False
     _recompute: str | None = None
     _names: set[str] = field(default_factory=set)
@@ -99,6 +101,17 @@ class Graph:
             yield
         finally:
             self._recompute = saved
+
+    def feature(self, x: Tensor) -> None:
+        """Mark ``x`` as a feature map a backbone may output (a stem's or a stage's output)."""
+        self.feature_maps.append(x.node)
+
+    def pyramid(self) -> dict[str, str]:
+        """The last marked feature map at each resolution, keyed ``P{k}`` for stride 2**k (keras-hub's
+        ``pyramid_outputs``: P2 is stride 4, P5 stride 32); k is log2(input size / map size), rounded."""
+        size = self.nodes[0].shape[0]
+        shapes = {n.name: n.shape for n in self.nodes}
+        return {f"P{round(math.log2(size / shapes[name][0]))}": name for name in self.feature_maps}
 
     def fail(self, message: str) -> PlanError:
         return PlanError(message, self.path)

@@ -69,7 +69,7 @@ def build_graph(graph: Graph, name: str, native_grouped: bool = False, routed: b
     def dense(n: Node) -> keras.layers.Layer:
         a = n.attrs
         # Under a mixed-precision policy the classifier still computes in float32 (stable softmax and loss).
-        dtype = "float32" if n is graph.nodes[-1] else None
+        dtype = "float32" if n is graph.nodes[-1] and not graph.outputs else None
         return keras.layers.Dense(a["units"], activation=a["activation"], use_bias=a["bias"], name=n.name,
                                   dtype=dtype, **weights)
 
@@ -108,7 +108,9 @@ def build_graph(graph: Graph, name: str, native_grouped: bool = False, routed: b
         layers = [layer_for[n.op](n) for n in nodes]
         layer = Recompute(layers, name=nodes[0].recompute) if nodes[0].recompute else layers[0]
         tensors[nodes[-1].name] = layer(args if len(args) > 1 else args[0])
-    return keras.Model([inputs, route] if routed else inputs, tensors[graph.nodes[-1].name], name=name)
+    outputs = ({key: tensors[node] for key, node in graph.outputs.items()} if graph.outputs
+               else tensors[graph.nodes[-1].name])
+    return keras.Model([inputs, route] if routed else inputs, outputs, name=name)
 
 
 def _allow_recursion_for(layers: int) -> None:
