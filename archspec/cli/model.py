@@ -191,7 +191,8 @@ def export(source: str, fmt: str, out: Path | None, input_size: int | None, num_
 
     The exported model is loaded back (.keras with safe_mode=True, a SavedModel with
     TensorFlow, ONNX with onnxruntime when installed) and must reproduce the Keras
-    model's outputs on random images within 1e-4. Inputs are images scaled to [0, 1].
+    model's outputs on random images within 1e-4. Inputs are pixel values 0..255, which the
+    model normalises itself (the spec's preprocess).
 
     \b
     Examples:
