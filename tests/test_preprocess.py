@@ -65,3 +65,14 @@ def test_bgr_needs_rgb_input_and_the_cli_names_the_line(tmp_path):
     result = CliRunner().invoke(main, ["validate", str(spec)])
     assert result.exit_code == 1
     assert "grey.yaml:3:" in result.output and "reverses RGB images to BGR, but the input has 1 channels" in result.output
+
+
+def test_normalisation_computes_in_float32_under_a_mixed_precision_policy():
+    """Pixel values 0..255 minus means near 124 would lose their fractions in float16."""
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = build_model({**TINY, "preprocess": "caffe"})
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert model.get_layer("preprocess").compute_dtype == "float32"
+    assert model.get_layer("conv1_conv").compute_dtype == "float16"

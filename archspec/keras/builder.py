@@ -69,7 +69,7 @@ def build_graph(graph: Graph, name: str, native_grouped: bool = False, routed: b
     def dense(n: Node) -> keras.layers.Layer:
         a = n.attrs
         # Under a mixed-precision policy the classifier still computes in float32 (stable softmax and loss).
-        dtype = "float32" if n is graph.nodes[-1] and not graph.outputs else None
+        dtype = "float32" if n is graph.nodes[-1] else None
         return keras.layers.Dense(a["units"], activation=a["activation"], use_bias=a["bias"], name=n.name,
                                   dtype=dtype, **weights)
 
@@ -77,8 +77,9 @@ def build_graph(graph: Graph, name: str, native_grouped: bool = False, routed: b
         "conv": conv,
         "norm": norm,
         "act": lambda n: keras.layers.Activation(n.attrs["kind"], name=n.name),
-        "preprocess": lambda n: InputNormalization(
-            n.attrs["scale"], list(n.attrs["mean"]), list(n.attrs["std"]), n.attrs["reverse_channels"], name=n.name),
+        "preprocess": lambda n: InputNormalization(  # float32 under any policy: pixel values 0..255 need it
+            n.attrs["scale"], list(n.attrs["mean"]), list(n.attrs["std"]), n.attrs["reverse_channels"],
+            name=n.name, dtype="float32"),
         "zero_pad": lambda n: keras.layers.ZeroPadding2D(n.attrs["pad"], name=n.name),
         "pool": pool,
         "channel_pad": lambda n: ChannelPad(n.attrs["channels"], name=n.name),
