@@ -15,20 +15,24 @@ import TensorFlow; ``build_model`` does, when called.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from .graph.catalogue import list_zoo
 from .graph.complexity import Complexity
 from .graph.complexity import complexity as _spec_complexity
 from .graph.load import load_spec
 from .keras.build import build_model, load_model
+from .keras.registration import register_when_keras_is_imported
 from .spec.errors import SpecError
 from .spec.schema import ModelSpec
 
 __all__ = ["ModelSpec", "SpecError", "build_model", "complexity", "list_zoo", "load_model", "load_spec"]
 __version__ = "0.1.0"
 
+register_when_keras_is_imported()  # saved models then load with plain keras.saving.load_model, in either import order
 
-def complexity(spec: Any) -> Complexity:
-    """Params, total params and MACs (whole and per stage) of a spec, path, zoo name or dict."""
-    return _spec_complexity(load_spec(spec))
+
+def complexity(spec: Any, *, features: bool = False, pooling: Literal["avg", "max"] | None = None) -> Complexity:
+    """Params, total params and MACs (whole and per stage) of a spec, path, zoo name or dict; with
+    ``features`` (and ``pooling``) those of its backbone, as ``build_model(spec, features=True)`` builds it."""
+    return _spec_complexity(load_spec(spec), features=features, pooling=pooling)

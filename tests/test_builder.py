@@ -65,6 +65,9 @@ KERAS_APPS = {
     "keras_densenet169": keras.applications.DenseNet169,
     "keras_densenet201": keras.applications.DenseNet201,
 }
+KERAS_PREPROCESS = {name: getattr(keras.applications, "densenet" if "densenet" in name else
+                                   "resnet_v2" if name.endswith("v2") else "resnet").preprocess_input
+                    for name in KERAS_APPS}
 SLOW_KERAS = {"keras_resnet101", "keras_resnet101v2", "keras_densenet169", "keras_densenet201"}
 
 
@@ -81,5 +84,6 @@ def test_keras_entry_takes_keras_applications_weights_by_name(name):
             assert [w.shape for w in layer.get_weights()] == [w.shape for w in source], layer.name
             layer.set_weights(source)
     assert ours.count_params() == theirs.count_params()
-    x = np.random.default_rng(0).uniform(-1, 1, (2, 224, 224, 3)).astype("float32")
-    np.testing.assert_allclose(ours(x, training=False), theirs(x, training=False), atol=1e-4)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 224, 224, 3)).astype("float32")  # RGB pixels
+    theirs_in = KERAS_PREPROCESS[name](x.copy())  # the normalisation keras.applications leaves to its users
+    np.testing.assert_allclose(ours(x, training=False), theirs(theirs_in, training=False), atol=1e-4)

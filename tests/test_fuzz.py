@@ -209,7 +209,7 @@ def scratch_spec(draw: st.DrawFn, nasty: bool = True) -> dict:
     }
     if draw(st.booleans()):
         spec["defaults"] = {"drop_path": draw(st.sampled_from([0.0, 0.2])),
-                            "padding": draw(st.sampled_from(["same", "explicit"])),
+                            "padding": draw(st.sampled_from(["same", "explicit", "symmetric"])),
                             "conv_bias": draw(st.sampled_from([False, True, "unnormalized"]))}
     if nasty and draw(st.booleans()):
         spec["stages"][-1] = draw(scratch_stage(nasty=True))

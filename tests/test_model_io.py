@@ -29,6 +29,8 @@ LAYER_EXAMPLES = {
     "DropPath": (lambda: layers.DropPath(0.2, seed=3), (2, 4, 4, 3)),
     "GradientRoute": (lambda: layers.GradientRoute(1, shortcut=True), [(2, 4, 4, 3), (2, 5)]),
     "GroupedConv2D": (lambda: layers.GroupedConv2D(4, 3, groups=2, padding="same"), (2, 4, 4, 4)),
+    "InputNormalization": (lambda: layers.InputNormalization(1 / 255, [0.4, 0.5, 0.6], [0.2, 0.3, 0.4], True),
+                           (2, 4, 4, 3)),
     "Recompute": (lambda: layers.Recompute([keras.layers.BatchNormalization(), keras.layers.Activation("relu"),
                                              keras.layers.Conv2D(4, 1)]), (2, 4, 4, 3)),
 }
@@ -129,8 +131,8 @@ def test_a_lambda_layer_is_refused_unless_unsafe(tmp_path):
 def test_a_module_outside_keras_and_archspec_is_refused(saved, tmp_path):
     """CVE-2025-1550's shape: a crafted config naming any importable callable."""
     def point_at_os(config):
-        config["config"]["layers"][1]["module"] = "os"
-        config["config"]["layers"][1]["class_name"] = "system"
+        conv = next(layer for layer in config["config"]["layers"] if layer["config"]["name"] == "conv1_conv")
+        conv.update(module="os", class_name="system")
         return config
 
     path = rewritten(saved[0], tmp_path / "crafted.keras", point_at_os)

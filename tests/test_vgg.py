@@ -53,7 +53,7 @@ def test_zoo_compare_prints_the_three_nets_per_stage(tmp_path):
     result = CliRunner().invoke(main, ["zoo", "compare", "vgg19", "plain34", "resnet34", "--png", str(png)])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[1].split()[:5] == ["vgg19", "19", "44", "143,667,240", "19.632"]
+    assert lines[1].split()[:5] == ["vgg19", "19", "45", "143,667,240", "19.632"]  # 45 layers: preprocess, 44 of its own
     assert any(line.startswith("stage5") for line in lines)  # VGG's fifth stage, "-" for the others
     assert png.stat().st_size > 1000
 

@@ -20,7 +20,8 @@ def test_zoo_has_the_documented_core_entries():
             "wide_resnet101_2", "cifar_resnet20", "cifar_resnet32", "cifar_resnet44", "cifar_resnet56",
             "cifar_resnet110", "cifar_resnet1202", "cifar_plain20", "cifar_plain32", "cifar_plain44",
             "cifar_plain56", "cifar_plain110", "wrn_28_10", "wrn_40_4", "wrn_16_8", "resnext29_8x64d",
-            "resnext29_16x64d", "keras_resnet50", "keras_resnet101", "keras_resnet152"}
+            "resnext29_16x64d", "keras_resnet50", "keras_resnet101", "keras_resnet152", "resnet18d",
+            "resnet34d", "resnet50d", "resnet26"}
     assert core <= set(ALL), sorted(core - set(ALL))
 
 

@@ -33,19 +33,28 @@ from .common import RUN_ERRORS, Failure, cannot_write, fail, input_size_option, 
               show_default=True, help="Refuse, before building, a model whose layer outputs take more MiB per image.")
 @click.option("--weights", type=click.Path(dir_okay=False, path_type=Path),
               help="Load weights by layer name: keras.applications' .h5 files (keras_* zoo entries), a .h5 or .keras model.")
+@click.option("--features", is_flag=True,
+              help="The backbone without its head: outputs the last feature map at each resolution, "
+                   "P2 (stride 4) to P5 (stride 32) as keras-hub names them.")
+@click.option("--pooling", type=click.Choice(["avg", "max"]),
+              help="With --features: pool the last feature map into one vector instead (keras.applications' "
+                   "include_top=False, pooling=).")
 def build(spec: str, summary: bool, as_json: bool, input_size: int | None, num_classes: int | None,
           save: Path | None, seed: int | None, max_params: int, max_activation_mb: float,
-          weights: Path | None) -> None:
+          weights: Path | None, features: bool, pooling: str | None) -> None:
     """Build SPEC (a YAML file or zoo name) into a Keras model and report its size.
 
     The figures come from the built model; they equal the analytic ones that
-    `validate` prints without building.
+    `validate` prints without building. With --features they are the backbone's.
     """
     if save is not None and save.suffix != ".keras":
         raise click.BadParameter(f"'{save}' must end in .keras", param_hint="--save")
+    if pooling is not None and not features:
+        raise click.UsageError("--pooling pools the backbone's last feature map: add --features")
     try:
         loaded = load_spec(spec, overrides=resized(spec, input_size, num_classes))
-        check_size(loaded, complexity(loaded), Limits(max_params, max_activation_mb))  # before importing TF
+        analytic = complexity(loaded, features=features, pooling=pooling)
+        check_size(loaded, analytic, Limits(max_params, max_activation_mb))  # before importing TF
         if save is not None:
             check_writable(save)
     except (SpecError, OSError) as error:
@@ -57,7 +66,7 @@ def build(spec: str, summary: bool, as_json: bool, input_size: int | None, num_c
 
     try:
         model = build_model(loaded, seed=seed, max_params=max_params, max_activation_mb=max_activation_mb,
-                            weights=weights)
+                            weights=weights, features=features, pooling=pooling)
     except SpecError as error:
         raise fail(error) from error
     stats = model_stats(model)
@@ -67,10 +76,12 @@ def build(spec: str, summary: bool, as_json: bool, input_size: int | None, num_c
         click.echo(json.dumps({
             "name": loaded.name, "params": stats.params, "total_params": stats.total_params,
             "macs": stats.macs, "layers": stats.layers, "input_shape": list(loaded.input_shape),
-            "num_classes": loaded.num_classes,
+            "num_classes": None if features else loaded.num_classes,
+            **({"outputs": {k: list(t.shape[1:]) for k, t in model.output.items()}} if features and not pooling
+               else {}),
         }))
     else:
-        click.echo(complexity_table(loaded, complexity(loaded)))
+        click.echo(complexity_table(loaded, analytic))
     if save is not None:
         try:
             save_model(model, save)  # atomically: a crash never leaves a half-written file
@@ -180,7 +191,8 @@ def export(source: str, fmt: str, out: Path | None, input_size: int | None, num_
 
     The exported model is loaded back (.keras with safe_mode=True, a SavedModel with
     TensorFlow, ONNX with onnxruntime when installed) and must reproduce the Keras
-    model's outputs on random images within 1e-4. Inputs are images scaled to [0, 1].
+    model's outputs on random images within 1e-4. Inputs are pixel values 0..255, which the
+    model normalises itself (the spec's preprocess).
 
     \b
     Examples:

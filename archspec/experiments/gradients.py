@@ -28,9 +28,10 @@ _BLOCK = re.compile(r"^(conv\d+_block\d+)_")  # keras.applications naming: conv3
 
 
 def blocks(spec: ModelSpec) -> dict[str, list[str]]:
-    """Block -> its layers, from the input to the classifier: ``stem``, ``conv2_block1``, ..., ``head``."""
+    """Block -> its layers, from the stem to the classifier: ``stem``, ``conv2_block1``, ..., ``head``
+    (the input and its normalisation are no block)."""
     out: dict[str, list[str]] = {}
-    for node in plan(spec).nodes[1:]:
+    for node in (n for n in plan(spec).nodes if n.scope != "input"):
         match = _BLOCK.match(node.name)
         out.setdefault(match.group(1) if match else node.scope, []).append(node.name)
     return out

@@ -102,8 +102,12 @@ def measure(source: str | ModelSpec, checkpoint: Path, *, data: str = "digits", 
     from ..keras.model_io import load_model
 
     trained = load_model(checkpoint, compile=False)
+    # The gradient is measured at the normalised input, what the first layer sees: the routed model
+    # leaves out the input normalisation, and the checkpoint's own normalises the images first.
+    normalise = next((layer for layer in trained.layers if layer.name == "preprocess"), lambda x: x)
     spec = load_spec(load_spec(source), overrides={"input_shape": tuple(trained.inputs[0].shape[1:]),
-                                                   "num_classes": int(trained.outputs[0].shape[-1])})
+                                                   "num_classes": int(trained.outputs[0].shape[-1]),
+                                                   "preprocess": "none"})
     model = routed_model(spec, trained)
     images = open_data(data, validation_split=TrainSpec().validation_split, seed=seed,
                        synthetic_classes=spec.num_classes)
@@ -111,7 +115,7 @@ def measure(source: str | ModelSpec, checkpoint: Path, *, data: str = "digits", 
         raise RunError(f"{checkpoint} classifies {spec.num_classes} classes but data {data} has "
                        f"{images.num_classes}: measure on the data the checkpoint was trained on (--data)")
     t = TrainSpec(data=data, batch_size=min(BATCH, len(images.train)), seed=seed, augment="none", flip=False)
-    batches = _images(pipelines(images, spec, t)[0], samples)
+    batches = [(normalise(x), y) for x, y in _images(pipelines(images, spec, t)[0], samples)]
     loss = tf.keras.losses.CategoricalCrossentropy(from_logits=spec.head.activation == "linear", reduction="sum")
 
     @tf.function

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Literal
 
 from ..spec.schema import ModelSpec
 from .ir import Graph
@@ -47,7 +48,7 @@ class Complexity:
 def graph_complexity(graph: Graph) -> Complexity:
     scopes: dict[str, list] = {}
     for node in graph.nodes:
-        if node.op == "input":
+        if node.scope == "input":  # the input and its normalisation: no weights, no stage
             continue
         figures = scopes.setdefault(node.scope, [0, 0, 0, node.shape])
         figures[0] += node.params
@@ -66,5 +67,6 @@ def graph_complexity(graph: Graph) -> Complexity:
     )
 
 
-def complexity(spec: ModelSpec) -> Complexity:
-    return graph_complexity(plan(spec))
+def complexity(spec: ModelSpec, features: bool = False, pooling: Literal["avg", "max"] | None = None) -> Complexity:
+    """The whole classifier's figures, or with ``features`` (and ``pooling``) its backbone's (see ``plan``)."""
+    return graph_complexity(plan(spec, features=features, pooling=pooling))

@@ -68,6 +68,8 @@ class Graph:
     block: int = 0  # residual blocks planned so far
     lesion: frozenset[int] = frozenset()  # blocks (1-based, plain and residual) planned as their shortcut
     units: list[tuple[str, bool]] = field(default_factory=list)  # every plain/residual block: name, removable
+    feature_maps: list[str] = field(default_factory=list)  # stem and stage outputs, in order (see ``pyramid``)
+    outputs: dict[str, str] | None = None  # the model's named outputs (a backbone's pyramid); None: the last node
     _on_shortcut: bool = False
     _recompute: str | None = None
     _names: set[str] = field(default_factory=set)
@@ -99,6 +101,17 @@ class Graph:
             yield
         finally:
             self._recompute = saved
+
+    def feature(self, x: Tensor) -> None:
+        """Mark ``x`` as a feature map a backbone may output (a stem's or a stage's output)."""
+        self.feature_maps.append(x.node)
+
+    def pyramid(self) -> dict[str, str]:
+        """The last marked feature map at each resolution, keyed ``P{k}`` for stride 2**k (keras-hub's
+        ``pyramid_outputs``: P2 is stride 4, P5 stride 32); k is log2(input size / map size), rounded."""
+        size = self.nodes[0].shape[0]
+        shapes = {n.name: n.shape for n in self.nodes}
+        return {f"P{round(math.log2(size / shapes[name][0]))}": name for name in self.feature_maps}
 
     def fail(self, message: str) -> PlanError:
         return PlanError(message, self.path)
@@ -152,6 +165,19 @@ class Graph:
     def input(self, shape: Shape) -> Tensor:
         return self._add("input", "input", (), tuple(shape))
 
+    def preprocess(self, x: Tensor, name: str, scale: float, mean: list[float], std: list[float],
+                   reverse_channels: bool) -> Tensor:
+        """The input normalisation: ``(x * scale - mean) / std``, channels reversed first if asked."""
+        if reverse_channels and x.channels != 3:
+            raise self.fail(f"this normalisation reverses RGB images to BGR, but the input has {x.channels} "
+                            f"channels; use preprocess unit, or an explicit one without channels: bgr")
+        for label, values in (("mean", mean), ("std", std)):
+            if len(values) not in (1, x.channels):
+                raise self.fail(f"its {label} has {len(values)} values, but the input has {x.channels} channels; "
+                                f"give one value, or one per channel (preprocess unit suits any input)")
+        return self._add(name, "preprocess", (x,), x.shape, scale=scale, mean=tuple(mean), std=tuple(std),
+                         reverse_channels=reverse_channels)
+
     def conv(
         self, x: Tensor, prefix: str, filters: int, kernel: int, stride: int = 1,
         groups: int = 1, padding: str | None = None, normalized: bool = False,
@@ -169,7 +195,8 @@ class Graph:
             )
         if padding is None:
             padding = "same"
-            if self.defaults.padding == "explicit" and kernel > 1:
+            if kernel > 1 and (self.defaults.padding == "explicit"
+                               or (self.defaults.padding == "symmetric" and stride > 1)):
                 x = self.zero_pad(x, f"{prefix}_pad", kernel // 2)
                 padding = "valid"
         if bias is None:

@@ -12,6 +12,7 @@ import difflib
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import replace
+from typing import Literal
 
 from ..spec.errors import PlanError
 from ..spec.schema import Head, ModelSpec, PlainStage, Stem
@@ -39,26 +40,40 @@ def check_plan_size(spec: ModelSpec) -> None:
         )
 
 
-def plan(spec: ModelSpec, lesion: Iterable[int] = ()) -> Graph:
+def plan(spec: ModelSpec, lesion: Iterable[int] = (), features: bool = False,
+         pooling: Literal["avg", "max"] | None = None) -> Graph:
     """``lesion``: blocks (1-based over the plain and residual stages' blocks, see ``Graph.units``)
-    planned as their shortcut alone, residual ones, or as the identity, plain ones (Veit et al. 2016)."""
+    planned as their shortcut alone, residual ones, or as the identity, plain ones (Veit et al. 2016).
+
+    ``features`` plans the backbone: no head (a pre-activation net keeps its final norm-act), and as
+    outputs the last feature map at each resolution (``Graph.pyramid``), or with ``pooling`` that last
+    map globally pooled into one vector (keras.applications' ``include_top=False, pooling=``).
+    """
     check_plan_size(spec)  # before planning: a huge depth would take hours to refuse otherwise
     lesion = frozenset(lesion)
     g = Graph(spec.defaults, blocks=spec.residual_blocks, lesion=lesion)
     x = g.input(spec.input_shape)
+    normalization = spec.input_normalization
+    if normalization is not None:
+        with g.at("input", ("preprocess",)):
+            x = g.preprocess(x, "preprocess", normalization.scale, normalization.mean, normalization.std,
+                             reverse_channels=normalization.channels == "bgr")
     with g.at("stem", ("stem",)):
         x = _stem(g, x, spec.stem)
+    if spec.stem.type != "none":
+        g.feature(x)
     for i, stage in enumerate(spec.stages):
         with g.at(f"stage{i + 1}", ("stages", i)):
             x = STAGE_BUILDERS[stage.type](g, x, stage, f"conv{i + 2}")
+        g.feature(x)
     with g.at("head", ("head",)):
-        if spec.stages[-1].ends_unnormalized:  # pre-activation sums and dense concats
-            x = g.norm_act(x, "post")
-        _head(g, x, spec.head, spec.num_classes)
+        _ending(g, x, spec, features, pooling)
     if lesion:
         _check_lesion(g, lesion)
     if spec.rename:
         _rename(g, spec.rename)
+    if features and not pooling:
+        g.outputs = g.pyramid()
     return g
 
 
@@ -90,6 +105,7 @@ def _rename(g: Graph, names: dict[str, str]) -> None:
         raise PlanError(f"two layers would be named {clashes[0]!r}", ("rename",))
     g.nodes[:] = [replace(node, name=name, inputs=tuple(names.get(i, i) for i in node.inputs))
                   for node, name in zip(g.nodes, final)]
+    g.feature_maps[:] = [names.get(n, n) for n in g.feature_maps]
 
 
 def _stem(g: Graph, x: Tensor, stem: Stem) -> Tensor:
@@ -110,15 +126,29 @@ def _stem(g: Graph, x: Tensor, stem: Stem) -> Tensor:
         x = g.conv(x, "conv1_3", stem.width, 3)
         x = g.act(g.norm(x, "conv1_3"), "conv1_3") if stem.normalize else x
     if stem.pool and stem.type in ("imagenet", "deep"):
+        g.feature(x)  # the stride-2 map before the pool
         x = g.zero_pad(x, "pool1_pad", 1)
         x = g.pool(x, "pool1_pool", "max", 3, 2)
     return x
 
 
+def _ending(g: Graph, x: Tensor, spec: ModelSpec, features: bool, pooling: str | None) -> None:
+    """What follows the last stage: the features' last layers, then the classifier head, or for a
+    backbone nothing more, or the global pool it was asked for."""
+    if spec.stages[-1].ends_unnormalized:  # pre-activation sums and dense concats
+        x = g.norm_act(x, "post")
+        g.feature(x)
+    if spec.head.max_pool:  # VGG's last pool, the end of its features (torchvision's vgg.features)
+        x = g.pool(x, "head_pool", "max", spec.head.max_pool, spec.head.max_pool)
+        g.feature(x)
+    if not features:
+        _head(g, x, spec.head, spec.num_classes)
+    elif pooling:
+        g.global_pool(x, f"{pooling}_pool", pooling)
+
+
 def _head(g: Graph, x: Tensor, head: Head, num_classes: int) -> Tensor:
     """Pooling, hidden layers (keras.applications VGG names: flatten, fc1, fc2) and the classifier."""
-    if head.max_pool:
-        x = g.pool(x, "head_pool", "max", head.max_pool, head.max_pool)
     if head.pooling == "flatten":
         x = g.flatten(x, "flatten")
     else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..graph.complexity import graph_complexity
 from ..graph.guards import MAX_ACTIVATION_MB, MAX_PARAMS, Limits, check_size
@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 def build_model(spec: Any, *, input_size: int | None = None, num_classes: int | None = None,
                 seed: int | None = None, max_params: int = MAX_PARAMS,
                 max_activation_mb: float = MAX_ACTIVATION_MB, lesion: Iterable[int] = (),
-                weights_from: keras.Model | None = None, weights: str | Path | None = None) -> keras.Model:
+                weights_from: keras.Model | None = None, weights: str | Path | None = None,
+                features: bool = False, pooling: Literal["avg", "max"] | None = None) -> keras.Model:
     """Compile a spec (object, path, zoo name or dict) into a ``keras.Model``.
 
     ``input_size`` replaces the input's height and width; ``num_classes`` the classifier size.
@@ -41,12 +42,20 @@ def build_model(spec: Any, *, input_size: int | None = None, num_classes: int | 
     of the same spec, so a lesioned copy shares its weights); a layer it lacks is an error.
     ``weights`` loads a weights file by layer name: keras.applications' ``.h5`` downloads (for the
     zoo's ``keras_*`` entries), any Keras ``.h5`` model, or a ``.keras`` model.
+
+    ``features`` builds the backbone, without the head: its outputs are a dict of the last feature
+    map at each resolution, keyed as keras-hub's ``pyramid_outputs`` ("P2": stride 4 ... "P5": stride
+    32); with ``pooling`` ("avg" or "max") the last map pooled into one vector instead, as
+    keras.applications' ``include_top=False, pooling=``. Weights load the same way; a file's head is
+    then unused.
     """
+    if pooling is not None and not features:
+        raise SpecError(f"pooling={pooling!r} pools a backbone's last feature map; pass features=True too")
     loaded = load_spec(spec)
     changes = _overrides(loaded, input_size, num_classes)
     loaded = load_spec(loaded, overrides=changes) if changes else loaded
     try:
-        graph = plan(loaded, lesion)
+        graph = plan(loaded, lesion, features=features, pooling=pooling)
     except PlanError as error:  # a lesion naming a block that does not exist or cannot be removed
         raise SpecError(f"{loaded.name}: {error}") from error
     check_size(loaded, graph_complexity(graph), Limits(max_params, max_activation_mb))

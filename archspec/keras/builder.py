@@ -23,6 +23,7 @@ from .layers import (
     GradientRoute,
     GroupedConv2D,
     HighwayMerge,
+    InputNormalization,
     Recompute,
     WeightedAdd,
 )
@@ -76,6 +77,9 @@ def build_graph(graph: Graph, name: str, native_grouped: bool = False, routed: b
         "conv": conv,
         "norm": norm,
         "act": lambda n: keras.layers.Activation(n.attrs["kind"], name=n.name),
+        "preprocess": lambda n: InputNormalization(  # float32 under any policy: pixel values 0..255 need it
+            n.attrs["scale"], list(n.attrs["mean"]), list(n.attrs["std"]), n.attrs["reverse_channels"],
+            name=n.name, dtype="float32"),
         "zero_pad": lambda n: keras.layers.ZeroPadding2D(n.attrs["pad"], name=n.name),
         "pool": pool,
         "channel_pad": lambda n: ChannelPad(n.attrs["channels"], name=n.name),
@@ -105,7 +109,9 @@ def build_graph(graph: Graph, name: str, native_grouped: bool = False, routed: b
         layers = [layer_for[n.op](n) for n in nodes]
         layer = Recompute(layers, name=nodes[0].recompute) if nodes[0].recompute else layers[0]
         tensors[nodes[-1].name] = layer(args if len(args) > 1 else args[0])
-    return keras.Model([inputs, route] if routed else inputs, tensors[graph.nodes[-1].name], name=name)
+    outputs = ({key: tensors[node] for key, node in graph.outputs.items()} if graph.outputs
+               else tensors[graph.nodes[-1].name])
+    return keras.Model([inputs, route] if routed else inputs, outputs, name=name)
 
 
 def _allow_recursion_for(layers: int) -> None:

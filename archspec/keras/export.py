@@ -75,9 +75,9 @@ def float32(model: keras.Model) -> keras.Model:
 
 
 def parity(model: keras.Model, fmt: Format, out: Path, images: int = 4) -> float | None:
-    """Largest difference between Keras's and the exported model's outputs on random images in [0, 1];
-    None when the runtime to check ONNX (onnxruntime) is not installed."""
-    x = np.random.default_rng(0).random((images, *model.input_shape[1:]), dtype=np.float32)
+    """Largest difference between Keras's and the exported model's outputs on random images of pixel
+    values 0..255 (what every built model takes); None when onnxruntime, to check ONNX, is not installed."""
+    x = np.random.default_rng(0).uniform(0, 255, (images, *model.input_shape[1:])).astype(np.float32)
     expected = np.asarray(float32(model)(x, training=False))
     if fmt == "keras":
         got = load_model(out)(x, training=False)

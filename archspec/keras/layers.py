@@ -50,6 +50,43 @@ class ChannelSlice(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
+class InputNormalization(keras.layers.Layer):
+    """A spec's ``preprocess``: pixel values 0..255 to what the weights expect, without weights.
+
+    ``(x * scale - mean) / std`` per channel (``mean`` and ``std`` hold one value or one per channel),
+    after reversing RGB to BGR with ``reverse_channels``. The scaling divides by ``1 / scale``, so the
+    presets compute exactly what their libraries' ``preprocess_input`` and a pipeline dividing by
+    255 compute (``x / 255``, not ``x * (1 / 255)``, which can differ in the last bit); steps that
+    change nothing are skipped.
+    """
+
+    def __init__(self, scale: float, mean: list[float], std: list[float], reverse_channels: bool = False,
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.scale, self.mean, self.std = float(scale), [float(m) for m in mean], [float(s) for s in std]
+        self.reverse_channels = reverse_channels
+
+    def call(self, x):
+        x = ops.cast(x, self.compute_dtype)
+        if self.reverse_channels:
+            x = ops.flip(x, axis=-1)
+        if self.scale != 1:
+            x = x / (1 / self.scale)
+        if any(self.mean):
+            x = x - ops.convert_to_tensor(self.mean, dtype=x.dtype)
+        if any(s != 1 for s in self.std):
+            x = x / ops.convert_to_tensor(self.std, dtype=x.dtype)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "scale": self.scale, "mean": self.mean, "std": self.std,
+                "reverse_channels": self.reverse_channels}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class WeightedAdd(keras.layers.Layer):
     """``shortcut + alpha * branch`` for inputs ``[shortcut, branch]``, one learned scalar ``alpha``.
 

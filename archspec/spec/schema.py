@@ -20,7 +20,7 @@ Initializer = Literal[
 ]
 ShortcutPolicy = Literal["identity", "A", "B", "C", "D", "highway"]
 BlockOrder = Literal["post", "bn_after_add", "relu_before_add", "relu_preact", "preact"]
-Padding = Literal["same", "explicit"]
+Padding = Literal["same", "explicit", "symmetric"]
 
 MAX_INT = 2**31 - 1  # no width or depth comes near; keeps every derived width finite in float arithmetic
 PositiveInt = Annotated[int, Field(gt=0, le=MAX_INT, strict=True)]
@@ -54,8 +54,10 @@ class Defaults(StrictModel):
     l2: float = Field(0.0, ge=0, description="L2 weight decay on conv and dense kernels.")
     padding: Padding = Field(
         "same",
-        description="'same': TensorFlow padding; 'explicit': a ZeroPadding2D layer then a valid "
-        "convolution (symmetric, as in PyTorch and keras.applications' v2 nets).",
+        description="'same': TensorFlow padding, which pads a strided conv on the bottom and right only; "
+        "'explicit': a ZeroPadding2D layer before every conv larger than 1x1, then a valid convolution "
+        "(keras.applications' v2 nets, layer for layer); 'symmetric': PyTorch's kernel // 2 on every side "
+        "(torchvision, timm), with a ZeroPadding2D layer only before strided convs, where 'same' would differ.",
     )
     zero_init_last_norm: bool = Field(
         False, description="Start the last norm of each residual branch at gamma=0 (Goyal et al. 2017)."
@@ -339,6 +341,31 @@ class Head(StrictModel):
     )
 
 
+class Preprocess(StrictModel):
+    """The input normalisation a network's weights expect, applied inside the model to pixel values
+    0..255: ``(x * scale - mean) / std`` per channel, after reversing RGB to BGR with ``channels: bgr``."""
+
+    scale: float = Field(1 / 255, gt=0, description="Multiplies the pixel values 0..255 first.")
+    mean: list[float] = Field([0.0], min_length=1, max_length=4096,
+                              description="Subtracted after scaling: one value, or one per channel.")
+    std: list[Annotated[float, Field(gt=0)]] = Field(
+        [1.0], min_length=1, max_length=4096, description="Divides last: one value, or one per channel.")
+    channels: Literal["rgb", "bgr"] = Field(
+        "rgb", description="bgr: reverse the channels first (Caffe-trained weights, keras.applications' ResNet).")
+
+
+PreprocessPreset = Literal["none", "unit", "imagenet", "torch", "caffe", "tf"]
+IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]  # torchvision's, of 0..1 RGB
+PREPROCESS_PRESETS: dict[str, Preprocess | None] = {
+    "none": None,
+    "unit": Preprocess(),
+    "imagenet": Preprocess(mean=IMAGENET_MEAN, std=IMAGENET_STD),
+    "torch": Preprocess(mean=IMAGENET_MEAN, std=IMAGENET_STD),  # keras.applications' name for it
+    "caffe": Preprocess(scale=1.0, mean=[103.939, 116.779, 123.68], channels="bgr"),  # BGR means
+    "tf": Preprocess(scale=1 / 127.5, mean=[1.0]),
+}
+
+
 class ModelSpec(StrictModel):
     """A whole network: input, stem, stages, head and shared defaults."""
 
@@ -349,6 +376,12 @@ class ModelSpec(StrictModel):
         (224, 224, 3), description="Height, width, channels of one image."
     )
     num_classes: PositiveInt = 1000
+    preprocess: Union[PreprocessPreset, Preprocess] = Field(
+        "unit",
+        description="Input normalisation inside the model, which takes pixel values 0..255: none; unit (x / 255); "
+        "imagenet or torch (x / 255, then torchvision's mean and std); caffe (RGB to BGR, minus the BGR means); "
+        "tf (x / 127.5 - 1); or explicit {scale, mean, std, channels}.",
+    )
     defaults: Defaults = Defaults()
     stem: Stem = Stem()
     stages: list[Stage] = Field(min_length=1, max_length=64)
@@ -361,6 +394,11 @@ class ModelSpec(StrictModel):
     train: TrainSpec | None = Field(
         None, description="How `archspec train` trains it (He et al. 2015's recipe where a field is left out)."
     )
+
+    @property
+    def input_normalization(self) -> Preprocess | None:
+        """``preprocess`` with a preset resolved; None for none."""
+        return PREPROCESS_PRESETS[self.preprocess] if isinstance(self.preprocess, str) else self.preprocess
 
     @property
     def residual_blocks(self) -> int:

@@ -116,11 +116,12 @@ def _shortcut(g: Graph, x: Tensor, pre: Tensor, channels: int, stride: int, poli
     """
     with g.shortcut():
         if policy == "C" or (x.channels != channels and policy in ("B", "D")):
+            normalized = pre is x  # a pre-activated input is projected without a norm
             if policy == "D" and stride > 1:
-                pre = g.pool(pre, f"{name}_0_pool", "avg", stride, stride, padding="same")
+                pre = _average_pool(g, pre, f"{name}_0_pool", stride)
                 stride = 1
-            conv = g.conv(pre, f"{name}_0", channels, 1, stride=stride, normalized=pre is x)
-            return g.norm(conv, f"{name}_0") if pre is x else conv
+            conv = g.conv(pre, f"{name}_0", channels, 1, stride=stride, normalized=normalized)
+            return g.norm(conv, f"{name}_0") if normalized else conv
         if policy == "identity" and (stride != 1 or x.channels != channels):
             raise g.fail(
                 f"{name}: shortcut 'identity' cannot join a block that maps {x.channels} channels "
@@ -131,9 +132,17 @@ def _shortcut(g: Graph, x: Tensor, pre: Tensor, channels: int, stride: int, poli
                 f"{name}: shortcut '{policy}' zero-pads channels, so it cannot go from {x.channels} "
                 f"down to {channels} channels; use shortcut B, C or D"
             )
-        if stride > 1:
-            kind, size = ("avg", stride) if policy == "D" else ("max", 1)
-            x = g.pool(x, f"{name}_0_pool", kind, size, stride, padding="same")
+        if stride > 1 and policy == "D":
+            x = _average_pool(g, x, f"{name}_0_pool", stride)
+        elif stride > 1:
+            x = g.pool(x, f"{name}_0_pool", "max", 1, stride, padding="same")
         if channels > x.channels:
             x = g.channel_pad(x, f"{name}_0_pad", channels)
         return x
+
+
+def _average_pool(g: Graph, x: Tensor, name: str, stride: int) -> Tensor:
+    """ResNet-D's shortcut pool, timm's ``AvgPool2d(stride, stride, ceil_mode=True, count_include_pad=False)``:
+    an odd map keeps its last row and column, averaged over the pixels that exist. TensorFlow's 'same'
+    average pool is exactly that (it pads the bottom and right and leaves the padding out of the mean)."""
+    return g.pool(x, name, "avg", stride, stride, padding="same")

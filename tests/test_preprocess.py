@@ -1,0 +1,78 @@
+"""The spec's ``preprocess``: models take pixel values 0..255 and normalise them inside, exactly as
+their source's own preprocessing does."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from archspec import build_model, complexity, load_spec
+from archspec.cli import main
+from archspec.spec.errors import SpecError
+
+TINY = {"name": "tiny", "input_shape": [8, 8, 3], "num_classes": 4, "stem": {"type": "cifar", "width": 8},
+        "stages": [{"type": "basic", "depth": 1, "width": 8}]}
+PIXELS = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype("float32")
+
+
+def _normalised(preprocess) -> np.ndarray:
+    model = build_model({**TINY, "preprocess": preprocess})
+    return np.asarray(model.get_layer("preprocess")(PIXELS))
+
+
+@pytest.mark.parametrize("preset, mode", [("imagenet", "torch"), ("torch", "torch"), ("caffe", "caffe"),
+                                          ("tf", "tf")])
+def test_presets_equal_keras_applications_preprocess_input(preset, mode):
+    expected = keras.applications.imagenet_utils.preprocess_input(PIXELS.copy(), mode=mode)
+    np.testing.assert_array_equal(_normalised(preset), expected)
+
+
+def test_the_default_unit_is_what_a_pipeline_dividing_by_255_gives():
+    """Specs that say nothing divide by 255 inside, bit for bit what the data pipeline did before."""
+    assert load_spec(TINY).preprocess == "unit"
+    np.testing.assert_array_equal(_normalised("unit"), PIXELS / 255.0)
+
+
+def test_explicit_scale_mean_and_std_per_channel_or_shared():
+    found = _normalised({"scale": 0.5, "mean": [1.0, 2.0, 3.0], "std": [4.0]})
+    np.testing.assert_allclose(found, (PIXELS * 0.5 - np.array([1.0, 2.0, 3.0])) / 4.0, rtol=1e-6)
+
+
+def test_none_adds_no_layer_and_normalisation_adds_no_weights():
+    names = [layer.name for layer in build_model({**TINY, "preprocess": "none"}).layers]
+    assert "preprocess" not in names
+    with_it = build_model({**TINY, "preprocess": "imagenet"})
+    assert not with_it.get_layer("preprocess").weights
+    assert complexity({**TINY, "preprocess": "imagenet"}).params == complexity({**TINY, "preprocess": "none"}).params
+
+
+@pytest.mark.parametrize("preprocess, fragment", [
+    ({"mean": [0.1, 0.2]}, "its mean has 2 values, but the input has 3 channels"),
+    ({"std": [0.0]}, "greater than 0"),
+    ("imagenet_v2", "preprocess"),
+])
+def test_bad_normalisations_are_spec_errors(preprocess, fragment):
+    with pytest.raises(SpecError, match=fragment):
+        load_spec({**TINY, "preprocess": preprocess})
+
+
+def test_bgr_needs_rgb_input_and_the_cli_names_the_line(tmp_path):
+    spec = tmp_path / "grey.yaml"
+    spec.write_text("name: grey\ninput_shape: [8, 8, 1]\npreprocess: caffe\nstages:\n"
+                    "  - {type: basic, depth: 1, width: 8}\n")
+    result = CliRunner().invoke(main, ["validate", str(spec)])
+    assert result.exit_code == 1
+    assert "grey.yaml:3:" in result.output and "reverses RGB images to BGR, but the input has 1 channels" in result.output
+
+
+def test_normalisation_computes_in_float32_under_a_mixed_precision_policy():
+    """Pixel values 0..255 minus means near 124 would lose their fractions in float16."""
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = build_model({**TINY, "preprocess": "caffe"})
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert model.get_layer("preprocess").compute_dtype == "float32"
+    assert model.get_layer("conv1_conv").compute_dtype == "float16"
