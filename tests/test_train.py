@@ -159,11 +159,11 @@ def test_folders_and_npz_files_feed_batches_at_the_specs_shape(tmp_path, augment
 def test_synthetic_data_repeats_one_batch_of_the_specs_shape():
     from archspec.train.data import pipelines
 
-    spec = load_spec({**TINY, "train": {"batch_size": 4}})
+    spec = load_spec({**TINY, "train": {"batch_size": 4, "epochs": 2}})
     data = open_data("synthetic:40", validation_split=0.1, seed=0, synthetic_classes=10)
     train_ds, val_ds = pipelines(data, spec, spec.train)
     batches = list(train_ds)
-    assert len(batches) == 9 and batches[0][0].shape == (4, 8, 8, 1) and len(list(val_ds)) == 1
+    assert len(batches) == 2 * 9 and batches[0][0].shape == (4, 8, 8, 1) and len(list(val_ds)) == 1
     np.testing.assert_array_equal(batches[0][0], batches[-1][0])
 
 
@@ -195,7 +195,8 @@ def test_a_run_writes_checkpoints_logs_and_metrics(tmp_path):
     out = tmp_path / "run"
     metrics = train(tiny(), quiet(out))
     assert {p.name for p in out.iterdir()} == {"run.json", "state.json", "history.csv", "metrics.json",
-                                               "last.keras", "best.keras", "tensorboard"}
+                                               "last.keras", "best.keras", "tensorboard", "resume"}
+    assert [p.name for p in (out / "resume").iterdir()] == ["epoch-0002.weights.h5"]  # kept to extend the run
     assert json.loads((out / "metrics.json").read_text()) == metrics
     assert metrics["epochs"] == 2 and metrics["train_images"] == 1617 and metrics["device"] == "CPU"
     rows = (out / "history.csv").read_text().splitlines()
