@@ -91,6 +91,18 @@ def test_config_file_and_flags_override_the_spec_in_that_order(tmp_path):
     assert (spec.train.epochs, spec.train.lr, spec.train.batch_size) == (5, 0.01, 64)
 
 
+def test_a_quoted_number_is_refused_in_a_config_file_as_in_a_spec(tmp_path):
+    config = tmp_path / "recipe.yaml"
+    config.write_text('epochs: 5\nlr: "0.05"\n')
+    with pytest.raises(SpecError, match=r"recipe.yaml:2:5: train.lr: Input should be a valid number, got .0.05."):
+        load_training(load_spec(TINY), config)
+    stages = [{**TINY["stages"][0], "dropout": "0.2"}, TINY["stages"][1]]
+    with pytest.raises(SpecError, match=r"stages\[0\].dropout: .*valid number"):
+        load_spec({**TINY, "stages": stages})
+    with pytest.raises(SpecError, match=r"num_classes: .*valid integer"):
+        load_spec({**TINY, "num_classes": "5"})
+
+
 # ---- data --------------------------------------------------------------------------------------
 
 
