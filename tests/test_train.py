@@ -150,6 +150,31 @@ def test_bad_folders_and_files_are_found_before_training(tmp_path):
         open_data(f"npz:{tmp_path / 'a.npz'}", validation_split=0.1, seed=0, synthetic_classes=10)
 
 
+def test_npz_images_are_read_by_one_scale_rule_or_refused(tmp_path):
+    from archspec.train.data import WHITE
+
+    def opened(x: np.ndarray, **val: np.ndarray):
+        np.savez(tmp_path / "d.npz", x=x, y=np.arange(len(x)) % 2, **val)
+        return open_data(f"npz:{tmp_path / 'd.npz'}", validation_split=0.5, seed=0, synthetic_classes=2)
+
+    pixels = np.arange(4 * 4 * 4).reshape(4, 4, 4) * 4  # 0 .. 252
+    for x, scale, reading in ((pixels.astype(np.uint8), WHITE / 255, "pixel values"),
+                              (pixels.astype(np.int64), WHITE / 255, "pixel values"),
+                              (pixels / 255.0, WHITE, "fractions of full scale"),
+                              (pixels / 16.0, WHITE / 255, "pixel values")):  # digits stored as 0 .. 16
+        data = opened(x)
+        got = np.concatenate([data.train.images, data.val.images])
+        assert sorted(got.ravel().tolist()) == pytest.approx(sorted((x * scale).ravel().tolist()))  # split, scaled
+        assert f"values read as {reading}" in data.describe()
+    with pytest.raises(RunError, match=r"x holds values from -1 to 1, which are neither pixel values \(0 to 255\) "
+                                       r"nor fractions of full scale"):
+        opened(np.linspace(-1, 1, 64).reshape(4, 4, 4))
+    with pytest.raises(RunError, match="x holds values from 0 to 300"):
+        opened(np.linspace(0, 300, 64).reshape(4, 4, 4))
+    with pytest.raises(RunError, match=r"x holds fractions of full scale \(0 to 1\) but x_val pixel values"):
+        opened(pixels / 255.0, x_val=pixels[:2].astype(np.float32), y_val=np.arange(2))
+
+
 @pytest.mark.parametrize("augment", ["pad_crop", "resized_crop", "none"])
 def test_folders_and_npz_files_feed_batches_at_the_specs_shape(tmp_path, augment):
     from archspec.train.data import pipelines

@@ -62,7 +62,7 @@ class Data:
 
     def describe(self) -> str:
         return (f"data {self.source}: {len(self.train)} training and {len(self.val)} validation images, "
-                f"{self.num_classes} classes{f', {self.reading}' if self.reading else ''}")
+                f"{self.num_classes} classes{f', values read as {self.reading}' if self.reading else ''}")
 
 
 def open_data(source: str, *, validation_split: float, seed: int, synthetic_classes: int) -> Data:
@@ -209,13 +209,12 @@ def pipeline_scale(images: np.ndarray, what: str) -> tuple[np.ndarray, str]:
     """
     low, high = (float(images.min()), float(images.max())) if images.size else (0.0, 0.0)
     if images.dtype.kind == "f" and 0 <= low and high <= 1:
-        return images.astype(np.float32) * np.float32(WHITE), "float fractions of full scale (0 to 1)"
+        return images.astype(np.float32) * np.float32(WHITE), "fractions of full scale (0 to 1)"
     if 0 <= low and high <= 255:
-        kind = "float" if images.dtype.kind == "f" else "integer"
-        return images.astype(np.float32) * np.float32(WHITE / 255), f"{kind} pixel values (0 to 255)"
-    raise RunError(f"{what} holds values from {low:g} to {high:g}, which is neither pixel values (0 to 255) nor "
-                   f"fractions of full scale (floats from 0 to 1): rescale the images into one of these, e.g. "
-                   f"x * (255 / x.max()) for non-negative values")
+        return images.astype(np.float32) * np.float32(WHITE / 255), "pixel values (0 to 255)"
+    raise RunError(f"{what} holds values from {low:g} to {high:g}, which are neither pixel values (0 to 255) nor "
+                   f"fractions of full scale (floats from 0 to 1): rescale the images into one of these first, "
+                   f"e.g. (x - x.min()) / (x.max() - x.min())")
 
 
 def _split(source: str, kind: str, images: np.ndarray | None, labels: np.ndarray, validation_split: float,
