@@ -271,14 +271,6 @@ def test_an_interrupted_run_resumes_where_it_stopped(tmp_path):
     assert int(model.optimizer.iterations) == 3 * steps  # the optimizer state came back too
 
 
-def test_a_finished_run_is_not_trained_again_and_another_config_is_refused(tmp_path):
-    out = tmp_path / "run"
-    first = train(tiny(epochs=1), quiet(out))
-    assert train(tiny(epochs=1), quiet(out)) == first
-    with pytest.raises(RunError, match=r"another configuration \(spec.train.epochs: 1 -> 2\).*--overwrite"):
-        train(tiny(epochs=2), quiet(out))
-
-
 class Poison(keras.callbacks.Callback):
     """Turns every weight into NaN when epoch ``at`` begins."""
 
