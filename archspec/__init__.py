@@ -20,7 +20,7 @@ from typing import Any
 from .graph.catalogue import list_zoo
 from .graph.complexity import Complexity
 from .graph.complexity import complexity as _spec_complexity
-from .graph.load import load_spec
+from .graph.load import load_spec, resized
 from .keras.build import build_model, load_model
 from .spec.errors import SpecError
 from .spec.schema import ModelSpec
@@ -29,6 +29,8 @@ __all__ = ["ModelSpec", "SpecError", "build_model", "complexity", "list_zoo", "l
 __version__ = "0.1.0"
 
 
-def complexity(spec: Any) -> Complexity:
-    """Params, total params and MACs (whole and per stage) of a spec, path, zoo name or dict."""
-    return _spec_complexity(load_spec(spec))
+def complexity(spec: Any, *, input_size: int | None = None, num_classes: int | None = None) -> Complexity:
+    """Params, total params and MACs (whole and per stage) of a spec, path, zoo name or dict;
+    ``input_size`` and ``num_classes`` resize it as they do in ``build_model``."""
+    loaded = load_spec(spec)
+    return _spec_complexity(load_spec(loaded, overrides=resized(loaded, input_size, num_classes)))

@@ -95,10 +95,3 @@ def test_ctrl_c_exits_130_without_clicks_aborted(tmp_path, monkeypatch):
     result = cli("train", str(write_spec(tmp_path / "net.yaml", TINY)), "--out", str(tmp_path / "run"))
     assert result.exit_code == 130 and result.output.strip().endswith("interrupted: 0 of 1 epochs are saved")
     assert "Aborted" not in result.output
-
-
-def test_debug_works_after_the_command_too(tmp_path):
-    for args in (["--debug", "build", "nothere.yaml"], ["build", "nothere.yaml", "--debug"]):
-        result = cli(*args)
-        assert type(result.exception).__name__ == "SpecError", args  # raised, with its traceback
-    assert cli("build", "nothere.yaml").output == "error: nothere.yaml: no such file\n"
