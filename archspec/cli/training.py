@@ -18,12 +18,13 @@ from .common import RUN_ERRORS, Failure, data_option, fail, input_size_option, n
 @click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
               help="A YAML file of train: fields (epochs: 30, lr: 0.05, ...), over the spec's train: section.")
 @data_option
-@click.option("--epochs", type=click.IntRange(min=1), help="Passes over the training split (default 30).")
+@click.option("--epochs", type=click.IntRange(min=1),
+              help="Passes over the training split (default 30); more than the run in --out has extends it.")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Global batch, all replicas together (default 128).")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True),
               help="Initial learning rate (default 0.1; with --init-from a tenth of the recipe's).")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1),
-              help="Seeds weights, split, shuffling, augmentation (default 0).")
+              help="Seeds weights, split, shuffling, augmentation, dropout (default 0).")
 @input_size_option
 @num_classes_option
 @click.option("--mixed-precision", type=click.Choice(["float16", "bfloat16"]),
@@ -32,7 +33,8 @@ from .common import RUN_ERRORS, Failure, data_option, fail, input_size_option, n
 @click.option("--strategy", type=click.Choice(["default", "mirrored", "multiworker"]), default="default",
               show_default=True, help="mirrored: all GPUs (or logical CPUs) of this machine; multiworker: the "
                                       "cluster in TF_CONFIG, --out on storage all workers share.")
-@click.option("--deterministic", is_flag=True, help="Identical results on a rerun on the same machine (slower).")
+@click.option("--deterministic", is_flag=True,
+              help="Identical results on a rerun on the same machine, resumed or not (slower).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder [default: runs/NAME].")
 @click.option("--overwrite", is_flag=True, help="Discard the run already in --out and start again.")
 @click.option("--init-from", type=click.Path(dir_okay=False, path_type=Path),
@@ -58,7 +60,10 @@ def train(spec: str, config: Path | None, data: str | None, epochs: int | None, 
     \b
     Examples:
       archspec train cifar_resnet20 --input-size 8 --epochs 15
+      archspec train cifar_resnet20 --input-size 8 --epochs 20     # extends that run by 5 epochs
       archspec train my_net.yaml --data folder:photos/ --num-classes 5 --mixed-precision float16
+      archspec train my_net.yaml --data npz:few.npz --num-classes 3 --init-from my_net.keras --freeze 2 \\
+        --out runs/few      # fine-tunes at a tenth of the lr
       tensorboard --logdir runs/
     """
     flags = {"data": data, "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed}

@@ -55,6 +55,7 @@ class RunOptions:
     verbose: int | None = None  # Keras fit verbosity; None: a progress bar on a terminal, a line per epoch otherwise
     callbacks: tuple[Any, ...] = ()  # extra Keras callbacks, run after the run's own
     init_from: Path | None = None  # transfer learning: start from these weights (by layer name), a fresh classifier
+    # (the CLI lowers the lr to a tenth of the recipe's for it, unless --lr is given: see preflight.fine_tuning)
     freeze: int = 0  # keep the stem and the first ``freeze`` stages' weights fixed
     log: Callable[[str], None] = print
 
@@ -78,6 +79,7 @@ def train(spec: ModelSpec, options: RunOptions) -> dict[str, Any]:
         options.log(f"{options.out} already holds this run, finished: see {options.out / 'metrics.json'} "
                     f"(--overwrite trains it again, --epochs N extends it)")
         return folder.metrics()
+    recorded_epochs = folder.recorded_epochs() if status == "extend" else None
 
     with _runtime(options, t.seed) as strategy:
         writer = _is_chief(strategy)
@@ -95,12 +97,11 @@ def train(spec: ModelSpec, options: RunOptions) -> dict[str, Any]:
                 model.load_weights(folder.resume / state.weights)
         train_ds, val_ds = pipelines(data, spec, t, first_epoch=state.epochs)
         if writer:  # every check has passed: from here on the folder holds a started run
-            recorded = folder.recorded_epochs() if status == "extend" else None
             folder.start(config, fresh=status == "new")
         options.log(data.describe())
-        if status == "extend":
-            options.log(f"extending {options.out} from {recorded} to {t.epochs} epochs after epoch {state.epochs}: "
-                        f"the {t.schedule} schedule now runs over {t.epochs} epochs")
+        if recorded_epochs is not None:
+            options.log(f"extending {options.out} from {recorded_epochs} to {t.epochs} epochs after epoch "
+                        f"{state.epochs}: the {t.schedule} schedule now runs over {t.epochs} epochs")
         elif state.weights:
             options.log(f"resuming {options.out} after epoch {state.epochs} of {t.epochs}")
         commit = _Commit(folder, state, writer)
