@@ -141,3 +141,23 @@ def test_more_epochs_extend_a_finished_run_and_nothing_else_may_change(tmp_path)
                                        r"may change.*--overwrite"):
         train(load_spec({**tiny, "train": {**NET["train"], "epochs": 3, "batch_size": 32}}), options)
     assert (out / "metrics.json").exists() and history(out)[-1]["epoch"] == 2  # refusals changed nothing
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_the_committed_epochs_says_so_and_exits_130(tmp_path):
+    import time
+
+    spec, out = tmp_path / "net.yaml", tmp_path / "run"
+    spec.write_text(json.dumps({**NET, "train": {**NET["train"], "epochs": 100}}))  # JSON is YAML
+    process = subprocess.Popen([sys.executable, "-m", "archspec.cli", "train", str(spec), "--out", str(out)],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3"})
+    deadline = time.monotonic() + 240
+    while not (out / "state.json").exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    saved = json.loads((out / "state.json").read_text())["epochs"]
+    assert process.returncode == 130, stderr[-3000:]
+    assert f"interrupted: {saved} of 100 epochs are saved in {out}; run the same command again" in stdout
+    assert "Aborted" not in stdout + stderr and "Traceback" not in stderr and 1 <= saved < 100
