@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 import archspec
@@ -53,6 +54,7 @@ def test_complexity_takes_input_size_and_num_classes_like_build_model():
     assert c.macs < archspec.complexity("cifar_resnet20").macs / 15  # 8x8 instead of 32x32
 
 
+@pytest.mark.slow
 def test_export_prints_only_its_own_line(tmp_path):
     checkpoint = tmp_path / "net.keras"
     assert cli("build", "cifar_resnet20", "--input-size", "8", "--save", str(checkpoint)).exit_code == 0

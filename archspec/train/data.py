@@ -17,6 +17,7 @@ A bare path is a folder or, ending in .npz, an npz file.
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -309,7 +310,7 @@ def _training_epochs(data: Data, shape: tuple[int, int, int], t: TrainSpec, firs
                       num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def _image_reader(split: Split, shape: tuple[int, int, int]):
+def _image_reader(split: Split, shape: tuple[int, int, int]) -> Callable[["tf.Tensor"], "tf.Tensor"]:
     """index -> image (float32, at the spec's channels; in-memory ones already at its size)."""
     import tensorflow as tf
 
