@@ -177,7 +177,7 @@ def test_npz_images_are_read_by_one_scale_rule_or_refused(tmp_path):
 
 @pytest.mark.parametrize("augment", ["pad_crop", "resized_crop", "none"])
 def test_folders_and_npz_files_feed_batches_at_the_specs_shape(tmp_path, augment):
-    from archspec.train.data import pipelines
+    from archspec.train.data import WHITE, pipelines
 
     folder = write_images(tmp_path / "imgs", classes=2, per_class=5)
     rng = np.random.default_rng(0)
@@ -190,7 +190,8 @@ def test_folders_and_npz_files_feed_batches_at_the_specs_shape(tmp_path, augment
         for ds, size in ((train_ds, 4), (val_ds, 2)):
             x, y = next(iter(ds))
             assert x.shape == (size, 8, 8, 1) and y.shape == (size, 2)  # resized, grey, one-hot
-            assert 0 <= float(np.min(x)) and float(np.max(x)) <= 1
+            assert 0 <= float(np.min(x)) and float(np.max(x)) <= WHITE
+            assert float(np.max(x)) > WHITE / 2  # random pixels: some bright ones, on the pipeline's scale
 
 
 def test_synthetic_data_repeats_one_batch_of_the_specs_shape():
