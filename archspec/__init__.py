@@ -20,7 +20,7 @@ from typing import Any, Literal
 from .graph.catalogue import list_zoo
 from .graph.complexity import Complexity
 from .graph.complexity import complexity as _spec_complexity
-from .graph.load import load_spec
+from .graph.load import load_spec, resized
 from .keras.build import build_model, load_model
 from .keras.registration import register_when_keras_is_imported
 from .spec.errors import SpecError
@@ -32,7 +32,11 @@ __version__ = "0.1.0"
 register_when_keras_is_imported()  # saved models then load with plain keras.saving.load_model, in either import order
 
 
-def complexity(spec: Any, *, features: bool = False, pooling: Literal["avg", "max"] | None = None) -> Complexity:
-    """Params, total params and MACs (whole and per stage) of a spec, path, zoo name or dict; with
-    ``features`` (and ``pooling``) those of its backbone, as ``build_model(spec, features=True)`` builds it."""
-    return _spec_complexity(load_spec(spec), features=features, pooling=pooling)
+def complexity(spec: Any, *, input_size: int | None = None, num_classes: int | None = None, features: bool = False,
+               pooling: Literal["avg", "max"] | None = None) -> Complexity:
+    """Params, total params and MACs (whole and per stage) of a spec, path, zoo name or dict;
+    ``input_size`` and ``num_classes`` resize it as they do in ``build_model``, and with ``features``
+    (and ``pooling``) the figures are those of its backbone, as ``build_model(spec, features=True)`` builds it."""
+    loaded = load_spec(spec)
+    return _spec_complexity(load_spec(loaded, overrides=resized(loaded, input_size, num_classes)),
+                            features=features, pooling=pooling)

@@ -93,12 +93,14 @@ def test_zoo_list_and_show():
     listing = run("zoo", "list")
     assert listing.exit_code == 0
     assert "cifar_resnet110" in listing.output and "6.43%" in listing.output
-    rows = [json.loads(line) for line in run("zoo", "list", "--json").output.splitlines()]
+    rows = json.loads(run("zoo", "list", "--json").output)  # one document: json.load reads it
     assert {"name": "resnet50", "family": "resnet", "params": 25557032} .items() <= next(
         r for r in rows if r["name"] == "resnet50").items()
     shown = run("zoo", "show", "resnet50")
     assert shown.exit_code == 0 and "type: bottleneck" in shown.output and "published:" in shown.output
     assert run("zoo", "list", "--family", "nope").exit_code == 1
+    assert "no zoo family 'resnets'; did you mean 'resnet'? (the families: densenet" in run(
+        "zoo", "list", "--family", "resnets").output
 
 
 def test_schema_command_prints_json_schema(tmp_path):

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from archspec.cli import main
 from archspec.experiments.finetune import epochs_for, parse_shots, save_arrays, task
 from archspec.spec.errors import RunError
-from archspec.train.data import open_data
+from archspec.train.data import WHITE, open_data
 
 
 def _source(tmp_path, classes=6, per_class=12):
@@ -23,8 +23,13 @@ def _source(tmp_path, classes=6, per_class=12):
     return f"npz:{tmp_path / 'ids.npz'}", np.arange(n) % classes
 
 
+def _index(images):
+    """The index each image carries, a pixel value read back from the pipeline's scale."""
+    return np.rint(images[:, 0, 0, 0] * (255 / WHITE)).astype(int)
+
+
 def _ids(images):
-    return set(images[:, 0, 0, 0].astype(int))
+    return set(_index(images))
 
 
 def test_shot_sets_are_balanced_nested_relabelled_and_disjoint_from_the_held_out_images(tmp_path):
@@ -34,7 +39,7 @@ def test_shot_sets_are_balanced_nested_relabelled_and_disjoint_from_the_held_out
     assert set(split.pretrain[1]) == {0, 1, 2}
     for s, (x, y) in split.shots.items():
         assert np.bincount(y).tolist() == [s, s, s]  # relabelled 3..5 -> 0..2, s of each
-        assert all(labels[i] == label + 3 for i, label in zip(x[:, 0, 0, 0].astype(int), y))
+        assert all(labels[i] == label + 3 for i, label in zip(_index(x), y))
     assert _ids(split.shots[2][0]) < _ids(split.shots[5][0])
     held_x, held_y = split.held_out
     assert np.bincount(held_y).tolist() == [7, 7, 7] and not _ids(held_x) & _ids(split.shots[5][0])
@@ -94,8 +99,8 @@ def test_npz_fixed_validation_set_replaces_the_random_split(tmp_path):
     data = open_data(f"npz:{tmp_path / 'd.npz'}", validation_split=0.5, seed=0, synthetic_classes=10)
     assert (len(data.train), len(data.val), data.num_classes, data.shape) == (10, 3, 4, (6, 6, 1))
     assert data.val.labels.tolist() == [3, 0, 1] and data.val.labels.dtype == np.int32
-    np.testing.assert_allclose(data.val.images[..., 0], x_val / 255.0)
-    np.testing.assert_allclose(data.train.images[..., 0], x / 255.0)  # in order, nothing held out of x
+    np.testing.assert_allclose(data.val.images[..., 0], x_val * (WHITE / 255))
+    np.testing.assert_allclose(data.train.images[..., 0], x * (WHITE / 255))  # in order, nothing held out of x
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -104,7 +109,8 @@ def test_npz_fixed_validation_set_replaces_the_random_split(tmp_path):
     ({"x_val": np.zeros((2, 5, 6)), "y_val": np.zeros(2, int)}, r"x_val must be at least one image like those of "
                                                                 r"x \(float64, 6 x 6 x 1 each\), got float64 \(2, 5, 6\)"),
     ({"x_val": np.zeros((2, 6, 6, 3)), "y_val": np.zeros(2, int)}, "x_val must be at least one image like"),
-    ({"x_val": np.zeros((2, 6, 6), np.uint8), "y_val": np.zeros(2, int)}, "x_val must be at least one image like"),
+    ({"x_val": np.zeros((2, 6, 6), np.uint8), "y_val": np.zeros(2, int)},
+     r"x holds fractions of full scale \(0 to 1\) but x_val pixel values"),
     ({"x_val": np.zeros((0, 6, 6)), "y_val": np.zeros(0, int)}, "x_val must be at least one image like"),
     ({"x_val": np.zeros((2, 6, 6)), "y_val": np.zeros(3, int)}, r"y_val must be 2 integer labels \(one per image "
                                                                  r"in x_val\)"),

@@ -91,6 +91,18 @@ def test_config_file_and_flags_override_the_spec_in_that_order(tmp_path):
     assert (spec.train.epochs, spec.train.lr, spec.train.batch_size) == (5, 0.01, 64)
 
 
+def test_a_quoted_number_is_refused_in_a_config_file_as_in_a_spec(tmp_path):
+    config = tmp_path / "recipe.yaml"
+    config.write_text('epochs: 5\nlr: "0.05"\n')
+    with pytest.raises(SpecError, match=r"recipe.yaml:2:5: train.lr: Input should be a valid number, got .0.05."):
+        load_training(load_spec(TINY), config)
+    stages = [{**TINY["stages"][0], "dropout": "0.2"}, TINY["stages"][1]]
+    with pytest.raises(SpecError, match=r"stages\[0\].dropout: .*valid number"):
+        load_spec({**TINY, "stages": stages})
+    with pytest.raises(SpecError, match=r"num_classes: .*valid integer"):
+        load_spec({**TINY, "num_classes": "5"})
+
+
 # ---- data --------------------------------------------------------------------------------------
 
 
@@ -138,9 +150,34 @@ def test_bad_folders_and_files_are_found_before_training(tmp_path):
         open_data(f"npz:{tmp_path / 'a.npz'}", validation_split=0.1, seed=0, synthetic_classes=10)
 
 
+def test_npz_images_are_read_by_one_scale_rule_or_refused(tmp_path):
+    from archspec.train.data import WHITE
+
+    def opened(x: np.ndarray, **val: np.ndarray):
+        np.savez(tmp_path / "d.npz", x=x, y=np.arange(len(x)) % 2, **val)
+        return open_data(f"npz:{tmp_path / 'd.npz'}", validation_split=0.5, seed=0, synthetic_classes=2)
+
+    pixels = np.arange(4 * 4 * 4).reshape(4, 4, 4) * 4  # 0 .. 252
+    for x, scale, reading in ((pixels.astype(np.uint8), WHITE / 255, "pixel values"),
+                              (pixels.astype(np.int64), WHITE / 255, "pixel values"),
+                              (pixels / 255.0, WHITE, "fractions of full scale"),
+                              (pixels / 16.0, WHITE / 255, "pixel values")):  # digits stored as 0 .. 16
+        data = opened(x)
+        got = np.concatenate([data.train.images, data.val.images])
+        assert sorted(got.ravel().tolist()) == pytest.approx(sorted((x * scale).ravel().tolist()))  # split, scaled
+        assert f"values read as {reading}" in data.describe()
+    with pytest.raises(RunError, match=r"x holds values from -1 to 1, which are neither pixel values \(0 to 255\) "
+                                       r"nor fractions of full scale"):
+        opened(np.linspace(-1, 1, 64).reshape(4, 4, 4))
+    with pytest.raises(RunError, match="x holds values from 0 to 300"):
+        opened(np.linspace(0, 300, 64).reshape(4, 4, 4))
+    with pytest.raises(RunError, match=r"x holds fractions of full scale \(0 to 1\) but x_val pixel values"):
+        opened(pixels / 255.0, x_val=pixels[:2].astype(np.float32), y_val=np.arange(2))
+
+
 @pytest.mark.parametrize("augment", ["pad_crop", "resized_crop", "none"])
 def test_folders_and_npz_files_feed_batches_at_the_specs_shape(tmp_path, augment):
-    from archspec.train.data import pipelines
+    from archspec.train.data import WHITE, pipelines
 
     folder = write_images(tmp_path / "imgs", classes=2, per_class=5)
     rng = np.random.default_rng(0)
@@ -153,17 +190,18 @@ def test_folders_and_npz_files_feed_batches_at_the_specs_shape(tmp_path, augment
         for ds, size in ((train_ds, 4), (val_ds, 2)):
             x, y = next(iter(ds))
             assert x.shape == (size, 8, 8, 1) and y.shape == (size, 2)  # resized, grey, one-hot
-            assert 0 <= float(np.min(x)) and float(np.max(x)) <= 1
+            assert 0 <= float(np.min(x)) and float(np.max(x)) <= WHITE
+            assert float(np.max(x)) > WHITE / 2  # random pixels: some bright ones, on the pipeline's scale
 
 
 def test_synthetic_data_repeats_one_batch_of_the_specs_shape():
     from archspec.train.data import pipelines
 
-    spec = load_spec({**TINY, "train": {"batch_size": 4}})
+    spec = load_spec({**TINY, "train": {"batch_size": 4, "epochs": 2}})
     data = open_data("synthetic:40", validation_split=0.1, seed=0, synthetic_classes=10)
     train_ds, val_ds = pipelines(data, spec, spec.train)
     batches = list(train_ds)
-    assert len(batches) == 9 and batches[0][0].shape == (4, 8, 8, 1) and len(list(val_ds)) == 1
+    assert len(batches) == 2 * 9 and batches[0][0].shape == (4, 8, 8, 1) and len(list(val_ds)) == 1
     np.testing.assert_array_equal(batches[0][0], batches[-1][0])
 
 
@@ -195,7 +233,8 @@ def test_a_run_writes_checkpoints_logs_and_metrics(tmp_path):
     out = tmp_path / "run"
     metrics = train(tiny(), quiet(out))
     assert {p.name for p in out.iterdir()} == {"run.json", "state.json", "history.csv", "metrics.json",
-                                               "last.keras", "best.keras", "tensorboard"}
+                                               "last.keras", "best.keras", "tensorboard", "resume"}
+    assert [p.name for p in (out / "resume").iterdir()] == ["epoch-0002.weights.h5"]  # kept to extend the run
     assert json.loads((out / "metrics.json").read_text()) == metrics
     assert metrics["epochs"] == 2 and metrics["train_images"] == 1617 and metrics["device"] == "CPU"
     rows = (out / "history.csv").read_text().splitlines()
@@ -231,14 +270,6 @@ def test_an_interrupted_run_resumes_where_it_stopped(tmp_path):
     steps = 1617 // 64
     model = keras.saving.load_model(out / "last.keras", safe_mode=True)
     assert int(model.optimizer.iterations) == 3 * steps  # the optimizer state came back too
-
-
-def test_a_finished_run_is_not_trained_again_and_another_config_is_refused(tmp_path):
-    out = tmp_path / "run"
-    first = train(tiny(epochs=1), quiet(out))
-    assert train(tiny(epochs=1), quiet(out)) == first
-    with pytest.raises(RunError, match=r"another configuration \(spec.train.epochs: 1 -> 2\).*--overwrite"):
-        train(tiny(epochs=2), quiet(out))
 
 
 class Poison(keras.callbacks.Callback):

@@ -1,20 +1,43 @@
 """The ``archspec`` command line: one module per command group, each command a few lines over the library.
 
 Exit codes: 0 ok, 1 a spec or input problem (one clear paragraph on stderr),
-2 a usage error (click's). ``--debug`` shows the traceback behind a failure.
+2 a usage error (click's), 130 interrupted (Ctrl-C, the shell's code for it).
+``--debug``, anywhere on the line, shows the traceback behind a failure.
 ``validate``, ``zoo list`` and ``schema`` never import TensorFlow.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import click
 
 from . import experiments, model, training, zoo
 from .common import EPILOG
 
+INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a program stopped by Ctrl-C
 
-@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--debug", is_flag=True, help="Show the Python traceback behind a failure.")
+
+class ArchspecGroup(click.Group):
+    """click's group, with ``--debug`` taken anywhere before ``--`` (``archspec build X --debug``
+    as well as ``archspec --debug build X``) and Ctrl-C exiting 130 without click's "Aborted!"
+    (a command that has something to say on an interrupt, as ``train`` does, says it first)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        options = args[:args.index("--")] if "--" in args else args
+        if "--debug" in options:
+            args = ["--debug", *[a for a in options if a != "--debug"], *args[len(options):]]
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise click.exceptions.Exit(INTERRUPTED) from None
+
+
+@click.group(cls=ArchspecGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show the Python traceback behind a failure (anywhere on the line).")
 def main(debug: bool) -> None:
     """Write residual-family networks as short YAML specs, check them, build them as Keras models.
 

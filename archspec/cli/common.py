@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import click
 
-from ..graph.load import load_spec
+from ..graph import load
 from ..spec.errors import RunError, SpecError
 
 EPILOG = "Specs are YAML files (see specs/resnext50.yaml) or zoo names (see `archspec zoo list`)."
@@ -29,13 +29,10 @@ def fail(error: Exception) -> Failure:
 
 
 def resized(spec: str, input_size: int | None, num_classes: int | None) -> dict[str, Any]:
-    """--input-size and --num-classes as spec overrides (the spec's channels kept)."""
-    overrides: dict[str, Any] = {}
-    if input_size:
-        overrides["input_shape"] = (input_size, input_size, load_spec(spec).input_shape[2])
-    if num_classes:
-        overrides["num_classes"] = num_classes
-    return overrides
+    """--input-size and --num-classes as overrides of the spec named ``spec``."""
+    if input_size is None and num_classes is None:
+        return {}
+    return load.resized(load.load_spec(spec), input_size, num_classes)
 
 
 input_size_option = click.option("--input-size", type=click.IntRange(min=1),

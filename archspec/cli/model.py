@@ -69,6 +69,8 @@ def build(spec: str, summary: bool, as_json: bool, input_size: int | None, num_c
                             weights=weights, features=features, pooling=pooling)
     except SpecError as error:
         raise fail(error) from error
+    if weights is not None:  # on stderr beside --json, whose stdout is one JSON object
+        click.echo(f"loaded the weights of {weights}, matched by layer name", err=as_json)
     stats = model_stats(model)
     if summary:
         model.summary(print_fn=lambda line, **_: click.echo(line), expand_nested=False)
@@ -199,11 +201,11 @@ def export(source: str, fmt: str, out: Path | None, input_size: int | None, num_
       archspec export runs/cifar_resnet20/best.keras --format onnx
       archspec export resnet50 --format savedmodel --out serving/resnet50
     """
-    from ..keras.export import run
-
     try:
         overrides = None if source.endswith(".keras") else resized(source, input_size, num_classes)
-        import_tensorflow()
+        import_tensorflow()  # before keras.export imports it, so its start-up notices are not printed
+        from ..keras.export import run
+
         path, difference = run(source, fmt, out, overrides)
     except RUN_ERRORS as error:
         raise fail(error) from error

@@ -18,11 +18,13 @@ from .common import RUN_ERRORS, Failure, data_option, fail, input_size_option, n
 @click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
               help="A YAML file of train: fields (epochs: 30, lr: 0.05, ...), over the spec's train: section.")
 @data_option
-@click.option("--epochs", type=click.IntRange(min=1), help="Passes over the training split (default 30).")
+@click.option("--epochs", type=click.IntRange(min=1),
+              help="Passes over the training split (default 30); more than the run in --out has extends it.")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Global batch, all replicas together (default 128).")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Initial learning rate (default 0.1).")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True),
+              help="Initial learning rate (default 0.1; with --init-from a tenth of the recipe's).")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1),
-              help="Seeds weights, split, shuffling, augmentation (default 0).")
+              help="Seeds weights, split, shuffling, augmentation, dropout (default 0).")
 @input_size_option
 @num_classes_option
 @click.option("--mixed-precision", type=click.Choice(["float16", "bfloat16"]),
@@ -31,14 +33,16 @@ from .common import RUN_ERRORS, Failure, data_option, fail, input_size_option, n
 @click.option("--strategy", type=click.Choice(["default", "mirrored", "multiworker"]), default="default",
               show_default=True, help="mirrored: all GPUs (or logical CPUs) of this machine; multiworker: the "
                                       "cluster in TF_CONFIG, --out on storage all workers share.")
-@click.option("--deterministic", is_flag=True, help="Identical results on a rerun on the same machine (slower).")
+@click.option("--deterministic", is_flag=True,
+              help="Identical results on a rerun on the same machine, resumed or not (slower).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder [default: runs/NAME].")
 @click.option("--overwrite", is_flag=True, help="Discard the run already in --out and start again.")
 @click.option("--init-from", type=click.Path(dir_okay=False, path_type=Path),
               help="Transfer learning: start from these weights (a checkpoint .keras, or a .h5 weights file; matched "
-                   "by layer name) with a fresh classifier, e.g. for a new --num-classes.")
+                   "by layer name) with a fresh classifier, e.g. for a new --num-classes; without --lr at a "
+                   "tenth of the recipe's lr.")
 @click.option("--freeze", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Keep the stem and stages 1..N fixed (0: train everything).")
+              help="With --init-from: keep the stem and stages 1..N fixed (0: train everything).")
 def train(spec: str, config: Path | None, data: str | None, epochs: int | None, batch_size: int | None,
           lr: float | None, seed: int | None, input_size: int | None, num_classes: int | None,
           mixed_precision: str | None, jit: bool | None, strategy: str, deterministic: bool, out: Path | None,
@@ -50,12 +54,16 @@ def train(spec: str, config: Path | None, data: str | None, epochs: int | None, 
     by 10 at 50% and 75% of the epochs, weight decay 1e-4, batch 128, pad-and-crop and
     flips). After each epoch the run folder gets last.keras, best.keras (highest
     validation accuracy), history.csv and tensorboard/ logs; metrics.json at the end.
-    After an interruption, the same command continues from the last finished epoch.
+    After an interruption, the same command continues from the last finished epoch as
+    the same run; with a larger --epochs it extends a finished or interrupted run.
 
     \b
     Examples:
       archspec train cifar_resnet20 --input-size 8 --epochs 15
+      archspec train cifar_resnet20 --input-size 8 --epochs 20     # extends that run by 5 epochs
       archspec train my_net.yaml --data folder:photos/ --num-classes 5 --mixed-precision float16
+      archspec train my_net.yaml --data npz:few.npz --num-classes 3 --init-from my_net.keras --freeze 2 \\
+        --out runs/few      # fine-tunes at a tenth of the lr
       tensorboard --logdir runs/
     """
     flags = {"data": data, "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed}
@@ -63,11 +71,15 @@ def train(spec: str, config: Path | None, data: str | None, epochs: int | None, 
         overrides = {**resized(spec, input_size, num_classes),
                      "train": {k: v for k, v in flags.items() if v is not None}}
         loaded = load_training(spec, config, overrides)
-        from ..train.preflight import check_transfer
+        from ..train.preflight import check_transfer, fine_tuning
 
         check_transfer(loaded, init_from, freeze)
     except RUN_ERRORS as error:
         raise fail(error) from error
+    if init_from and lr is None:
+        loaded = fine_tuning(loaded)
+        click.echo(f"fine-tuning from {init_from} at lr {loaded.train.lr:g}, a tenth of the recipe's (--lr sets "
+                   f"another)")
     if strategy != "multiworker":  # a multi-worker strategy must start before TensorFlow's devices do
         import_tensorflow()
     from ..train.trainer import RunOptions

@@ -13,6 +13,7 @@ from ..graph.load import load_spec
 from ..graph.report import compare_table, complexity_table, human, zoo_markdown
 from ..keras.drawing import compare_plot
 from ..spec.errors import SpecError
+from ..spec.loader import did_you_mean
 from ..spec.zoo import published, zoo_path
 from ..utils.atomic import check_writable
 from .common import Failure, fail
@@ -25,21 +26,24 @@ def zoo() -> None:
 
 @zoo.command("list")
 @click.option("--family", help="Only this family (resnet, resnext, wide, preact, plain, ...).")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array of objects (name, family, params, macs, "
+                                                      "published_error).")
 @click.option("--markdown", is_flag=True, help="A Markdown table (the README's zoo table).")
 def zoo_list(family: str | None, as_json: bool, markdown: bool) -> None:
     """Every zoo entry with computed params and MACs and the published error."""
-    entries = [e for e in list_zoo() if family in (None, e.family)]
+    everything = list_zoo()
+    entries = [e for e in everything if family in (None, e.family)]
     if not entries:
-        raise Failure(f"no zoo family '{family}'")
+        families = sorted({e.family for e in everything})
+        raise Failure(f"no zoo family '{family}'{did_you_mean(family, families)} (the families: "
+                      f"{', '.join(families)})")
     if markdown:
         click.echo(zoo_markdown(entries))
         return
     if as_json:
-        for e in entries:
-            error = e.published.error if e.published else None
-            click.echo(json.dumps({"name": e.name, "family": e.family, "params": e.params,
-                                   "macs": e.macs, "published_error": error}))
+        click.echo(json.dumps([{"name": e.name, "family": e.family, "params": e.params, "macs": e.macs,
+                                "published_error": e.published.error if e.published else None}
+                               for e in entries], indent=1))
         return
     click.echo(f"{'name':<34}{'family':<9}{'params':>9}{'MACs':>9}  published error")
     for e in entries:

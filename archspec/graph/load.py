@@ -31,6 +31,17 @@ def load_spec(source: ModelSpec | Mapping[str, Any] | str | Path, *,
     return loader.read_spec(source, overrides=overrides, check=_plans)
 
 
+def resized(spec: ModelSpec, input_size: int | None = None, num_classes: int | None = None) -> dict[str, Any]:
+    """``input_size`` (square, the spec's channels kept) and ``num_classes`` as overrides of ``spec``:
+    what ``build_model``, ``complexity`` and the commands' --input-size and --num-classes mean."""
+    overrides: dict[str, Any] = {}
+    if input_size is not None:
+        overrides["input_shape"] = (input_size, input_size, spec.input_shape[2])
+    if num_classes is not None:
+        overrides["num_classes"] = num_classes
+    return overrides
+
+
 def load_text(text: str, filename: str = "<string>") -> ModelSpec:
     """A validated, planned spec from YAML text; ``filename`` names it in errors and anchors
     relative ``extends``."""

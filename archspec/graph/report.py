@@ -41,17 +41,21 @@ def compare_parts(figures: list[Complexity]) -> list[str]:
 def compare_table(specs: list[ModelSpec], figures: list[Complexity]) -> str:
     """Nets side by side in the spirit of He et al. 2015, Fig. 3: depth, params and MACs, whole and
     per part (output size, params, MACs of each stage)."""
-    lines = [f"{'model':<20} {'depth':>5} {'layers':>6} {'params':>13} {'GMACs':>8}"]
+    name = max(len("model"), *(len(s.name) for s in specs))  # columns as wide as their longest entry
+    lines = [f"{'model':<{name}} {'depth':>5} {'layers':>6} {'params':>13} {'GMACs':>8}"]
     for spec, c in zip(specs, figures):
-        lines.append(f"{spec.name:<20} {c.depth:>5} {c.layers:>6} {c.params:>13,} {c.macs / 1e9:>8.3f}")
-    lines += ["", "per part: output / params / MACs", f"{'part':<8}" + "".join(f" {s.name:>30}" for s in specs)]
-    for scope in compare_parts(figures):
-        cells = []
-        for c in figures:
-            part = next((p for p in c.parts if p.scope == scope), None)
-            cells.append("-" if part is None else
-                         f"{'x'.join(map(str, part.output_shape))} / {human(part.params)} / {human(part.macs)}")
-        lines.append(f"{scope:<8}" + "".join(f" {cell:>30}" for cell in cells))
+        lines.append(f"{spec.name:<{name}} {c.depth:>5} {c.layers:>6} {c.params:>13,} {c.macs / 1e9:>8.3f}")
+    rows = [[scope] for scope in compare_parts(figures)]
+    for c in figures:
+        for row in rows:
+            part = next((p for p in c.parts if p.scope == row[0]), None)
+            row.append("-" if part is None else
+                       f"{'x'.join(map(str, part.output_shape))} / {human(part.params)} / {human(part.macs)}")
+    header = ["part", *(s.name for s in specs)]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines += ["", "per part: output / params / MACs"]
+    for row in [header, *rows]:
+        lines.append(f"{row[0]:<{widths[0]}}" + "".join(f"  {cell:>{w}}" for cell, w in zip(row[1:], widths[1:])))
     return "\n".join(lines)
 
 

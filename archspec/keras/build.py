@@ -13,10 +13,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..graph.complexity import graph_complexity
 from ..graph.guards import MAX_ACTIVATION_MB, MAX_PARAMS, Limits, check_size
-from ..graph.load import load_spec
+from ..graph.load import load_spec, resized
 from ..graph.plan import plan
 from ..spec.errors import PlanError, SpecError
-from ..spec.schema import ModelSpec
 
 if TYPE_CHECKING:
     import keras
@@ -52,7 +51,7 @@ def build_model(spec: Any, *, input_size: int | None = None, num_classes: int | 
     if pooling is not None and not features:
         raise SpecError(f"pooling={pooling!r} pools a backbone's last feature map; pass features=True too")
     loaded = load_spec(spec)
-    changes = _overrides(loaded, input_size, num_classes)
+    changes = resized(loaded, input_size, num_classes)
     loaded = load_spec(loaded, overrides=changes) if changes else loaded
     try:
         graph = plan(loaded, lesion, features=features, pooling=pooling)
@@ -81,12 +80,3 @@ def load_model(path: str | Path, *, unsafe: bool = False, compile: bool = True) 
     from .model_io import load_model as load
 
     return load(path, unsafe=unsafe, compile=compile)
-
-
-def _overrides(spec: ModelSpec, input_size: int | None, num_classes: int | None) -> dict:
-    changes: dict[str, Any] = {}
-    if input_size is not None:
-        changes["input_shape"] = (input_size, input_size, spec.input_shape[2])
-    if num_classes is not None:
-        changes["num_classes"] = num_classes
-    return changes

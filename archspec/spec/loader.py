@@ -255,7 +255,7 @@ def _find(source: str | Path) -> Path:
         raise SpecError(Problem("is not a regular file", file=str(path)))
     if isinstance(source, Path) or path.suffix in SPEC_SUFFIXES or len(path.parts) > 1:
         raise SpecError(Problem("no such file", file=str(path)))
-    hint = _did_you_mean(source, zoo.zoo_paths())
+    hint = did_you_mean(source, zoo.zoo_paths())
     raise SpecError(f"{source!r} is neither a spec file nor a zoo name{hint}")
 
 
@@ -306,7 +306,7 @@ def _base_path(value: Node, filename: str) -> Path:
         return path
     path = zoo.zoo_path(target)
     if path is None:
-        hint = _did_you_mean(target, zoo.zoo_paths())
+        hint = did_you_mean(target, zoo.zoo_paths())
         raise SpecError(_problem_at(value, f"unknown zoo name {target!r}{hint} (a path must end in .yaml)",
                                     "extends"))
     return path
@@ -395,7 +395,7 @@ def _problem_at(node: Node | None, message: str, path: str = "") -> Problem:
     return Problem(message, path, mark.name, mark.line + 1, mark.column + 1)
 
 
-def _did_you_mean(word: Any, options: Any) -> str:
+def did_you_mean(word: Any, options: Any) -> str:
     """The closest option, ignoring case (``ReLU`` -> ``relu``), as a hint to append."""
     by_lower = {str(o).lower(): o for o in options}
     close = difflib.get_close_matches(str(word).lower(), list(by_lower), n=1, cutoff=0.6)
@@ -506,7 +506,7 @@ def _describe(err: Mapping[str, Any], spot: _Spot) -> tuple[Node | None, str, st
     kind, received, path = err["type"], err.get("input"), _render(spot.path)
     if kind == "extra_forbidden":
         name, names = spot.path[-1], _field_names(spot.model)
-        hint = _did_you_mean(name, names) or (f" (valid fields: {', '.join(names)})" if names else "")
+        hint = did_you_mean(name, names) or (f" (valid fields: {', '.join(names)})" if names else "")
         return spot.key if spot.found else spot.node, path, f"unknown field {name!r}{hint}"
     if kind == "missing":
         part = spot.path[-1]
@@ -516,7 +516,7 @@ def _describe(err: Mapping[str, Any], spot: _Spot) -> tuple[Node | None, str, st
     if kind == "union_tag_invalid":
         tag = err["ctx"]["tag"]
         entry = _get(spot.node, "type") if spot.found else None
-        message = (f"unknown stage type {tag!r}{_did_you_mean(tag, STAGE_TYPES)} "
+        message = (f"unknown stage type {tag!r}{did_you_mean(tag, STAGE_TYPES)} "
                    f"(expected {', '.join(STAGE_TYPES)})")
         return (entry[1], f"{path}.type", message) if entry else (spot.node, path, message)
     if kind == "union_tag_not_found":
@@ -525,7 +525,7 @@ def _describe(err: Mapping[str, Any], spot: _Spot) -> tuple[Node | None, str, st
         return _blame(err["msg"].removeprefix("Value error, "), spot)
     message = f"{err['msg']}, got {_show(received)}"
     if get_origin(spot.annotation) is Literal and isinstance(received, str):
-        message += _did_you_mean(received, get_args(spot.annotation))
+        message += did_you_mean(received, get_args(spot.annotation))
     return spot.node, path, message
 
 

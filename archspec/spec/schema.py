@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from .strict import StrictModel
 from .train_schema import TrainSpec
 
 Activation = Literal["relu", "relu6", "swish", "gelu", "elu", "leaky_relu", "tanh", "sigmoid"]
@@ -25,12 +26,6 @@ Padding = Literal["same", "explicit", "symmetric"]
 MAX_INT = 2**31 - 1  # no width or depth comes near; keeps every derived width finite in float arithmetic
 PositiveInt = Annotated[int, Field(gt=0, le=MAX_INT, strict=True)]
 Stride = Annotated[int, Field(ge=1, le=4, strict=True)]
-
-
-class StrictModel(BaseModel):
-    """Base of every spec object: unknown fields are errors and objects are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # .nan, .inf: never a setting
 
 
 class NormSpec(StrictModel):
@@ -373,7 +368,7 @@ class ModelSpec(StrictModel):
     family: str = Field("custom", description="Zoo family (resnet, resnext, wide, ...).")
     description: str = ""
     input_shape: tuple[PositiveInt, PositiveInt, PositiveInt] = Field(
-        (224, 224, 3), description="Height, width, channels of one image."
+        (224, 224, 3), strict=False, description="Height, width, channels of one image."  # a YAML list is fine
     )
     num_classes: PositiveInt = 1000
     preprocess: Union[PreprocessPreset, Preprocess] = Field(

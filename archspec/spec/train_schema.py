@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from .strict import StrictModel
 
 Schedule = Literal["step", "cosine", "plateau", "constant"]
 Augment = Literal["auto", "pad_crop", "resized_crop", "none"]
 
 
-class TrainSpec(BaseModel):
+class TrainSpec(StrictModel):
     """Data, optimiser, learning-rate schedule, regularisation and augmentation of a run."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     data: str = Field(
         "digits", max_length=4096,

@@ -7,12 +7,24 @@ from pathlib import Path
 
 from ..spec.errors import RunError
 from ..spec.schema import ModelSpec
+from ..spec.train_schema import TrainSpec
 
 
 def check_transfer(spec: ModelSpec, init_from: Path | None, freeze: int) -> None:
-    """Refuse, before anything trains, a --freeze past the last stage or an --init-from file that is missing."""
+    """Refuse, before anything trains, a --freeze past the last stage or without --init-from, or an
+    --init-from file that is missing."""
     if not 0 <= freeze <= len(spec.stages):
         raise RunError(f"cannot freeze up to stage {freeze}: {spec.name} has {len(spec.stages)} stages, so --freeze "
                        f"takes 0 (nothing frozen) to {len(spec.stages)} (the stem and every stage; only the head trains)")
+    if freeze and init_from is None:
+        raise RunError(f"--freeze {freeze} keeps pre-trained stages fixed, so it needs --init-from CHECKPOINT: "
+                       f"without one the frozen stages would keep their random initial weights")
     if init_from is not None and not init_from.is_file():
         raise RunError(f"--init-from '{init_from}' does not exist: give a checkpoint (.keras) or a weights file (.h5)")
+
+
+def fine_tuning(spec: ModelSpec) -> ModelSpec:
+    """``spec`` at a tenth of its recipe's learning rate: the usual rate to fine-tune pre-trained
+    weights, whose features a fresh classifier's first large steps would otherwise wash out."""
+    t = spec.train or TrainSpec()
+    return spec.model_copy(update={"train": t.model_copy(update={"lr": t.lr / 10})})

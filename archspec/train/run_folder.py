@@ -1,10 +1,12 @@
 """A training run's folder: what it trains, which epochs are done, and its results.
 
 ``run.json`` (the spec it trains, with its ``train:`` recipe) is written when the run
-starts; ``state.json`` commits each finished epoch (its history row, the best epoch and
-the resume weights) and is renamed into place last, so whatever interrupts a run, the
-folder names a consistent epoch to resume from. ``history.csv`` is rewritten from the
-committed history, ``metrics.json`` marks a finished run. No TensorFlow here.
+starts, after every check has passed, so a folder holds started runs only; ``state.json``
+commits each finished epoch (its history row, the best epoch and the resume weights) and
+is renamed into place last, so whatever interrupts a run, the folder names a consistent
+epoch to resume from. ``history.csv`` is rewritten from the committed history,
+``metrics.json`` marks a finished run. A finished run keeps its last resume weights, so
+that ``--epochs`` can extend it later. No TensorFlow here.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from ..utils.atomic import write_csv, write_text
 
 FILES = ("run.json", "state.json", "history.csv", "metrics.json", "last.keras", "best.keras")
 FOLDERS = ("resume", "tensorboard")
-Status = Literal["new", "resume", "finished"]
+Status = Literal["new", "resume", "extend", "finished"]
+EPOCHS = "spec.train.epochs"  # the one field a run may change: it can be extended
 
 
 @dataclass
@@ -52,7 +55,8 @@ class RunFolder:
                            f"or it was damaged: choose another --out or pass --overwrite") from None
 
     def check(self, config: dict, overwrite: bool) -> Status:
-        """What a run of ``config`` here would do, refusing anything that would clobber other work.
+        """What a run of ``config`` here would do, refusing anything that would clobber other work:
+        start anew, resume, extend (more epochs than the run in the folder) or nothing (finished).
 
         Writes nothing: a refused run leaves the folder as it was.
         """
@@ -67,21 +71,39 @@ class RunFolder:
         if overwrite:
             return "new"
         changes = field_changes(self._json("run.json"), json.loads(json.dumps(config)))
-        if changes:
-            shown = "; ".join(f"{path}: {old} -> {new}" for path, old, new in changes[:3])
+        others = [change for change in changes if change[0] != EPOCHS]
+        if others:
+            shown = "; ".join(f"{path}: {old} -> {new}" for path, old, new in others[:3])
             raise RunError(f"'{self.path}' holds a run of another configuration ({shown}"
-                           f"{'; ...' if len(changes) > 3 else ''}): choose another --out, or pass "
-                           f"--overwrite to discard that run and start again")
+                           f"{'; ...' if len(others) > 3 else ''}): only --epochs may change, to extend it; "
+                           f"choose another --out, or pass --overwrite to discard that run and start again")
+        started = (self.path / "state.json").exists()
+        if changes:
+            _, recorded, wanted = changes[0]
+            if wanted < recorded:
+                raise RunError(f"'{self.path}' holds a run of {recorded} epochs ({EPOCHS}: {recorded} -> {wanted}): "
+                               f"a run can be extended, not shortened; its best.keras and history.csv hold every "
+                               f"epoch so far. Choose another --out, or pass --overwrite to start again")
+            if started and not self.state().weights:
+                raise RunError(f"'{self.path}' holds a finished run without resume weights (written before "
+                               f"archspec kept them), so it cannot be extended to {wanted} epochs: choose "
+                               f"another --out, or pass --overwrite to start again")
+            return "extend" if started else "new"
         if (self.path / "metrics.json").exists():
             return "finished"
-        return "resume" if (self.path / "state.json").exists() else "new"
+        return "resume" if started else "new"
+
+    def recorded_epochs(self) -> int:
+        """The length of the run recorded in ``run.json``."""
+        return int(self._json("run.json")["spec"]["train"]["epochs"])
 
     def start(self, config: dict, fresh: bool) -> None:
-        """Create the folder and record the configuration; ``fresh`` first removes a previous run's files."""
+        """Create the folder and record the configuration; ``fresh`` first removes a previous run's
+        files, and a continued run is unfinished again (an extension)."""
         self.path.mkdir(parents=True, exist_ok=True)
+        for name in FILES if fresh else ("metrics.json",):
+            (self.path / name).unlink(missing_ok=True)
         if fresh:
-            for name in FILES:
-                (self.path / name).unlink(missing_ok=True)
             for name in FOLDERS:
                 shutil.rmtree(self.path / name, ignore_errors=True)
         self.resume.mkdir(exist_ok=True)
@@ -105,12 +127,9 @@ class RunFolder:
             if stale.name != state.weights:
                 stale.unlink()
 
-    def finish(self, metrics: dict, state: State) -> None:
-        """Mark the run finished, then drop its resume weights (a finished run does not resume)."""
+    def finish(self, metrics: dict) -> None:
+        """Mark the run finished (its last resume weights stay, for an extension)."""
         write_text(self.path / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-        state.weights = None
-        self.commit(state)
-        shutil.rmtree(self.resume)
 
     def metrics(self) -> dict:
         return self._json("metrics.json")

@@ -1,13 +1,16 @@
 """`archspec train`: fit a spec on a data source with its ``train:`` recipe, resumably.
 
-Everything that can be wrong with the inputs (the data, its classes, the output folder)
-is found before TensorFlow builds anything, and nothing is written until then. Each
-finished epoch is committed to the run folder (``archspec.train.run_folder``): resume weights,
-``last.keras`` and, when validation accuracy improves, ``best.keras``, all written
-atomically, then ``state.json``. Running the same command again after an interruption
-continues from the last committed epoch; the learning rate is a function of the
-committed history, so the resumed run follows the same schedule. An epoch whose loss is
-NaN is never committed: the run stops and the last good checkpoints stay.
+Everything that can be wrong with the inputs (the data, its classes, the output folder,
+the weights to start from) is found before the run folder is written: a failed start
+leaves nothing. Each finished epoch is committed to the run folder
+(``archspec.train.run_folder``): resume weights (with the optimizer's state), ``last.keras``
+and, when validation accuracy improves, ``best.keras``, all written atomically, then
+``state.json``. Running the same command again after an interruption continues from the
+last committed epoch, as the same run: the learning rate is a function of the committed
+history, and every random stream (the data's order and augmentation, dropout and
+drop-path) a function of (seed, epoch, step), never of how long this process has run.
+An epoch whose loss is NaN is never committed: the run stops and the last good
+checkpoints stay.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from ..spec.errors import RunError
 from ..spec.schema import ModelSpec
 from ..spec.train_schema import TrainSpec
 from ..utils.atomic import save_model
-from .data import Data, check_fits, open_data, pipelines
+from .data import Data, check_fits, open_data, pipelines, steps_per_epoch
 from .preflight import check_transfer
 from .run_folder import RunFolder, State
 from .schedules import learning_rate
@@ -52,6 +55,7 @@ class RunOptions:
     verbose: int | None = None  # Keras fit verbosity; None: a progress bar on a terminal, a line per epoch otherwise
     callbacks: tuple[Any, ...] = ()  # extra Keras callbacks, run after the run's own
     init_from: Path | None = None  # transfer learning: start from these weights (by layer name), a fresh classifier
+    # (the CLI lowers the lr to a tenth of the recipe's for it, unless --lr is given: see preflight.fine_tuning)
     freeze: int = 0  # keep the stem and the first ``freeze`` stages' weights fixed
     log: Callable[[str], None] = print
 
@@ -73,16 +77,13 @@ def train(spec: ModelSpec, options: RunOptions) -> dict[str, Any]:
     status = folder.check(config, options.overwrite)
     if status == "finished":
         options.log(f"{options.out} already holds this run, finished: see {options.out / 'metrics.json'} "
-                    f"(--overwrite trains it again)")
+                    f"(--overwrite trains it again, --epochs N extends it)")
         return folder.metrics()
+    recorded_epochs = folder.recorded_epochs() if status == "extend" else None
 
     with _runtime(options, t.seed) as strategy:
         writer = _is_chief(strategy)
-        if writer:
-            folder.start(config, fresh=status == "new")
-        state = folder.state() if status == "resume" else State()
-        options.log(data.describe())
-        train_ds, val_ds = pipelines(data, spec, t)
+        state = folder.state() if status in ("resume", "extend") else State()
         with strategy.scope():
             model = build_model(spec)
             if options.init_from and not state.weights:
@@ -94,13 +95,23 @@ def train(spec: ModelSpec, options: RunOptions) -> dict[str, Any]:
             if state.weights:
                 model.optimizer.build(model.trainable_variables)
                 model.load_weights(folder.resume / state.weights)
-                options.log(f"resuming {options.out} after epoch {state.epochs} of {t.epochs}")
+        train_ds, val_ds = pipelines(data, spec, t, first_epoch=state.epochs)
+        if writer:  # every check has passed: from here on the folder holds a started run
+            folder.start(config, fresh=status == "new")
+        options.log(data.describe())
+        if recorded_epochs is not None:
+            options.log(f"extending {options.out} from {recorded_epochs} to {t.epochs} epochs after epoch "
+                        f"{state.epochs}: the {t.schedule} schedule now runs over {t.epochs} epochs")
+        elif state.weights:
+            options.log(f"resuming {options.out} after epoch {state.epochs} of {t.epochs}")
         commit = _Commit(folder, state, writer)
-        callbacks = [_LearningRate(t, state.history), keras.callbacks.TerminateOnNaN(), commit,
-                     keras.callbacks.TensorBoard(str(folder.tensorboard)) if writer else None, *options.callbacks]
+        callbacks = [_LearningRate(t, state.history), _RandomStreams(model, t.seed), keras.callbacks.TerminateOnNaN(),
+                     commit, keras.callbacks.TensorBoard(str(folder.tensorboard)) if writer else None,
+                     *options.callbacks]
         verbose = options.verbose if options.verbose is not None else 1 if sys.stdout.isatty() else 2
         try:
-            model.fit(train_ds, validation_data=val_ds, epochs=t.epochs, initial_epoch=state.epochs, shuffle=False,
+            model.fit(train_ds, validation_data=val_ds, epochs=t.epochs, initial_epoch=state.epochs,
+                      steps_per_epoch=steps_per_epoch(data, t), shuffle=False,
                       callbacks=[c for c in callbacks if c is not None], verbose=verbose)
         except KeyboardInterrupt:
             options.log(f"interrupted: {state.epochs} of {t.epochs} epochs are saved in {options.out}; run the "
@@ -113,7 +124,7 @@ def train(spec: ModelSpec, options: RunOptions) -> dict[str, Any]:
                            f"Lower the learning rate (--lr, now {t.lr}) or warm up (train.warmup_epochs)")
         metrics = _metrics(spec, data, state, options, strategy)
         if writer:
-            folder.finish(metrics, state)
+            folder.finish(metrics)
         return metrics
 
 
@@ -228,6 +239,22 @@ class _LearningRate(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs is not None:
             logs["learning_rate"] = self.rate
+
+
+class _RandomStreams(keras.callbacks.Callback):
+    """Restarts every seed generator of the model (dropout, drop-path) at each epoch from a key
+    of (seed, generator, epoch); within the epoch it advances once per draw, i.e. per step."""
+
+    def __init__(self, model: keras.Model, seed: int) -> None:
+        super().__init__()
+        self.states = [v for v in model.non_trainable_variables if v.name == "seed_generator_state"]
+        self.seed = seed
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        fold_in = tf.random.experimental.stateless_fold_in
+        for index, state in enumerate(self.states):
+            key = fold_in(fold_in(tf.constant([self.seed, 1], tf.int64), index), epoch)
+            state.assign(tf.cast(key, state.dtype))
 
 
 class _Commit(keras.callbacks.Callback):
