@@ -18,7 +18,7 @@ from archspec.cli import main
 from archspec.graph.load import load_spec, load_text, load_training
 from archspec.spec.errors import RunError, SpecError
 from archspec.spec.train_schema import TrainSpec
-from archspec.train.data import check_fits, open_data
+from archspec.train.data import WHITE, check_fits, open_data
 from archspec.train.run_folder import RunFolder
 from archspec.train.schedules import learning_rate, plateau_drops
 from archspec.train.trainer import RunOptions, train
@@ -122,7 +122,7 @@ def test_digits_split_is_seeded():
     a = open_data("digits", validation_split=0.1, seed=0, synthetic_classes=10)
     b = open_data("digits", validation_split=0.1, seed=0, synthetic_classes=10)
     assert (len(a.train), len(a.val), a.num_classes, a.shape) == (1617, 180, 10, (8, 8, 1))
-    assert np.array_equal(a.val.labels, b.val.labels) and a.train.images.max() == 1.0
+    assert np.array_equal(a.val.labels, b.val.labels) and a.train.images.max() == WHITE
 
 
 @pytest.mark.parametrize("source, message", [
