@@ -12,6 +12,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .source_schema import Source
 from .train_schema import TrainSpec
 
 Activation = Literal["relu", "relu6", "swish", "gelu", "elu", "leaky_relu", "tanh", "sigmoid"]
@@ -360,6 +361,9 @@ class ModelSpec(StrictModel):
     )
     train: TrainSpec | None = Field(
         None, description="How `archspec train` trains it (He et al. 2015's recipe where a field is left out)."
+    )
+    source: Source | None = Field(
+        None, description="The library model this spec is and its published weight files (zoo entries)."
     )
 
     @property
