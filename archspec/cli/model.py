@@ -12,7 +12,7 @@ from ..graph.guards import MAX_ACTIVATION_MB, MAX_PARAMS, Limits, check_size
 from ..graph.load import load_spec
 from ..graph.report import complexity_table
 from ..keras.quiet import import_tensorflow
-from ..spec.errors import SpecError
+from ..spec.errors import RunError, SpecError
 from ..spec.schema import json_schema
 from ..utils.atomic import check_writable, save_model, write_text
 from .common import RUN_ERRORS, Failure, cannot_write, fail, input_size_option, num_classes_option, resized
@@ -31,11 +31,13 @@ from .common import RUN_ERRORS, Failure, cannot_write, fail, input_size_option, 
               help="Refuse, before building, a model with more parameters.")
 @click.option("--max-activation-mb", type=click.FloatRange(min=0, min_open=True), default=MAX_ACTIVATION_MB,
               show_default=True, help="Refuse, before building, a model whose layer outputs take more MiB per image.")
-@click.option("--weights", type=click.Path(dir_okay=False, path_type=Path),
-              help="Load weights by layer name: keras.applications' .h5 files (keras_* zoo entries), a .h5 or .keras model.")
+@click.option("--weights", metavar="FILE|SOURCE",
+              help="Load weights: a torchvision/timm .pth or .safetensors file (read without PyTorch), "
+                   "keras.applications' .h5, a .h5 or .keras model; or the entry's published ones: imagenet "
+                   "(keras_* entries), torchvision, timm, torchvision:TAG, hf://timm/NAME (see `zoo show`).")
 def build(spec: str, summary: bool, as_json: bool, input_size: int | None, num_classes: int | None,
           save: Path | None, seed: int | None, max_params: int, max_activation_mb: float,
-          weights: Path | None) -> None:
+          weights: str | None) -> None:
     """Build SPEC (a YAML file or zoo name) into a Keras model and report its size.
 
     The figures come from the built model; they equal the analytic ones that
@@ -58,7 +60,7 @@ def build(spec: str, summary: bool, as_json: bool, input_size: int | None, num_c
     try:
         model = build_model(loaded, seed=seed, max_params=max_params, max_activation_mb=max_activation_mb,
                             weights=weights)
-    except SpecError as error:
+    except (SpecError, RunError) as error:
         raise fail(error) from error
     stats = model_stats(model)
     if summary:
