@@ -83,11 +83,10 @@ def seeded(model: torch.nn.Module, seed: int) -> torch.nn.Module:
 
 
 def calibrated(model: torch.nn.Module, x: np.ndarray, mean=MEAN, std=STD) -> torch.nn.Module:
-    """Scale the classifier so the logits on ``x`` have a spread of about 2: probabilities far from both
-    uniform and saturated, so a wrong layer shows in them."""
+    """Scale the classifier so the logits on ``x`` have a standard deviation of 2: probabilities far from
+    both uniform and saturated, so a wrong layer shows in them."""
     classifier = [m for m in model.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))][-1]
-    logits = torch.log(torch.from_numpy(probabilities(model, x, mean, std)).clamp_min(1e-30))
-    spread = float(logits.std(dim=1).mean().clamp_min(1e-3))
+    spread = float(logits(model, x, mean, std).std(dim=1).mean())
     with torch.no_grad():
         classifier.weight.mul_(2 / spread)
         classifier.bias.mul_(2 / spread)
@@ -103,10 +102,14 @@ def images(size: int, count: int = 2, seed: int = 0) -> np.ndarray:
     return np.clip(noisy, 0, 255).round().astype(np.float32)
 
 
-def probabilities(model: torch.nn.Module, x: np.ndarray, mean=MEAN, std=STD) -> np.ndarray:
+def logits(model: torch.nn.Module, x: np.ndarray, mean=MEAN, std=STD) -> torch.Tensor:
     normalised = ((x / 255.0 - mean) / std).astype(np.float32).transpose(0, 3, 1, 2)
     with torch.no_grad():
-        return torch.softmax(model(torch.from_numpy(np.ascontiguousarray(normalised))), dim=1).numpy()
+        return model(torch.from_numpy(np.ascontiguousarray(normalised)))
+
+
+def probabilities(model: torch.nn.Module, x: np.ndarray, mean=MEAN, std=STD) -> np.ndarray:
+    return torch.softmax(logits(model, x, mean, std), dim=1).numpy()
 
 
 def narrow_models() -> dict[str, tuple[torch.nn.Module, int, str]]:

@@ -46,6 +46,7 @@ def test_narrow_network_gives_the_source_models_probabilities(name, file):
     got = model.predict(model_input(REFERENCE[f"{name}_images"]), verbose=0)
     assert expected.max() < 0.99  # the fixtures' classifiers are scaled so that a wrong layer shows
     np.testing.assert_allclose(got, expected, atol=1e-4)
+    np.testing.assert_allclose(np.log(got), np.log(expected), atol=1e-3)  # the small probabilities too
 
 
 def test_the_three_file_formats_give_the_same_tensors(tmp_path):
