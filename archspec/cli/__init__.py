@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from . import experiments, model, training, zoo
+from . import experiments, inference, model, training, zoo
 from .common import EPILOG
 
 
@@ -28,5 +28,6 @@ def main(debug: bool) -> None:
 
 
 for command in (model.build, model.validate, model.schema, model.plot, model.diff, model.export, zoo.zoo,
-                training.train, training.bench_command, experiments.reproduce, experiments.gradients, experiments.paths):
+                training.train, training.bench_command, experiments.reproduce, experiments.gradients, experiments.paths,
+                inference.predict, inference.evaluate):
     main.add_command(command)

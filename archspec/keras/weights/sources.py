@@ -41,6 +41,20 @@ def resolve(spec: ModelSpec, weights: str) -> Path:
     return _cached(record, "models" if name == "imagenet" else f"archspec/{name}")
 
 
+def record_for(spec: ModelSpec, weights: str | Path) -> WeightFile | None:
+    """The ``source:`` record of these weights: the named source's, or the one whose URL ends in the
+    file's name (torchvision's file names carry their hash); None for weights the spec does not record."""
+    if spec.source is None:
+        return None
+    text = str(weights)
+    if text.startswith("hf://"):
+        return next((w for w in spec.source.weights if w.url == text), None)
+    if is_named(text) and not Path(text).exists():
+        name, _, tag = text.partition(":")
+        return _weight_file(spec, LIBRARY_OF[name], tag, text)
+    return next((w for w in spec.source.weights if w.url.rsplit("/", 1)[-1] == Path(text).name), None)
+
+
 def _weight_file(spec: ModelSpec, library: str, tag: str, asked: str) -> WeightFile:
     source = spec.source
     if source is None or source.library != library or not source.weights:
@@ -57,16 +71,21 @@ def _weight_file(spec: ModelSpec, library: str, tag: str, asked: str) -> WeightF
                            f"{', '.join(w.name for w in source.weights)}")
 
 
+def cache_home() -> Path:
+    """Keras's cache: ``KERAS_HOME``, else ``~/.keras`` (read when asked, so a changed variable counts)."""
+    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+
+
 def cache_path(record: WeightFile, subdir: str) -> Path:
-    """Where ``keras.utils.get_file`` keeps the file (``KERAS_HOME``, else ``~/.keras``)."""
-    home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
-    return home / subdir / record.url.rsplit("/", 1)[1]
+    """Where the file is kept once fetched."""
+    return cache_home() / subdir / record.url.rsplit("/", 1)[1]
 
 
 def _cached(record: WeightFile, subdir: str) -> Path:
     target = cache_path(record, subdir)
     try:
-        path = Path(keras.utils.get_file(target.name, record.url, file_hash=record.md5, cache_subdir=subdir))
+        path = Path(keras.utils.get_file(target.name, record.url, file_hash=record.md5, cache_subdir=subdir,
+                                         cache_dir=str(cache_home())))
     except Exception as err:  # get_file raises bare Exceptions for network failures
         raise WeightsFileError(f"cannot fetch {record.url} ({err}); on a machine without network access, "
                                f"download it elsewhere and put it at {target}") from None
