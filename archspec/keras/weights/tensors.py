@@ -45,7 +45,7 @@ def open_tensors(path: str | Path) -> TensorFile:
     if path.suffix in TORCH_SUFFIXES:
         checkpoint = read_checkpoint(path)
         shapes = {name: ref.shape for name, ref in checkpoint.tensors.items()}
-        return TensorFile(path, shapes, checkpoint.read, checkpoint._buffer.close, "PyTorch checkpoint")
+        return TensorFile(path, shapes, checkpoint.read, checkpoint.close, "PyTorch checkpoint")
     raise WeightsFileError(f"{path}: expected a PyTorch checkpoint ({', '.join(TORCH_SUFFIXES)}) or a .safetensors file")
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import collections
 import io
-import mmap
+import os
 import pickle
 import struct
 import zipfile
@@ -118,48 +118,56 @@ class _Unpickler(pickle.Unpickler):
 
 @dataclass
 class TorchCheckpoint:
-    """The tensors of a ``.pth`` file by name, their bytes read from a memory map when asked for."""
+    """The tensors of a ``.pth`` file by name; each tensor's storage is read from the file when asked for,
+    so memory holds one tensor at a time, not the file."""
 
     path: Path
     tensors: dict[str, TensorRef]
-    _buffer: mmap.mmap
+    _file: io.BufferedReader
     _offsets: dict[str, int]  # storage key -> byte offset of its data in the file
 
     def read(self, name: str) -> np.ndarray:
         """The tensor ``name`` as a C-ordered numpy array (float32 for bfloat16)."""
         ref = self.tensors[name]
         store = ref.storage
-        data = np.frombuffer(self._buffer, dtype=store.dtype, count=store.numel, offset=self._offsets[store.key])
-        size = data.itemsize
+        size = np.dtype(store.dtype).itemsize
+        count = ref.offset + sum((n - 1) * s for n, s in zip(ref.shape, ref.stride)) + 1 if all(ref.shape) else 0
+        raw = os.pread(self._file.fileno(), count * size, self._offsets[store.key])
+        if len(raw) < count * size:
+            raise WeightsFileError(f"{self.path}: truncated inside tensor {name!r}")
+        data = np.frombuffer(raw, dtype=store.dtype)
         view = np.lib.stride_tricks.as_strided(data[ref.offset:], ref.shape, tuple(s * size for s in ref.stride))
-        array = np.array(view)  # a copy: the map may close, and the view may overlap
+        array = np.array(view)  # C order; the view may overlap itself
         if store.dtype == "<u2":  # bfloat16: the high half of a float32
             array = (array.astype("<u4") << 16).view("<f4")
         return array
+
+    def close(self) -> None:
+        self._file.close()
 
 
 def read_checkpoint(path: Path) -> TorchCheckpoint:
     """The state dict in a ``.pth`` file (zip or legacy format), refusing any global but a state dict's."""
     try:
-        with open(path, "rb") as file:
-            buffer = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
-    except (OSError, ValueError) as err:  # ValueError: an empty file cannot be mapped
-        raise WeightsFileError(f"{path}: cannot read it: {getattr(err, 'strerror', None) or err}") from None
+        file = open(path, "rb")
+    except OSError as err:
+        raise WeightsFileError(f"{path}: cannot read it: {err.strerror or err}") from None
     try:
-        if zipfile.is_zipfile(path):
-            state, offsets = _read_zip(path, buffer)
-        else:
-            state, offsets = _read_legacy(path, buffer)
+        state, offsets = _read_zip(path, file) if zipfile.is_zipfile(file) else _read_legacy(file)
+        return TorchCheckpoint(path, _tensors_of(path, state), file, offsets)
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError,
             struct.error, zipfile.BadZipFile, OverflowError, MemoryError, RecursionError) as err:
-        buffer.close()
+        file.close()
         raise WeightsFileError(f"{path}: refusing to read it as a PyTorch checkpoint: {err}") from None
-    return TorchCheckpoint(path, _tensors_of(path, state), buffer, offsets)
+    except WeightsFileError:
+        file.close()
+        raise
 
 
-def _read_zip(path: Path, buffer: mmap.mmap) -> tuple[Any, dict[str, int]]:
+def _read_zip(path: Path, file: io.BufferedReader) -> tuple[Any, dict[str, int]]:
     """The pickle of a zip checkpoint, and where each stored (uncompressed) storage starts in the file."""
-    with zipfile.ZipFile(path) as archive:
+    size = os.fstat(file.fileno()).st_size
+    with zipfile.ZipFile(file) as archive:
         pickles = [i for i in archive.infolist() if i.filename.endswith("/data.pkl") and i.filename.count("/") == 1]
         if len(pickles) != 1:
             raise ValueError("a zip archive without a PyTorch data.pkl")
@@ -177,27 +185,28 @@ def _read_zip(path: Path, buffer: mmap.mmap) -> tuple[Any, dict[str, int]]:
             if info.file_size < ref.numel * np.dtype(ref.dtype).itemsize:
                 raise ValueError(f"storage {ref.key!r} holds {info.file_size} bytes, fewer than its "
                                  f"{ref.numel} elements need")
-            offsets[ref.key] = _data_offset(buffer, info)
+            offsets[ref.key] = _data_offset(file, info, size)
             return ref
 
         state = _Unpickler(io.BytesIO(archive.read(pickles[0])), storage).load()
     return state, offsets
 
 
-def _data_offset(buffer: mmap.mmap, info: zipfile.ZipInfo) -> int:
+def _data_offset(file: io.BufferedReader, info: zipfile.ZipInfo, size: int) -> int:
     """Where a stored zip member's bytes begin: after its local header (30 bytes, its name, its extra field)."""
     start = info.header_offset
-    name_length, extra_length = struct.unpack_from("<HH", buffer, start + 26)
+    name_length, extra_length = struct.unpack("<HH", os.pread(file.fileno(), 4, start + 26))
     offset = start + 30 + name_length + extra_length
-    if offset + info.file_size > len(buffer):
+    if offset + info.file_size > size:
         raise ValueError("the archive is truncated")
     return offset
 
 
-def _read_legacy(path: Path, buffer: mmap.mmap) -> tuple[Any, dict[str, int]]:
+def _read_legacy(stream: io.BufferedReader) -> tuple[Any, dict[str, int]]:
     """The pre-1.6 stream: magic, protocol, system info, the state pickle, the storage keys, then per
     storage its element count (int64) and bytes, in the order of the keys."""
-    stream = io.BytesIO(buffer)
+    stream.seek(0)
+    size = os.fstat(stream.fileno()).st_size
 
     def plain() -> Any:  # the framing pickles hold only ints, strings, lists and dicts
         return _Unpickler(stream, _no_storage).load()
@@ -221,13 +230,13 @@ def _read_legacy(path: Path, buffer: mmap.mmap) -> tuple[Any, dict[str, int]]:
     offsets: dict[str, int] = {}
     position = stream.tell()
     for key in keys:
-        (numel,) = struct.unpack_from("<q", buffer, position)
+        (numel,) = struct.unpack("<q", os.pread(stream.fileno(), 8, position))
         ref = storages[key]
         if numel != ref.numel:
             raise ValueError(f"storage {key!r} holds {numel} elements where the state says {ref.numel}")
         offsets[key] = position + 8
         position += 8 + numel * np.dtype(ref.dtype).itemsize
-        if position > len(buffer):
+        if position > size:
             raise ValueError("the file is truncated")
     return state, offsets
 
