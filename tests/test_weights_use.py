@@ -65,6 +65,27 @@ def test_a_named_source_already_in_the_cache_needs_no_network(tmp_path, monkeypa
     assert record_for(spec, "torchvision:V1") is record_for(spec, cached) is spec.source.weights[0]
 
 
+def test_imagenet_loads_keras_applications_file_from_the_keras_cache(tmp_path, monkeypatch):
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format  # the format of keras.applications' downloads
+
+    from archspec.keras.build import build_model
+
+    source = build_model("cifar_resnet20", seed=1)
+    data_file = tmp_path / "written.h5"
+    with h5py.File(data_file, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, source)
+    data = data_file.read_bytes()
+    spec = yaml.safe_load(Path(zoo_paths()["cifar_resnet20"]).read_text())
+    spec["source"] = {"library": "keras.applications", "model": "Fixture", "weights": [
+        {"name": "imagenet", "url": "https://example.invalid/fixture.h5", "md5": hashlib.md5(data).hexdigest()}]}
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "fixture.h5").write_bytes(data)
+    model = build_model(load_spec(spec), weights="imagenet", seed=2)
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), source.get_weights()))
+
+
 def test_a_cached_file_with_another_hash_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     spec = _sourced_spec("https://example.invalid/fixture-00000000.pth", sha256="00000000")

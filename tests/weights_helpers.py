@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from archspec.graph.load import load_spec
 from archspec.keras.build import build_model
 from archspec.spec.schema import ModelSpec
 
@@ -20,8 +21,6 @@ HAS_PREPROCESS = "preprocess" in ModelSpec.model_fields
 def build_for_source(spec, **kwargs):
     """``spec`` built to take what the source model takes, torchvision's ImageNet normalisation."""
     overrides = {"preprocess": "imagenet"} if HAS_PREPROCESS else {}
-    from archspec.graph.load import load_spec
-
     return build_model(load_spec(spec, overrides=overrides) if overrides else spec, **kwargs)
 
 

@@ -28,6 +28,7 @@ from ...spec.errors import RunError
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C  # the first pickle of a pre-1.6 torch.save stream
 LEGACY_PROTOCOL = 1001
+MAX_PICKLE_BYTES = 64 << 20  # a state dict's pickle is names and shapes: ResNet-152's is under 100 KiB
 
 DTYPES = {  # storage class -> numpy dtype (bfloat16 is widened to float32 when read)
     "FloatStorage": "<f4", "DoubleStorage": "<f8", "HalfStorage": "<f2", "BFloat16Storage": "<u2",
@@ -171,6 +172,9 @@ def _read_zip(path: Path, file: io.BufferedReader) -> tuple[Any, dict[str, int]]
         pickles = [i for i in archive.infolist() if i.filename.endswith("/data.pkl") and i.filename.count("/") == 1]
         if len(pickles) != 1:
             raise ValueError("a zip archive without a PyTorch data.pkl")
+        if pickles[0].file_size > MAX_PICKLE_BYTES:
+            raise ValueError(f"its data.pkl unpacks to {pickles[0].file_size:,} bytes, more than the "
+                             f"{MAX_PICKLE_BYTES:,} a state dict's names and shapes take")
         root = pickles[0].filename[: -len("data.pkl")]
         entries = {i.filename[len(root) + 5:]: i for i in archive.infolist() if i.filename.startswith(root + "data/")}
         offsets: dict[str, int] = {}
