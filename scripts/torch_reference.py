@@ -10,14 +10,17 @@ torchvision timm safetensors`).
     python scripts/torch_reference.py full NAME OUT_DIR
         A full-size zoo entry's source model with seeded weights as OUT_DIR/NAME.pth, fixed images and
         its probabilities (tests/test_weights_parity_full.py calls it through ARCHSPEC_TORCH_PYTHON).
-    python scripts/torch_reference.py sources
-        The `source:` sections of the zoo's torchvision and timm entries, from their own metadata.
+    python scripts/torch_reference.py sources [results-imagenet.csv]
+        The `source:` sections of the zoo's torchvision and timm entries, from their own metadata; timm's
+        top-1 at 224 from its results/results-imagenet.csv (github.com/huggingface/pytorch-image-models),
+        when given.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import csv
 import functools
 import gzip
 import json
@@ -196,16 +199,21 @@ def full(entry: str, out: Path) -> None:
     np.savez(out / f"{entry}.npz", images=x, probabilities=probabilities(model, x))
 
 
-def sources() -> None:
+def sources(timm_results: Path | None) -> None:
     """Print each entry's source section (YAML), from torchvision's weight enums and timm's pretrained cfgs."""
+    top1 = {}
+    if timm_results:
+        with open(timm_results, newline="") as file:
+            top1 = {row["model"]: float(row["top1"]) for row in csv.DictReader(file) if row["img_size"] == "224"}
     for entry, (library, name, tags) in SOURCES.items():
         lines = ["source:", f"  library: {library}", f"  model: {name}", "  weights:"]
         for tag in tags:
-            lines += [f"    - {line}" if i == 0 else f"      {line}" for i, line in enumerate(_weight_lines(library, name, tag))]
+            weight = _weight_lines(library, name, tag, top1.get(f"{name}.{tag}"))
+            lines += [f"    - {line}" if i == 0 else f"      {line}" for i, line in enumerate(weight)]
         print(f"# {entry}\n" + "\n".join(lines))
 
 
-def _weight_lines(library: str, name: str, tag: str) -> list[str]:
+def _weight_lines(library: str, name: str, tag: str, timm_top1: float | None) -> list[str]:
     if library == "torchvision":
         weights = torchvision.models.get_model_weights(name)[tag]
         transform = weights.transforms()
@@ -216,7 +224,7 @@ def _weight_lines(library: str, name: str, tag: str) -> list[str]:
                 f"interpolation: {transform.interpolation.value}}}"]
     cfg = timm.models.get_pretrained_cfg(f"{name}.{tag}")
     crop = cfg.input_size[1]
-    return [f"name: {tag}", f"url: hf://{cfg.hf_hub_id}", "sha256: null", "top1: null",
+    return [f"name: {tag}", f"url: hf://{cfg.hf_hub_id}", "sha256: null", f"top1: {timm_top1}".replace("None", "null"),
             f"eval: {{resize: {int(crop / cfg.crop_pct)}, crop: {crop}, interpolation: {cfg.interpolation}}}"]
 
 
@@ -230,7 +238,7 @@ def main() -> None:
     elif args.command == "full":
         full(args.args[0], Path(args.args[1]))
     else:
-        sources()
+        sources(Path(args.args[0]) if args.args else None)
 
 
 if __name__ == "__main__":
