@@ -124,6 +124,18 @@ def _hostile_pickle(target: Path) -> bytes:
     return pickle.dumps({"conv1.weight": Payload()}, protocol=2)
 
 
+def test_a_model_without_classifier_leaves_the_files_classifier_unused():
+    import keras
+
+    full = _fixture_model("resnet_basic")
+    backbone = keras.Model(full.input, full.get_layer("conv5_block1_out").output)
+    loaded = load_source_weights(backbone, FIXTURES / "resnet_basic.pth")
+    assert loaded.unused_head == 2  # fc.weight, fc.bias
+    with pytest.raises(WeightsFileError, match="tensor 'layer4.0.conv1.weight'.*fits no layer"):
+        load_source_weights(keras.Model(full.input, full.get_layer("conv4_block1_out").output),
+                            FIXTURES / "resnet_basic.pth")
+
+
 def test_a_pickle_that_would_create_a_file_is_refused_without_running(tmp_path):
     target = tmp_path / "pwned"
     archive = tmp_path / "hostile.pth"

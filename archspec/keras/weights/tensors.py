@@ -26,7 +26,6 @@ class TensorFile:
     shapes: dict[str, tuple[int, ...]]
     read: Callable[[str], np.ndarray]
     close: Callable[[], None]
-    format: str
 
     def __enter__(self) -> TensorFile:
         return self
@@ -45,7 +44,7 @@ def open_tensors(path: str | Path) -> TensorFile:
     if path.suffix in TORCH_SUFFIXES:
         checkpoint = read_checkpoint(path)
         shapes = {name: ref.shape for name, ref in checkpoint.tensors.items()}
-        return TensorFile(path, shapes, checkpoint.read, checkpoint.close, "PyTorch checkpoint")
+        return TensorFile(path, shapes, checkpoint.read, checkpoint.close)
     raise WeightsFileError(f"{path}: expected a PyTorch checkpoint ({', '.join(TORCH_SUFFIXES)}) or a .safetensors file")
 
 
@@ -68,4 +67,4 @@ def _safetensors(path: Path) -> TensorFile:
         except (SafetensorError, TypeError, ValueError) as err:
             raise WeightsFileError(f"{path}: cannot read tensor {name!r}: {err}") from None
 
-    return TensorFile(path, shapes, read, lambda: None, ".safetensors file")
+    return TensorFile(path, shapes, read, lambda: None)
