@@ -182,3 +182,12 @@ def test_zoo_show_lists_the_weight_sources():
         assert f"torchvision:{w.name}" in result.output and f"top-1 {w.top1:.2f}%" in result.output
     assert "imagenet" in run("zoo", "show", "keras_resnet50").output
     assert "none recorded" in run("zoo", "show", "cifar_resnet20").output
+
+
+def test_timm_weights_without_huggingface_hub_say_what_to_install(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "huggingface_hub", None)  # as if not installed
+    with pytest.raises(WeightsFileError, match=r"needs huggingface_hub \(pip install 'archspec\[hub\]'\).*"
+                                               r"https://huggingface.co/timm/seresnet50.a1_in1k"):
+        resolve(load_spec("se_resnet50"), "timm")
