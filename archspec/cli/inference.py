@@ -9,12 +9,9 @@ import click
 
 from ..graph.load import load_spec
 from ..keras.quiet import import_tensorflow
-from .common import RUN_ERRORS, fail
+from .common import RUN_ERRORS, WEIGHTS_HELP, fail
 
-weights_option = click.option(
-    "--weights", required=True, metavar="FILE|SOURCE",
-    help="A torchvision/timm .pth or .safetensors file, keras.applications' .h5, a .keras model, or the entry's "
-         "published ones: imagenet, torchvision, timm, torchvision:TAG, hf://timm/NAME (see `zoo show`).")
+weights_option = click.option("--weights", required=True, metavar="FILE|SOURCE", help=WEIGHTS_HELP)
 
 
 def _classifier(spec_name: str, weights: str):

@@ -15,7 +15,16 @@ from ..keras.quiet import import_tensorflow
 from ..spec.errors import RunError, SpecError
 from ..spec.schema import json_schema
 from ..utils.atomic import check_writable, save_model, write_text
-from .common import RUN_ERRORS, Failure, cannot_write, fail, input_size_option, num_classes_option, resized
+from .common import (
+    RUN_ERRORS,
+    WEIGHTS_HELP,
+    Failure,
+    cannot_write,
+    fail,
+    input_size_option,
+    num_classes_option,
+    resized,
+)
 
 
 @click.command()
@@ -31,10 +40,7 @@ from .common import RUN_ERRORS, Failure, cannot_write, fail, input_size_option, 
               help="Refuse, before building, a model with more parameters.")
 @click.option("--max-activation-mb", type=click.FloatRange(min=0, min_open=True), default=MAX_ACTIVATION_MB,
               show_default=True, help="Refuse, before building, a model whose layer outputs take more MiB per image.")
-@click.option("--weights", metavar="FILE|SOURCE",
-              help="Load weights: a torchvision/timm .pth or .safetensors file (read without PyTorch), "
-                   "keras.applications' .h5, a .h5 or .keras model; or the entry's published ones: imagenet "
-                   "(keras_* entries), torchvision, timm, torchvision:TAG, hf://timm/NAME (see `zoo show`).")
+@click.option("--weights", metavar="FILE|SOURCE", help=WEIGHTS_HELP)
 def build(spec: str, summary: bool, as_json: bool, input_size: int | None, num_classes: int | None,
           save: Path | None, seed: int | None, max_params: int, max_activation_mb: float,
           weights: str | None) -> None:
