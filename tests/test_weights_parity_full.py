@@ -19,18 +19,18 @@ import pytest
 
 from archspec.keras.weights.transfer import load_source_weights
 
-from .weights_helpers import build_for_source, model_input
+from .weights_helpers import HAS_FAITHFUL_FUNCTIONS, build_for_source, model_input
 
 SCRIPT = Path(__file__).parents[1] / "scripts" / "torch_reference.py"
 TORCH_PYTHON = os.environ.get("ARCHSPEC_TORCH_PYTHON") or (sys.executable if importlib.util.find_spec("torch") else None)
-PADDING = "faithful functions are issue 16's bullet 1 (branch i16a): TensorFlow's 'same' padding of strided 3x3 convs"
+PADDING = "faithful functions are issue 16's bullet 1: TensorFlow's 'same' padding of strided 3x3 convs"
 ENTRIES = [
     "densenet121",
     "vgg11",
-    *(pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=PADDING))
+    *(pytest.param(name, marks=pytest.mark.xfail(not HAS_FAITHFUL_FUNCTIONS, strict=True, reason=PADDING))
       for name in ("resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2", "se_resnet50", "dpn68")),
     pytest.param("preact_resnet50", marks=pytest.mark.xfail(
-        strict=True, reason="issue 16's bullet 1: the pre-activation stem max-pools zero padding where timm pads -inf")),
+        strict=True, reason="the pre-activation stem max-pools zero padding where timm pads with -inf")),
 ]
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(TORCH_PYTHON is None, reason="needs torch, or ARCHSPEC_TORCH_PYTHON")]
