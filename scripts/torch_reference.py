@@ -186,7 +186,8 @@ def fixtures(out: Path) -> None:
     shapes = {}
     for entry, (library, model_name, _) in SOURCES.items():
         model = source_model(library, model_name)
-        shapes[entry] = {k: list(v.shape) for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+        shapes[entry] = {k: list(v.shape) for k, v in model.state_dict().items()
+                         if not k.endswith("num_batches_tracked")}
     with gzip.open(out / "zoo_tensors.json.gz", "wt") as file:
         json.dump({"torch": torch.__version__, "torchvision": torchvision.__version__, "timm": timm.__version__,
                    "entries": shapes}, file)

@@ -84,7 +84,8 @@ def test_an_extra_tensor_is_named(tmp_path):
     arrays = _tensors("resnet_basic.pth")
     arrays["layer4.1.conv1.weight"] = np.zeros((64, 64, 3, 3), np.float32)
     save_file(arrays, str(tmp_path / "extra.safetensors"))
-    with pytest.raises(WeightsFileError, match=r"tensor 'layer4.1.conv1.weight' \(shape \(64, 64, 3, 3\)\) fits no layer"):
+    with pytest.raises(WeightsFileError,
+                       match=r"tensor 'layer4.1.conv1.weight' \(shape \(64, 64, 3, 3\)\) fits no layer"):
         load_source_weights(_fixture_model("resnet_basic"), tmp_path / "extra.safetensors")
 
 

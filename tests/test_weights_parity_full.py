@@ -22,7 +22,8 @@ from archspec.keras.weights.transfer import load_source_weights
 from .weights_helpers import HAS_FAITHFUL_FUNCTIONS, build_for_source, model_input
 
 SCRIPT = Path(__file__).parents[1] / "scripts" / "torch_reference.py"
-TORCH_PYTHON = os.environ.get("ARCHSPEC_TORCH_PYTHON") or (sys.executable if importlib.util.find_spec("torch") else None)
+TORCH_PYTHON = os.environ.get("ARCHSPEC_TORCH_PYTHON") or (
+    sys.executable if importlib.util.find_spec("torch") else None)
 PADDING = "faithful functions are issue 16's bullet 1: TensorFlow's 'same' padding of strided 3x3 convs"
 ENTRIES = [
     "densenet121",
@@ -33,7 +34,8 @@ ENTRIES = [
         strict=True, reason="the pre-activation stem max-pools zero padding where timm pads with -inf")),
 ]
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(TORCH_PYTHON is None, reason="needs torch, or ARCHSPEC_TORCH_PYTHON")]
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(TORCH_PYTHON is None, reason="needs torch, or ARCHSPEC_TORCH_PYTHON")]
 
 
 @pytest.mark.parametrize("name", ENTRIES)

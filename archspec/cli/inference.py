@@ -95,7 +95,8 @@ def evaluate(spec: str, weights: str, data: str, batch_size: int, as_json: bool)
         source = open_data(data, validation_split=0.5, seed=0, synthetic_classes=loaded.num_classes)
 
         def progress(batches, total):
-            with click.progressbar(batches, length=total, label="evaluating", file=click.get_text_stream("stderr")) as bar:
+            stderr = click.get_text_stream("stderr")
+            with click.progressbar(batches, length=total, label="evaluating", file=stderr) as bar:
                 yield from bar
 
         accuracy = run(model, source, transform, batch_size, progress)

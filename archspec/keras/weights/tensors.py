@@ -45,7 +45,8 @@ def open_tensors(path: str | Path) -> TensorFile:
         checkpoint = read_checkpoint(path)
         shapes = {name: ref.shape for name, ref in checkpoint.tensors.items()}
         return TensorFile(path, shapes, checkpoint.read, checkpoint.close)
-    raise WeightsFileError(f"{path}: expected a PyTorch checkpoint ({', '.join(TORCH_SUFFIXES)}) or a .safetensors file")
+    raise WeightsFileError(f"{path}: expected a PyTorch checkpoint ({', '.join(TORCH_SUFFIXES)}) or a "
+                           f".safetensors file")
 
 
 def _safetensors(path: Path) -> TensorFile:
