@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from . import experiments, model, training, zoo
+from . import experiments, inference, model, training, zoo
 from .common import EPILOG
 
 INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a program stopped by Ctrl-C
@@ -51,5 +51,6 @@ def main(debug: bool) -> None:
 
 
 for command in (model.build, model.validate, model.schema, model.plot, model.diff, model.export, zoo.zoo,
-                training.train, training.bench_command, experiments.reproduce, experiments.gradients, experiments.paths):
+                training.train, training.bench_command, experiments.reproduce, experiments.gradients, experiments.paths,
+                inference.predict, inference.evaluate):
     main.add_command(command)

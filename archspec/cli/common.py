@@ -35,6 +35,10 @@ def resized(spec: str, input_size: int | None, num_classes: int | None) -> dict[
     return load.resized(load.load_spec(spec), input_size, num_classes)
 
 
+WEIGHTS_HELP = ("A torchvision/timm .pth or .safetensors file (read without PyTorch), keras.applications' .h5, a .h5 or "
+                ".keras model; or the entry's published weights: imagenet (keras_* entries), torchvision, timm, "
+                "torchvision:TAG, hf://timm/NAME (see `zoo show`).")
+
 input_size_option = click.option("--input-size", type=click.IntRange(min=1),
                            help="Square input size instead of the spec's (training data is resized to it).")
 num_classes_option = click.option("--num-classes", type=click.IntRange(min=1), help="Classifier size instead of the spec's.")

@@ -12,10 +12,19 @@ from ..graph.guards import MAX_ACTIVATION_MB, MAX_PARAMS, Limits, check_size
 from ..graph.load import load_spec
 from ..graph.report import complexity_table
 from ..keras.quiet import import_tensorflow
-from ..spec.errors import SpecError
+from ..spec.errors import RunError, SpecError
 from ..spec.schema import json_schema
 from ..utils.atomic import check_writable, save_model, write_text
-from .common import RUN_ERRORS, Failure, cannot_write, fail, input_size_option, num_classes_option, resized
+from .common import (
+    RUN_ERRORS,
+    WEIGHTS_HELP,
+    Failure,
+    cannot_write,
+    fail,
+    input_size_option,
+    num_classes_option,
+    resized,
+)
 
 
 @click.command()
@@ -31,8 +40,7 @@ from .common import RUN_ERRORS, Failure, cannot_write, fail, input_size_option, 
               help="Refuse, before building, a model with more parameters.")
 @click.option("--max-activation-mb", type=click.FloatRange(min=0, min_open=True), default=MAX_ACTIVATION_MB,
               show_default=True, help="Refuse, before building, a model whose layer outputs take more MiB per image.")
-@click.option("--weights", type=click.Path(dir_okay=False, path_type=Path),
-              help="Load weights by layer name: keras.applications' .h5 files (keras_* zoo entries), a .h5 or .keras model.")
+@click.option("--weights", metavar="FILE|SOURCE", help=WEIGHTS_HELP)
 @click.option("--features", is_flag=True,
               help="The backbone without its head: outputs the last feature map at each resolution, "
                    "P2 (stride 4) to P5 (stride 32) as keras-hub names them.")
@@ -41,7 +49,7 @@ from .common import RUN_ERRORS, Failure, cannot_write, fail, input_size_option, 
                    "include_top=False, pooling=).")
 def build(spec: str, summary: bool, as_json: bool, input_size: int | None, num_classes: int | None,
           save: Path | None, seed: int | None, max_params: int, max_activation_mb: float,
-          weights: Path | None, features: bool, pooling: str | None) -> None:
+          weights: str | None, features: bool, pooling: str | None) -> None:
     """Build SPEC (a YAML file or zoo name) into a Keras model and report its size.
 
     The figures come from the built model; they equal the analytic ones that
@@ -67,10 +75,10 @@ def build(spec: str, summary: bool, as_json: bool, input_size: int | None, num_c
     try:
         model = build_model(loaded, seed=seed, max_params=max_params, max_activation_mb=max_activation_mb,
                             weights=weights, features=features, pooling=pooling)
-    except SpecError as error:
+    except (SpecError, RunError) as error:
         raise fail(error) from error
     if weights is not None:  # on stderr beside --json, whose stdout is one JSON object
-        click.echo(f"loaded the weights of {weights}, matched by layer name", err=as_json)
+        click.echo(f"loaded the weights of {weights} into {loaded.name}", err=as_json)
     stats = model_stats(model)
     if summary:
         model.summary(print_fn=lambda line, **_: click.echo(line), expand_nested=False)

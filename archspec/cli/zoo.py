@@ -10,7 +10,7 @@ import click
 from ..graph.catalogue import list_zoo
 from ..graph.complexity import complexity
 from ..graph.load import load_spec
-from ..graph.report import compare_table, complexity_table, human, zoo_markdown
+from ..graph.report import compare_table, complexity_table, human, weights_table, zoo_markdown
 from ..keras.drawing import compare_plot
 from ..spec.errors import SpecError
 from ..spec.loader import did_you_mean
@@ -69,6 +69,7 @@ def zoo_show(name: str) -> None:
     if pub:
         figures = {k: v for k, v in vars(pub).items() if v is not None}
         click.echo("published: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
+    click.echo(weights_table(spec))
 
 
 @zoo.command("compare")

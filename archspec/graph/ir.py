@@ -245,6 +245,12 @@ class Graph:
         h, w, c = x.shape
         return self._add(name, "zero_pad", (x,), (h + 2 * pad, w + 2 * pad, c), pad=pad)
 
+    def lowest_pad(self, x: Tensor, name: str, pad: int) -> Tensor:
+        """Padding a max pool never picks (-inf): PyTorch's padded max pool. Zeros would win over a
+        map with negative values, such as an un-normalised pre-activation stem's."""
+        h, w, c = x.shape
+        return self._add(name, "lowest_pad", (x,), (h + 2 * pad, w + 2 * pad, c), pad=pad)
+
     def pool(self, x: Tensor, name: str, kind: str, size: int, stride: int, padding: str = "valid") -> Tensor:
         self._check_stride(x, stride, name)
         h, w, c = x.shape

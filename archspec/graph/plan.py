@@ -127,8 +127,9 @@ def _stem(g: Graph, x: Tensor, stem: Stem) -> Tensor:
         x = g.act(g.norm(x, "conv1_3"), "conv1_3") if stem.normalize else x
     if stem.pool and stem.type in ("imagenet", "deep"):
         g.feature(x)  # the stride-2 map before the pool
-        x = g.zero_pad(x, "pool1_pad", 1)
-        x = g.pool(x, "pool1_pool", "max", 3, 2)
+        # keras.applications pads the pool with zeros, PyTorch (the symmetric padding mode) with -inf
+        pad = g.lowest_pad if g.defaults.padding == "symmetric" else g.zero_pad
+        x = g.pool(pad(x, "pool1_pad", 1), "pool1_pool", "max", 3, 2)
     return x
 
 

@@ -73,3 +73,22 @@ def zoo_markdown(entries: list["ZooEntry"]) -> str:
         rows.append(f"| {e.name} | {e.family} | {e.input_size} | {e.params:,} | {e.macs / 1e9:.3f} | "
                     f"{pub_params} | {error} | {source} |")
     return "\n".join(rows)
+
+
+SOURCE_NAMES = {"keras.applications": "imagenet", "torchvision": "torchvision", "timm": "timm"}
+
+
+def weights_table(spec: ModelSpec) -> str:
+    """The published weights a spec records: what ``--weights`` takes for each, its top-1 and transform."""
+    source = spec.source
+    if source is None or not source.weights:
+        return "published weights: none recorded (train it, or load a file of its family with --weights)"
+    lines = [f"published weights of {source.library}'s {source.model} (--weights NAME; the first is the default):"]
+    for w in source.weights:
+        name = SOURCE_NAMES.get(source.library, source.library)
+        name = name if name == "imagenet" else f"{name}:{w.name}"
+        top1 = f"top-1 {w.top1:.2f}%" if w.top1 is not None else "top-1 not recorded"
+        transform = (f"eval resize {w.eval.resize}, crop {w.eval.crop}, {w.eval.interpolation}" if w.eval
+                     else "eval: shorter side to size / 0.875, centre crop")
+        lines.append(f"  {name:<34}{top1:<20}{transform}  {w.url}")
+    return "\n".join(lines)

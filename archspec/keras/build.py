@@ -39,8 +39,12 @@ def build_model(spec: Any, *, input_size: int | None = None, num_classes: int | 
     out: a residual block becomes its shortcut alone, a plain one the identity (Veit et al. 2016).
     ``weights_from`` copies every layer's weights from that model by layer name (a trained model
     of the same spec, so a lesioned copy shares its weights); a layer it lacks is an error.
-    ``weights`` loads a weights file by layer name: keras.applications' ``.h5`` downloads (for the
-    zoo's ``keras_*`` entries), any Keras ``.h5`` model, or a ``.keras`` model.
+    ``weights`` loads a weights file: a torchvision or timm ``.pth`` or ``.safetensors`` checkpoint
+    (read without PyTorch, its tensors mapped to layers by the family's names; every tensor used and
+    every layer filled, or refused), keras.applications' ``.h5`` downloads, any Keras ``.h5`` or
+    ``.keras`` model (by layer name); or a named source of the spec's ``source:`` record:
+    ``"imagenet"`` (keras_* entries), ``"torchvision"``, ``"timm"``, ``"torchvision:TAG"``,
+    ``"hf://timm/NAME"``, fetched into the Keras or Hugging Face cache on first use.
 
     ``features`` builds the backbone, without the head: its outputs are a dict of the last feature
     map at each resolution, keyed as keras-hub's ``pyramid_outputs`` ("P2": stride 4 ... "P5": stride
@@ -61,7 +65,8 @@ def build_model(spec: Any, *, input_size: int | None = None, num_classes: int | 
 
     import keras
 
-    from .builder import build_graph, copy_weights, load_weights_by_name
+    from .builder import build_graph, copy_weights
+    from .weights.load import load_weights
 
     if seed is not None:
         keras.utils.set_random_seed(seed)
@@ -69,7 +74,7 @@ def build_model(spec: Any, *, input_size: int | None = None, num_classes: int | 
     if weights_from is not None:
         copy_weights(weights_from, model)
     if weights is not None:
-        load_weights_by_name(model, weights)
+        load_weights(model, loaded, weights)
     return model
 
 

@@ -24,6 +24,7 @@ from .layers import (
     GroupedConv2D,
     HighwayMerge,
     InputNormalization,
+    LowestPadding2D,
     Recompute,
     WeightedAdd,
 )
@@ -81,6 +82,7 @@ def build_graph(graph: Graph, name: str, native_grouped: bool = False, routed: b
             n.attrs["scale"], list(n.attrs["mean"]), list(n.attrs["std"]), n.attrs["reverse_channels"],
             name=n.name, dtype="float32"),
         "zero_pad": lambda n: keras.layers.ZeroPadding2D(n.attrs["pad"], name=n.name),
+        "lowest_pad": lambda n: LowestPadding2D(n.attrs["pad"], name=n.name),
         "pool": pool,
         "channel_pad": lambda n: ChannelPad(n.attrs["channels"], name=n.name),
         "add": lambda n: keras.layers.Add(name=n.name),

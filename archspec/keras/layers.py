@@ -32,6 +32,27 @@ class ChannelPad(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
+class LowestPadding2D(keras.layers.Layer):
+    """Pads height and width by ``padding`` on every side with -inf, which a following max pool never
+    picks: PyTorch's padded max pool. (``ZeroPadding2D`` lets 0 win over negative values.)"""
+
+    def __init__(self, padding: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.padding = padding
+
+    def call(self, x):
+        p = self.padding
+        return ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], constant_values=float("-inf"))
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, c = input_shape
+        return (n, *(None if size is None else size + 2 * self.padding for size in (h, w)), c)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "padding": self.padding}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class ChannelSlice(keras.layers.Layer):
     """Channels ``start:stop`` of its input (a DPN block splits one conv's output into two paths)."""
 

@@ -280,7 +280,8 @@ def _read_tree(path: Path, chain: tuple[Path, ...]) -> MappingNode:
 
 
 def _resolve_extends(root: MappingNode, filename: str, chain: tuple[Path, ...]) -> MappingNode:
-    """Merge the spec onto its base (recursively); the base's name is never inherited."""
+    """Merge the spec onto its base (recursively). The base's name and source are never inherited: the
+    extension is another network, which the base's published weights are not."""
     found = _get(root, "extends")
     if found is None:
         return root
@@ -290,7 +291,7 @@ def _resolve_extends(root: MappingNode, filename: str, chain: tuple[Path, ...]) 
         cycle = " -> ".join(str(p) for p in chain + (base_path.resolve(),))
         raise SpecError(_problem_at(value, f"extends cycle: {cycle}", "extends"))
     base = _read_tree(base_path, chain)
-    return _merge(_without(base, "name"), _without(root, "extends"))
+    return _merge(_without(_without(base, "name"), "source"), _without(root, "extends"))
 
 
 def _base_path(value: Node, filename: str) -> Path:

@@ -12,6 +12,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Field, model_validator
 
+from .source_schema import Source
 from .strict import StrictModel
 from .train_schema import TrainSpec
 
@@ -388,6 +389,9 @@ class ModelSpec(StrictModel):
     )
     train: TrainSpec | None = Field(
         None, description="How `archspec train` trains it (He et al. 2015's recipe where a field is left out)."
+    )
+    source: Source | None = Field(
+        None, description="The library model this spec is and its published weight files (zoo entries)."
     )
 
     @property

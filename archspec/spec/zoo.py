@@ -46,3 +46,12 @@ def published() -> dict[str, Published]:
         for dataset, entries in data.items()
         for name, figures in entries.items()
     }
+
+
+IMAGENET_CLASSES_FILE = ZOO_DIR / "imagenet_classes.txt"  # torchvision's list (torchvision.models._meta)
+
+
+@lru_cache(maxsize=1)
+def imagenet_classes() -> tuple[str, ...]:
+    """The 1,000 ImageNet-1k class names in the index order every zoo classifier's outputs use."""
+    return tuple(IMAGENET_CLASSES_FILE.read_text(encoding="utf-8").splitlines())

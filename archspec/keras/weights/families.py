@@ -1,0 +1,184 @@
+"""Which source tensors fill which layer, per family rather than per model, so a spec a user writes
+in a family loads that family's files too.
+
+Archspec names layers as keras.applications does (``conv3_block2_1_conv``: stage 3, block 2, the
+block's first conv; ``_0_`` is the shortcut), so one rule per layer kind of a family turns a layer
+name into the PyTorch module that holds its weights (``layer2.1.conv1`` in torchvision's ResNet).
+The family is recognised from the file's tensor names; whether the model fits is then a matter of
+names and shapes, which ``transfer`` checks.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable
+
+import keras
+
+Rule = tuple[str, Callable[[re.Match], str]]
+
+
+@dataclass(frozen=True)
+class Family:
+    """A source family: how its files are recognised, how layers map to its modules, and its head."""
+
+    label: str
+    marker: str  # a tensor name only this family's files hold
+    modules: Callable[[keras.Model], dict[str, str]]  # weighted layer name -> module prefix in the file
+    head: tuple[str, ...]  # the classifier's modules (a backbone leaves their tensors unused)
+    rename: Callable[[str], str] = field(default=lambda name: name)  # old tensor names to today's
+
+
+def _by_rules(rules: list[Rule]) -> Callable[[keras.Model], dict[str, str]]:
+    """Layer name -> module by the first rule whose pattern matches the whole name."""
+    compiled = [(re.compile(pattern), make) for pattern, make in rules]
+
+    def modules(model: keras.Model) -> dict[str, str]:
+        found = {}
+        for layer in model.layers:
+            for pattern, make in compiled:
+                match = pattern.fullmatch(layer.name)
+                if layer.weights and match:
+                    found[layer.name] = make(match)
+                    break
+        return found
+
+    return modules
+
+
+def _block(m: re.Match) -> str:
+    """``convS_blockB`` as ``layer{S-1}.{B-1}`` (torchvision's stages count from 1 after the stem)."""
+    return f"layer{int(m['stage']) - 1}.{int(m['block']) - 1}"
+
+
+BLOCK = r"conv(?P<stage>\d+)_block(?P<block>\d+)"
+
+
+def _resnet_modules(model: keras.Model) -> dict[str, str]:
+    """torchvision's and timm's ResNet: ``conv1``/``bn1`` or timm's deep stem ``conv1.{0,1,3,4,6}`` +
+    ``bn1``; ``layerS.B.conv{k}``/``bn{k}``; shortcuts ``downsample.{0,1}``, or ``{1,2}`` after timm's
+    avg pool (ResNet-D, which numbers them so even where the stride-1 pool is an identity); SE
+    ``se.fc1``/``se.fc2``; the classifier ``fc``."""
+    names = [layer.name for layer in model.layers]
+    avg_down = any(re.fullmatch(BLOCK + r"_0_pool", name) for name in names)
+    stem_convs = sum(bool(re.fullmatch(r"conv1_\d_conv", name)) for name in names)
+    shift = 1 if avg_down else 0
+
+    def deep_stem(m: re.Match) -> str:
+        k = int(m["k"])
+        if m["kind"] == "bn" and k == stem_convs:
+            return "bn1"
+        return f"conv1.{3 * (k - 1) + (m['kind'] == 'bn')}"
+
+    return _by_rules([
+        (r"conv1_conv", lambda m: "conv1"),
+        (r"conv1_bn", lambda m: "bn1"),
+        (r"conv1_(?P<k>\d)_(?P<kind>conv|bn)", deep_stem),
+        (BLOCK + r"_0_conv", lambda m: f"{_block(m)}.downsample.{0 + shift}"),
+        (BLOCK + r"_0_bn", lambda m: f"{_block(m)}.downsample.{1 + shift}"),
+        (BLOCK + r"_(?P<k>[1-3])_conv", lambda m: f"{_block(m)}.conv{m['k']}"),
+        (BLOCK + r"_(?P<k>[1-3])_bn", lambda m: f"{_block(m)}.bn{m['k']}"),
+        (BLOCK + r"_se_reduce_conv", lambda m: f"{_block(m)}.se.fc1"),
+        (BLOCK + r"_se_expand_conv", lambda m: f"{_block(m)}.se.fc2"),
+        (r"predictions", lambda m: "fc"),
+    ])(model)
+
+
+_densenet_modules = _by_rules([
+    (r"conv1_conv", lambda m: "features.conv0"),
+    (r"conv1_bn", lambda m: "features.norm0"),
+    (BLOCK + r"_0_bn", lambda m: f"{_dense_layer(m)}.norm1"),
+    (BLOCK + r"_1_conv", lambda m: f"{_dense_layer(m)}.conv1"),
+    (BLOCK + r"_1_bn", lambda m: f"{_dense_layer(m)}.norm2"),
+    (BLOCK + r"_2_conv", lambda m: f"{_dense_layer(m)}.conv2"),
+    (r"pool(?P<stage>\d+)_bn", lambda m: f"features.transition{int(m['stage']) - 1}.norm"),
+    (r"pool(?P<stage>\d+)_conv", lambda m: f"features.transition{int(m['stage']) - 1}.conv"),
+    (r"post_bn", lambda m: "features.norm5"),
+    (r"predictions", lambda m: "classifier"),
+])
+
+
+def _dense_layer(m: re.Match) -> str:
+    return f"features.denseblock{int(m['stage']) - 1}.denselayer{m['block']}"
+
+
+OLD_DENSENET_NAME = re.compile(r"(.*denselayer\d+\.(?:norm|relu|conv))\.([12])\.(weight|bias|running_mean|running_var)")
+
+
+def _densenet_rename(name: str) -> str:
+    """Checkpoints from before PyTorch 0.4 name ``norm1`` as ``norm.1``; torchvision renames them on load."""
+    return OLD_DENSENET_NAME.sub(r"\1\2.\3", name)
+
+
+def _vgg_modules(model: keras.Model) -> dict[str, str]:
+    """torchvision's VGG numbers its modules in order: ``features.i`` counts every conv, BN, ReLU and
+    max pool (padding is part of its convs), ``classifier.{0,3,6}`` are the Linear layers between
+    ReLU and Dropout."""
+    found, index, dense = {}, 0, 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Dense):
+            found[layer.name] = f"classifier.{3 * dense}"
+            dense += 1
+        elif isinstance(layer, (keras.layers.Conv2D, keras.layers.BatchNormalization, keras.layers.Activation,
+                                keras.layers.MaxPooling2D)) and not dense:
+            if layer.weights:
+                found[layer.name] = f"features.{index}"
+            index += 1
+    return found
+
+
+def _dpn_modules(model: keras.Model) -> dict[str, str]:
+    """timm's DPN: ``features.conv1_1`` stem, ``features.convS_B.{c1x1_a,c3x3_b,c1x1_c}`` with the
+    projection ``c1x1_w_s1`` (stride 1) or ``c1x1_w_s2``, ``features.conv5_bn_ac`` and a 1x1-conv
+    ``classifier``."""
+    strides = {layer.name: layer.strides for layer in model.layers if isinstance(layer, keras.layers.Conv2D)}
+    parts = {"1": "c1x1_a", "2": "c3x3_b", "3": "c1x1_c"}
+
+    def unit(m: re.Match) -> str:
+        block = f"features.conv{m['stage']}_{m['block']}"
+        if m["k"] != "0":
+            return f"{block}.{parts[m['k']]}.{m['kind']}"
+        stride = strides.get(f"conv{m['stage']}_block{m['block']}_0_conv", (1, 1))[0]
+        return f"{block}.c1x1_w_s{stride}.{m['kind']}"
+
+    last = max((int(m[1]) for layer in model.layers if (m := re.match(r"conv(\d+)_block", layer.name))), default=5)
+    return _by_rules([
+        (r"conv1_(?P<kind>conv|bn)", lambda m: f"features.conv1_1.{m['kind']}"),
+        (BLOCK + r"_(?P<k>[0-3])_(?P<kind>conv|bn)", unit),
+        (r"post_bn", lambda m: f"features.conv{last}_bn_ac.bn"),
+        (r"predictions", lambda m: "classifier"),
+    ])(model)
+
+
+def _stage(m: re.Match) -> str:
+    """``convS_blockB`` as timm ResNetV2's ``stages.{S-2}.blocks.{B-1}``."""
+    return f"stages.{int(m['stage']) - 2}.blocks.{int(m['block']) - 1}"
+
+
+_resnetv2_modules = _by_rules([
+    (r"conv1_conv", lambda m: "stem.conv"),
+    (BLOCK + r"_preact_bn", lambda m: f"{_stage(m)}.norm1"),
+    (BLOCK + r"_0_conv", lambda m: f"{_stage(m)}.downsample.conv"),
+    (BLOCK + r"_(?P<k>[1-3])_conv", lambda m: f"{_stage(m)}.conv{m['k']}"),
+    (BLOCK + r"_(?P<k>[1-2])_bn", lambda m: f"{_stage(m)}.norm{int(m['k']) + 1}"),
+    (r"post_bn", lambda m: "norm"),
+    (r"predictions", lambda m: "head.fc"),
+])
+
+FAMILIES = (
+    Family("torchvision/timm DenseNet", "features.denseblock1.denselayer1.conv1.weight", _densenet_modules,
+           ("classifier",), _densenet_rename),
+    Family("timm DPN", "features.conv1_1.conv.weight", _dpn_modules, ("classifier",)),
+    Family("timm ResNetV2 (pre-activation)", "stages.0.blocks.0.conv1.weight", _resnetv2_modules, ("head.fc",)),
+    Family("torchvision VGG", "features.0.weight", _vgg_modules, ("classifier",)),
+    Family("torchvision/timm ResNet", "layer1.0.conv1.weight", _resnet_modules, ("fc",)),
+)
+
+
+def family_of(names: set[str]) -> Family | None:
+    """The family whose marker tensor the file holds (after that family's renames), if any."""
+    for family in FAMILIES:
+        if family.marker in {family.rename(name) for name in names}:
+            return family
+    return None

@@ -1,0 +1,120 @@
+"""Named weight sources: ``"imagenet"`` (keras.applications' file), ``"torchvision"``, ``"timm"``
+(optionally ``"torchvision:IMAGENET1K_V2"``, ``"timm:a1_in1k"``) and ``"hf://timm/NAME"``, resolved
+from the spec's ``source:`` record to a file in a local cache, downloaded on first use.
+
+Keras's files go to the Keras cache (``~/.keras/models``) through ``keras.utils.get_file`` with
+their published MD5, torchvision's to ``~/.keras/archspec/torchvision`` checked against the
+SHA-256 prefix in their names, timm's through ``huggingface_hub`` (the ``[hub]`` extra) into the
+Hugging Face cache. A file already cached needs no network; a missing one on a machine without
+it is one paragraph naming the URL and where to put the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import keras
+
+from ...spec.schema import ModelSpec
+from ...spec.source_schema import WeightFile
+from .torch_pickle import WeightsFileError
+
+LIBRARY_OF = {"imagenet": "keras.applications", "torchvision": "torchvision", "timm": "timm"}
+
+
+def is_named(weights: str | Path) -> bool:
+    """Whether ``weights`` names a source rather than a file."""
+    text = str(weights)
+    return text.startswith("hf://") or text.split(":", 1)[0] in LIBRARY_OF
+
+
+def resolve(spec: ModelSpec, weights: str) -> Path:
+    """The local file of a named source, fetched into its cache if it is not there yet."""
+    if weights.startswith("hf://"):
+        return _hub_file(weights)
+    name, _, tag = weights.partition(":")
+    record = _weight_file(spec, LIBRARY_OF[name], tag, weights)
+    if record.url.startswith("hf://"):
+        return _hub_file(record.url)
+    return _cached(record, "models" if name == "imagenet" else f"archspec/{name}")
+
+
+def record_for(spec: ModelSpec, weights: str | Path) -> WeightFile | None:
+    """The ``source:`` record of these weights: the named source's, or the one whose URL ends in the
+    file's name (torchvision's file names carry their hash); None for weights the spec does not record."""
+    if spec.source is None:
+        return None
+    text = str(weights)
+    if text.startswith("hf://"):
+        return next((w for w in spec.source.weights if w.url == text), None)
+    if is_named(text) and not Path(text).exists():
+        name, _, tag = text.partition(":")
+        return _weight_file(spec, LIBRARY_OF[name], tag, text)
+    return next((w for w in spec.source.weights if w.url.rsplit("/", 1)[-1] == Path(text).name), None)
+
+
+def _weight_file(spec: ModelSpec, library: str, tag: str, asked: str) -> WeightFile:
+    source = spec.source
+    if source is None or source.library != library or not source.weights:
+        recorded = f"records {source.library}'s {source.model}" if source else "records no source"
+        raise WeightsFileError(f"{spec.name}: weights={asked!r} asks for {library}'s published weights, but the "
+                               f"spec {recorded}; pass a weights file, or a zoo entry whose source is {library} "
+                               f"(`archspec zoo show NAME` lists them)")
+    if not tag:
+        return source.weights[0]
+    for record in source.weights:
+        if record.name == tag:
+            return record
+    raise WeightsFileError(f"{spec.name}: {library} publishes no weights {tag!r} for {source.model}; it has "
+                           f"{', '.join(w.name for w in source.weights)}")
+
+
+def cache_home() -> Path:
+    """Keras's cache: ``KERAS_HOME``, else ``~/.keras`` (read when asked, so a changed variable counts)."""
+    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+
+
+def cache_path(record: WeightFile, subdir: str) -> Path:
+    """Where the file is kept once fetched."""
+    return cache_home() / subdir / record.url.rsplit("/", 1)[1]
+
+
+def _cached(record: WeightFile, subdir: str) -> Path:
+    target = cache_path(record, subdir)
+    try:
+        path = Path(keras.utils.get_file(target.name, record.url, file_hash=record.md5, cache_subdir=subdir,
+                                         cache_dir=str(cache_home())))
+    except Exception as err:  # get_file raises bare Exceptions for network failures
+        raise WeightsFileError(f"cannot fetch {record.url} ({err}); on a machine without network access, "
+                               f"download it elsewhere and put it at {target}") from None
+    if record.sha256 and not _sha256(path).startswith(record.sha256):
+        raise WeightsFileError(f"{path}: its SHA-256 does not start with {record.sha256}, the hash {record.url} "
+                               f"is published with; delete the file to fetch it again")
+    return path
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _hub_file(url: str) -> Path:
+    """``hf://timm/NAME``: the repository's model.safetensors from the Hugging Face hub (or its cache)."""
+    repo = url[len("hf://"):]
+    try:
+        from huggingface_hub import hf_hub_download
+    except ImportError:
+        raise WeightsFileError(f"{url}: fetching from the Hugging Face hub needs huggingface_hub "
+                               f"(pip install 'archspec[hub]'), or download model.safetensors from "
+                               f"https://huggingface.co/{repo} and pass the file") from None
+    try:
+        return Path(hf_hub_download(repo, "model.safetensors"))
+    except Exception as err:  # network, missing repository, or not cached offline
+        raise WeightsFileError(f"cannot fetch model.safetensors of {url} ({type(err).__name__}: {err}); on a "
+                               f"machine without network access, download it from https://huggingface.co/{repo} "
+                               f"and pass the file") from None

@@ -1,0 +1,177 @@
+"""A PyTorch checkpoint or safetensors file into a built model, every tensor accounted for.
+
+Each weighted layer names the tensors it needs (via its family's module names) with the shapes
+PyTorch gives them; all are checked before anything is read, so a file of another architecture is
+refused naming the first tensor or layer that does not fit and the model is left untouched. Then
+one layer at a time is read, converted and set: conv kernels OIHW to HWIO (grouped ones alike,
+PyTorch and Keras both keep groups contiguous along the outputs), dense kernels transposed, a
+dense layer after a flattened feature map reordered from PyTorch's CHW to Keras's HWC, a 1x1-conv
+classifier (timm's DPN) squeezed, batch norm's weight, bias, running mean and variance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import keras
+import numpy as np
+
+from .families import Family, family_of
+from .tensors import open_tensors
+from .torch_pickle import WeightsFileError
+
+BN_TENSORS = ("weight", "bias", "running_mean", "running_var")  # gamma, beta, moving mean, moving variance
+
+
+@dataclass(frozen=True)
+class Need:
+    """One tensor a layer needs: its name in the file, the shape PyTorch gives it, how to make it Keras's."""
+
+    name: str
+    shape: tuple[int, ...]
+    convert: Callable[[np.ndarray], np.ndarray]
+    accepts: Callable[[tuple[int, ...]], bool]
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What a transfer filled: for ``build --weights`` to confirm."""
+
+    path: Path
+    family: str
+    tensors: int
+    layers: int
+    unused_head: int  # classifier tensors a backbone left out
+
+
+def load_source_weights(model: keras.Model, path: str | Path) -> Loaded:
+    """Fill every weighted layer of ``model`` from a ``.pth`` or ``.safetensors`` file, or refuse."""
+    with open_tensors(path) as tensors:
+        fit = check_fit(model, tensors.shapes, tensors.path)
+        for layer, layer_needs in fit.needs.items():
+            layer.set_weights([need.convert(tensors.read(fit.file_names[need.name])) for need in layer_needs])
+        used = sum(len(n) for n in fit.needs.values())
+        return Loaded(tensors.path, fit.family.label, used, len(fit.needs), len(fit.file_names) - used)
+
+
+@dataclass(frozen=True)
+class Fit:
+    """How a file's tensors fill a model: each weighted layer's needs, and the file's names by today's name."""
+
+    family: Family
+    needs: dict[keras.layers.Layer, list[Need]]
+    file_names: dict[str, str]
+
+
+def check_fit(model: keras.Model, shapes: dict[str, tuple[int, ...]], path: str | Path) -> Fit:
+    """Whether tensors of these names and shapes fill ``model`` exactly (reading no data): the fit, or a
+    ``WeightsFileError`` about ``path`` naming the first tensor or layer that does not fit."""
+    path = Path(path)
+    family = family_of(set(shapes))
+    if family is None:
+        raise WeightsFileError(f"{path}: its tensor names ({_sample(shapes)}) are of no family archspec maps "
+                               f"(torchvision/timm ResNet, DenseNet, VGG, timm DPN, ResNetV2)")
+    fit = Fit(family, _needs(model, family, path), {family.rename(name): name for name in shapes})
+    _check(fit, shapes, path, model)
+    return fit
+
+
+def _needs(model: keras.Model, family: Family, path: Path) -> dict[keras.layers.Layer, list[Need]]:
+    modules = family.modules(model)
+    needs = {}
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        if layer.name not in modules:
+            raise WeightsFileError(f"{path}: the model's layer {layer.name!r} (shapes "
+                                   f"{[tuple(w.shape) for w in layer.weights]}) has no counterpart in a "
+                                   f"{family.label} file; the spec is of another family")
+        needs[layer] = _layer_needs(layer, modules[layer.name])
+    return needs
+
+
+def _layer_needs(layer: keras.layers.Layer, module: str) -> list[Need]:
+    shapes = [tuple(w.shape) for w in layer.weights]
+    if isinstance(layer, keras.layers.BatchNormalization):
+        return [_exact(f"{module}.{t}", shapes[0], _same) for t in BN_TENSORS]
+    if isinstance(layer, keras.layers.Conv2D):
+        kh, kw, cin, cout = shapes[0]
+        kernel = _exact(f"{module}.weight", (cout, cin, kh, kw), lambda w: w.transpose(2, 3, 1, 0))
+        return [kernel, *_bias(layer, module, shapes)]
+    if isinstance(layer, keras.layers.Dense):
+        units_in, units = shapes[0]
+        spatial = _flattened_map(layer)
+        convert = _chw_to_hwc(spatial) if spatial else lambda w: w.reshape(units, units_in).T
+        kernel = Need(f"{module}.weight", (units, units_in), convert,
+                      lambda s: s in ((units, units_in), (units, units_in, 1, 1)))
+        return [kernel, *_bias(layer, module, shapes)]
+    raise WeightsFileError(f"layer {layer.name!r} is a {type(layer).__name__}, whose weights no PyTorch file holds")
+
+
+def _bias(layer: keras.layers.Layer, module: str, shapes: list[tuple[int, ...]]) -> list[Need]:
+    return [_exact(f"{module}.bias", shapes[1], _same)] if layer.use_bias else []
+
+
+def _exact(name: str, shape: tuple[int, ...], convert: Callable[[np.ndarray], np.ndarray]) -> Need:
+    return Need(name, shape, convert, lambda s: s == shape)
+
+
+def _same(w: np.ndarray) -> np.ndarray:
+    return w
+
+
+def _flattened_map(layer: keras.layers.Dense) -> tuple[int, int, int] | None:
+    """(H, W, C) of the feature map a Flatten turned into this layer's input, if it had more than one position."""
+    source = layer.input._keras_history.operation
+    if not isinstance(source, keras.layers.Flatten):
+        return None
+    h, w, c = source.input.shape[1:]
+    return (h, w, c) if h * w > 1 else None
+
+
+def _chw_to_hwc(spatial: tuple[int, int, int]) -> Callable[[np.ndarray], np.ndarray]:
+    """PyTorch flattens feature maps channel first, Keras channel last: reorder the kernel's inputs."""
+    h, w, c = spatial
+
+    def convert(weight: np.ndarray) -> np.ndarray:
+        units = weight.shape[0]
+        return weight.reshape(units, c, h, w).transpose(2, 3, 1, 0).reshape(h * w * c, units)
+
+    return convert
+
+
+def _check(fit: Fit, shapes: dict[str, tuple[int, ...]], path: Path, model: keras.Model) -> None:
+    """Refuse, naming the first misfit: a tensor missing or of another shape, or one no layer uses
+    (a model without a classifier, a backbone, leaves the file's classifier unused)."""
+    wanted = set()
+    for layer, layer_needs in fit.needs.items():
+        for need in layer_needs:
+            wanted.add(need.name)
+            if need.name not in fit.file_names:
+                raise WeightsFileError(f"{path}: the model's layer {layer.name!r} needs tensor {need.name!r} of shape "
+                                       f"{need.shape}, which the file lacks: it holds another architecture's "
+                                       f"weights (a {fit.family.label} file, but not of this spec)")
+            found = shapes[fit.file_names[need.name]]
+            if not need.accepts(found):
+                raise WeightsFileError(f"{path}: tensor {need.name!r} has shape {found}, the model's layer "
+                                       f"{layer.name!r} needs {need.shape}{_classifier_hint(layer, model, found)}")
+    headless = not isinstance(model.layers[-1], keras.layers.Dense)
+    for name, original in fit.file_names.items():
+        if name in wanted or (headless and any(name.startswith(h + ".") for h in fit.family.head)):
+            continue
+        raise WeightsFileError(f"{path}: tensor {original!r} (shape {shapes[original]}) fits no layer of the model: "
+                               f"the file holds a larger or different network of the {fit.family.label} family")
+
+
+def _classifier_hint(layer: keras.layers.Layer, model: keras.Model, found: tuple[int, ...]) -> str:
+    if layer is not model.layers[-1] or not isinstance(layer, keras.layers.Dense):
+        return ""
+    return (f": the file's classifier has {found[0]} classes; build with --num-classes {found[0]} (or "
+            f"num_classes={found[0]}) to use it, or fine-tune with `archspec train --init-from`")
+
+
+def _sample(shapes: dict) -> str:
+    names = list(shapes)
+    return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")

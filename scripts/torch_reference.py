@@ -1,0 +1,265 @@
+"""Reference data from the real PyTorch code, for the tests that run without it. Developers run it,
+CI does not: it needs torch, torchvision, timm and safetensors (a separate venv: `pip install torch
+torchvision timm safetensors`).
+
+    python scripts/torch_reference.py fixtures [--out tests/fixtures/weights]
+        For each family a narrow network built by torchvision's or timm's own classes, with seeded
+        random weights (batch-norm statistics included), saved in the real file formats, its archspec
+        spec, and its class probabilities on fixed images; plus every sourced zoo entry's tensor names
+        and shapes (zoo_tensors.json.gz).
+    python scripts/torch_reference.py full NAME OUT_DIR
+        A full-size zoo entry's source model with seeded weights as OUT_DIR/NAME.pth, fixed images and
+        its probabilities (tests/test_weights_parity_full.py calls it through ARCHSPEC_TORCH_PYTHON).
+    python scripts/torch_reference.py sources [results-imagenet.csv]
+        The `source:` sections of the zoo's torchvision and timm entries, from their own metadata; timm's
+        top-1 at 224 from its results/results-imagenet.csv (github.com/huggingface/pytorch-image-models),
+        when given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import csv
+import functools
+import gzip
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import timm
+import torch
+import torchvision
+from safetensors.torch import save_file
+
+MEAN, STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+ZOO = Path(__file__).parents[1] / "archspec" / "zoo"
+
+# zoo entry -> (library, model name, the weight tags recorded for it)
+SOURCES = {
+    "resnet18": ("torchvision", "resnet18", ["IMAGENET1K_V1"]),
+    "resnet34": ("torchvision", "resnet34", ["IMAGENET1K_V1"]),
+    "resnet50": ("torchvision", "resnet50", ["IMAGENET1K_V1", "IMAGENET1K_V2"]),
+    "resnet101": ("torchvision", "resnet101", ["IMAGENET1K_V1", "IMAGENET1K_V2"]),
+    "resnet152": ("torchvision", "resnet152", ["IMAGENET1K_V1", "IMAGENET1K_V2"]),
+    "resnext50_32x4d": ("torchvision", "resnext50_32x4d", ["IMAGENET1K_V1", "IMAGENET1K_V2"]),
+    "resnext101_32x8d": ("torchvision", "resnext101_32x8d", ["IMAGENET1K_V1", "IMAGENET1K_V2"]),
+    "wide_resnet50_2": ("torchvision", "wide_resnet50_2", ["IMAGENET1K_V1", "IMAGENET1K_V2"]),
+    "wide_resnet101_2": ("torchvision", "wide_resnet101_2", ["IMAGENET1K_V1", "IMAGENET1K_V2"]),
+    "densenet121": ("torchvision", "densenet121", ["IMAGENET1K_V1"]),
+    "densenet161": ("torchvision", "densenet161", ["IMAGENET1K_V1"]),
+    "densenet169": ("torchvision", "densenet169", ["IMAGENET1K_V1"]),
+    "densenet201": ("torchvision", "densenet201", ["IMAGENET1K_V1"]),
+    "vgg11": ("torchvision", "vgg11", ["IMAGENET1K_V1"]),
+    "vgg16": ("torchvision", "vgg16", ["IMAGENET1K_V1"]),
+    "vgg19": ("torchvision", "vgg19", ["IMAGENET1K_V1"]),
+    "resnext101_32x4d": ("timm", "resnext101_32x4d", ["gluon_in1k"]),
+    "resnet18d": ("timm", "resnet18d", ["ra2_in1k"]),
+    "resnet34d": ("timm", "resnet34d", ["ra2_in1k"]),
+    "resnet50d": ("timm", "resnet50d", ["a1_in1k", "ra2_in1k", "gluon_in1k"]),
+    "resnet26": ("timm", "resnet26", ["bt_in1k"]),
+    "se_resnet50": ("timm", "seresnet50", ["a1_in1k"]),
+    "seresnext50_32x4d": ("timm", "seresnext50_32x4d", ["gluon_in1k", "racm_in1k"]),
+    "dpn68": ("timm", "dpn68", ["mx_in1k"]),
+    "dpn92": ("timm", "dpn92", ["mx_in1k"]),
+    "dpn98": ("timm", "dpn98", ["mx_in1k"]),
+    "dpn107": ("timm", "dpn107", ["mx_in1k"]),
+    "dpn131": ("timm", "dpn131", ["mx_in1k"]),
+    "preact_resnet50": ("timm", "resnetv2_50", ["a1h_in1k"]),
+    "preact_resnet101": ("timm", "resnetv2_101", ["a1h_in1k"]),
+}
+
+
+def seeded(model: torch.nn.Module, seed: int, x: np.ndarray) -> torch.nn.Module:
+    """Random weights (norm scales and shifts included), then batch-norm statistics measured on ``x`` as
+    training would leave them: activations stay normalised, as in a trained net, so float32 rounding does
+    not grow through deep SE nets (with random statistics, timm's own seresnet50 differs from itself in
+    float64 by 2e-4). Eval mode."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            if not tensor.is_floating_point() or "running_" in name:
+                continue
+            if tensor.dim() == 1 and name.endswith("weight"):  # norm scales
+                tensor.copy_(torch.rand(tensor.shape, generator=generator) + 0.5)
+            else:
+                fan_in = int(np.prod(tensor.shape[1:])) if tensor.dim() > 1 else 10
+                tensor.copy_(torch.randn(tensor.shape, generator=generator) * (2 / fan_in) ** 0.5)
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # a plain average over the batches seen: here the one batch x
+    logits(model.train(), x)
+    return model.eval()
+
+
+def calibrated(model: torch.nn.Module, x: np.ndarray, mean=MEAN, std=STD) -> torch.nn.Module:
+    """Scale the classifier so the logits on ``x`` have a standard deviation of 2: probabilities far from
+    both uniform and saturated, so a wrong layer shows in them."""
+    classifier = [m for m in model.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))][-1]
+    spread = float(logits(model, x, mean, std).std(dim=1).mean())
+    with torch.no_grad():
+        classifier.weight.mul_(2 / spread)
+        classifier.bias.mul_(2 / spread)
+    return model
+
+
+def images(size: int, count: int = 2, seed: int = 0) -> np.ndarray:
+    """Smooth random RGB images of whole pixel values 0..255 as float32, NHWC (stored as uint8)."""
+    rng = np.random.default_rng(seed)
+    small = rng.uniform(0, 255, (count, 3, 8, 8)).astype(np.float32)
+    big = torch.nn.functional.interpolate(torch.from_numpy(small), size=(size, size), mode="bilinear")
+    noisy = big.numpy().transpose(0, 2, 3, 1) + rng.normal(0, 8, (count, size, size, 3))
+    return np.clip(noisy, 0, 255).round().astype(np.float32)
+
+
+def logits(model: torch.nn.Module, x: np.ndarray, mean=MEAN, std=STD) -> torch.Tensor:
+    normalised = ((x / 255.0 - mean) / std).astype(np.float32).transpose(0, 3, 1, 2)
+    with torch.no_grad():
+        return model(torch.from_numpy(np.ascontiguousarray(normalised)))
+
+
+def probabilities(model: torch.nn.Module, x: np.ndarray, mean=MEAN, std=STD) -> np.ndarray:
+    return torch.softmax(logits(model, x, mean, std), dim=1).numpy()
+
+
+def narrow_models() -> dict[str, tuple[torch.nn.Module, int, str]]:
+    """Fixture name -> (the real class's narrow network, input size, file format)."""
+    from timm.layers import SEModule
+    from timm.models.dpn import DPN
+    from timm.models.resnet import BasicBlock, Bottleneck, ResNet
+    from timm.models.resnetv2 import ResNetV2
+    from torchvision.models.densenet import DenseNet
+    from torchvision.models.vgg import VGG, make_layers
+
+    vgg = VGG(make_layers([8, "M", 16, "M", 32, 32, "M", 32, 32, "M", 32, 32, "M"], batch_norm=True), num_classes=10)
+    vgg.classifier = torch.nn.Sequential(torch.nn.Linear(32 * 7 * 7, 32), torch.nn.ReLU(True), torch.nn.Dropout(),
+                                         torch.nn.Linear(32, 32), torch.nn.ReLU(True), torch.nn.Dropout(),
+                                         torch.nn.Linear(32, 10))
+    se = functools.partial(SEModule, rd_ratio=1 / 4, rd_divisor=1)
+    return {
+        "resnet_basic": (ResNet(BasicBlock, [1, 2, 1, 1], channels=(8, 16, 32, 64), num_classes=10), 64, "pth"),
+        "resnext_se": (ResNet(Bottleneck, [1, 1, 2, 1], channels=(8, 16, 32, 64), cardinality=4, base_width=16,
+                              block_args={"attn_layer": se}, num_classes=10), 64, "safetensors"),
+        "resnet_d": (ResNet(Bottleneck, [1, 1, 1, 1], channels=(8, 16, 32, 64), stem_type="deep", stem_width=8,
+                            avg_down=True, num_classes=10), 64, "safetensors"),
+        "densenet": (DenseNet(growth_rate=8, block_config=(2, 2, 2, 2), num_init_features=16, bn_size=2,
+                              num_classes=10), 64, "legacy"),
+        "vgg_bn": (vgg, 224, "pth"),
+        "dpn": (DPN(k_sec=(1, 1, 1, 1), inc_sec=(4, 8, 8, 16), k_r=16, groups=4, small=True, num_init_features=8,
+                    num_classes=10), 64, "safetensors"),
+        "resnetv2": (ResNetV2((1, 1, 1, 1), channels=(32, 64, 128, 256), stem_chs=16, num_classes=10,
+                              conv_layer=timm.layers.create_conv2d,
+                              norm_layer=timm.layers.BatchNormAct2d), 64, "safetensors"),
+    }
+
+
+def old_densenet_names(state: dict) -> collections.OrderedDict:
+    """The key names of checkpoints saved before PyTorch 0.4 (norm.1 for norm1), as densenet121-a639ec97.pth has."""
+    return collections.OrderedDict((k.replace("norm1", "norm.1").replace("norm2", "norm.2")
+                                    .replace("conv1", "conv.1").replace("conv2", "conv.2")
+                                    if "denselayer" in k else k, v) for k, v in state.items())
+
+
+def save(model: torch.nn.Module, path: Path, kind: str) -> None:
+    state = collections.OrderedDict((k, v.contiguous()) for k, v in model.state_dict().items())
+    if kind == "safetensors":
+        save_file(state, str(path))
+    elif kind == "legacy":
+        torch.save(old_densenet_names(state), path, _use_new_zipfile_serialization=False)
+    else:
+        torch.save(state, path)
+
+
+def fixtures(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    reference = {}
+    for seed, (name, (model, size, kind)) in enumerate(narrow_models().items()):
+        x = images(size, seed=seed)
+        calibrated(seeded(model, seed, x), x)
+        suffix = "safetensors" if kind == "safetensors" else "pth"
+        save(model, out / f"{name}.{suffix}", kind)
+        reference[f"{name}_images"] = x.astype(np.uint8)
+        reference[f"{name}_probabilities"] = probabilities(model, x)
+    np.savez_compressed(out / "reference.npz", **reference)
+    shapes = {}
+    for entry, (library, model_name, _) in SOURCES.items():
+        model = source_model(library, model_name)
+        shapes[entry] = {k: list(v.shape) for k, v in model.state_dict().items()
+                         if not k.endswith("num_batches_tracked")}
+    with gzip.open(out / "zoo_tensors.json.gz", "wt") as file:
+        json.dump({"torch": torch.__version__, "torchvision": torchvision.__version__, "timm": timm.__version__,
+                   "entries": shapes}, file)
+
+
+def source_model(library: str, name: str) -> torch.nn.Module:
+    if library == "torchvision":
+        return torchvision.models.get_model(name, weights=None)
+    return timm.create_model(name, pretrained=False)
+
+
+def source_normalisation(library: str, model: torch.nn.Module) -> tuple[np.ndarray, np.ndarray]:
+    """The mean and std the source feeds its model with: torchvision's ImageNet ones, timm's per model."""
+    if library == "timm":
+        return np.array(model.pretrained_cfg["mean"]), np.array(model.pretrained_cfg["std"])
+    return MEAN, STD
+
+
+def full(entry: str, out: Path) -> None:
+    """A full-size source model with seeded weights, two 224 images and its probabilities, the images
+    normalised as the source normalises them."""
+    library, name, _ = SOURCES[entry]
+    x = images(224, seed=1)
+    model = source_model(library, name)
+    mean, std = source_normalisation(library, model)
+    model = calibrated(seeded(model, 0, x), x, mean, std)
+    out.mkdir(parents=True, exist_ok=True)
+    save(model, out / f"{entry}.pth", "pth")
+    np.savez(out / f"{entry}.npz", images=x, probabilities=probabilities(model, x, mean, std))
+
+
+def sources(timm_results: Path | None) -> None:
+    """Print each entry's source section (YAML), from torchvision's weight enums and timm's pretrained cfgs."""
+    top1 = {}
+    if timm_results:
+        with open(timm_results, newline="") as file:
+            top1 = {row["model"]: float(row["top1"]) for row in csv.DictReader(file) if row["img_size"] == "224"}
+    for entry, (library, name, tags) in SOURCES.items():
+        lines = ["source:", f"  library: {library}", f"  model: {name}", "  weights:"]
+        for tag in tags:
+            weight = _weight_lines(library, name, tag, top1.get(f"{name}.{tag}"))
+            lines += [f"    - {line}" if i == 0 else f"      {line}" for i, line in enumerate(weight)]
+        print(f"# {entry}\n" + "\n".join(lines))
+
+
+def _weight_lines(library: str, name: str, tag: str, timm_top1: float | None) -> list[str]:
+    if library == "torchvision":
+        weights = torchvision.models.get_model_weights(name)[tag]
+        transform = weights.transforms()
+        prefix = weights.url.rsplit("-", 1)[1].split(".")[0]  # torchvision's file names end in the sha256 prefix
+        return [f"name: {tag}", f"url: {weights.url}", f"sha256: {prefix}",
+                f"top1: {weights.meta['_metrics']['ImageNet-1K']['acc@1']}",
+                f"eval: {{resize: {transform.resize_size[0]}, crop: {transform.crop_size[0]}, "
+                f"interpolation: {transform.interpolation.value}}}"]
+    cfg = timm.models.get_pretrained_cfg(f"{name}.{tag}")
+    crop = cfg.input_size[1]
+    return [f"name: {tag}", f"url: hf://{cfg.hf_hub_id}", "sha256: null", f"top1: {timm_top1}".replace("None", "null"),
+            f"eval: {{resize: {int(crop / cfg.crop_pct)}, crop: {crop}, interpolation: {cfg.interpolation}}}"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["fixtures", "full", "sources"])
+    parser.add_argument("args", nargs="*")
+    args = parser.parse_args()
+    if args.command == "fixtures":
+        fixtures(Path(args.args[0]) if args.args else Path(__file__).parents[1] / "tests" / "fixtures" / "weights")
+    elif args.command == "full":
+        full(args.args[0], Path(args.args[1]))
+    else:
+        sources(Path(args.args[0]) if args.args else None)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""Full-size zoo entries against the real torchvision/timm model with the same seeded weights on the same
+images: class probabilities within 1e-4 (the contract of ``build_model(NAME, weights=FILE)``).
+
+Runs wherever PyTorch is importable, or through another interpreter that has torch, torchvision and timm,
+named by ARCHSPEC_TORCH_PYTHON (archspec's own environment never needs torch); skipped elsewhere. That
+interpreter runs scripts/torch_reference.py, which writes the checkpoint and the source's probabilities.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from archspec.keras.build import build_model
+
+SCRIPT = Path(__file__).parents[1] / "scripts" / "torch_reference.py"
+TORCH_PYTHON = os.environ.get("ARCHSPEC_TORCH_PYTHON") or (
+    sys.executable if importlib.util.find_spec("torch") else None)
+ENTRIES = ["densenet121", "vgg11", "resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2", "se_resnet50",
+           "resnet50d", "dpn68", "preact_resnet50"]
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(TORCH_PYTHON is None, reason="needs torch, or ARCHSPEC_TORCH_PYTHON")]
+
+
+@pytest.mark.parametrize("name", ENTRIES)
+def test_zoo_entry_gives_the_source_models_probabilities(name, tmp_path):
+    subprocess.run([TORCH_PYTHON, str(SCRIPT), "full", name, str(tmp_path)], check=True, capture_output=True)
+    reference = np.load(tmp_path / f"{name}.npz")
+    model = build_model(name, weights=tmp_path / f"{name}.pth")  # raw pixels in, the spec's preprocess inside
+    got = model.predict(reference["images"].astype(np.float32), verbose=0)
+    np.testing.assert_allclose(got, reference["probabilities"], atol=1e-4)
+    np.testing.assert_allclose(np.log(got), np.log(reference["probabilities"]), atol=1e-3)  # the small ones too

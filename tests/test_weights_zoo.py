@@ -1,0 +1,37 @@
+"""Every zoo entry that records a torchvision or timm source takes that model's state dict exactly: each
+tensor of the real model (names and shapes written by scripts/torch_reference.py) fills one layer, and
+every weighted layer is filled. No PyTorch needed."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+
+from archspec.graph.load import load_spec
+from archspec.keras.build import build_model
+from archspec.keras.weights.transfer import check_fit
+from archspec.spec.zoo import zoo_paths
+
+from .helpers import zoo_params
+from .weights_helpers import FIXTURES
+
+with gzip.open(FIXTURES / "zoo_tensors.json.gz", "rt") as _file:
+    SOURCE_TENSORS = json.load(_file)["entries"]
+
+
+TORCH_SOURCED = [name for name in zoo_paths() if (s := load_spec(name).source) and s.library in ("torchvision", "timm")]
+
+
+@pytest.mark.parametrize("name", zoo_params(lambda name: name in TORCH_SOURCED, slow={"dpn107", "dpn131"}))
+def test_source_state_dict_fills_the_entry_exactly(name):
+    if name not in SOURCE_TENSORS:
+        pytest.fail(f"{name} records a torch source but the fixtures lack its tensors: run "
+                    f"scripts/torch_reference.py fixtures (with {name} in its SOURCES)")
+    spec = load_spec(name)
+    shapes = {k: tuple(v) for k, v in SOURCE_TENSORS[name].items()}
+    size = None if spec.head.pooling == "flatten" else 64  # weights do not depend on the input size, but VGG's fc1
+    model = build_model(spec, input_size=size)
+    fit = check_fit(model, shapes, f"{spec.source.model} state dict")
+    assert sum(len(needs) for needs in fit.needs.values()) == len(shapes)

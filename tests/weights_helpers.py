@@ -1,0 +1,17 @@
+"""What the weight tests share: the committed fixtures (written by scripts/torch_reference.py from
+torchvision's and timm's own classes) and the input convention of the model they are compared with."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from archspec.graph.load import load_spec
+from archspec.keras.build import build_model
+
+FIXTURES = Path(__file__).parent / "fixtures" / "weights"
+
+
+def build_for_source(spec, **kwargs):
+    """A fixture's narrow spec built to take 0..255 pixels and normalise them as torchvision does, which
+    is how scripts/torch_reference.py feeds the source model."""
+    return build_model(load_spec(spec, overrides={"preprocess": "imagenet"}), **kwargs)
