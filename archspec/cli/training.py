@@ -10,6 +10,7 @@ import click
 from ..graph.load import load_spec, load_training
 from ..keras.quiet import import_tensorflow
 from ..spec.errors import SpecError
+from ..train.cluster import CLUSTER_TIMEOUT, cluster_config
 from .common import RUN_ERRORS, Failure, data_option, fail, input_size_option, num_classes_option, resized
 
 
@@ -31,6 +32,8 @@ from .common import RUN_ERRORS, Failure, data_option, fail, input_size_option, n
 @click.option("--strategy", type=click.Choice(["default", "mirrored", "multiworker"]), default="default",
               show_default=True, help="mirrored: all GPUs (or logical CPUs) of this machine; multiworker: the "
                                       "cluster in TF_CONFIG, --out on storage all workers share.")
+@click.option("--cluster-timeout", type=click.FloatRange(min=1), default=CLUSTER_TIMEOUT, show_default=True,
+              help="multiworker: seconds to wait for every worker at start-up before stopping with an error.")
 @click.option("--deterministic", is_flag=True, help="Identical results on a rerun on the same machine (slower).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder [default: runs/NAME].")
 @click.option("--overwrite", is_flag=True, help="Discard the run already in --out and start again.")
@@ -41,7 +44,7 @@ from .common import RUN_ERRORS, Failure, data_option, fail, input_size_option, n
               help="Keep the stem and stages 1..N fixed (0: train everything).")
 def train(spec: str, config: Path | None, data: str | None, epochs: int | None, batch_size: int | None,
           lr: float | None, seed: int | None, input_size: int | None, num_classes: int | None,
-          mixed_precision: str | None, jit: bool | None, strategy: str, deterministic: bool, out: Path | None,
+          mixed_precision: str | None, jit: bool | None, strategy: str, cluster_timeout: float, deterministic: bool, out: Path | None,
           overwrite: bool, init_from: Path | None, freeze: int) -> None:
     """Train SPEC (a YAML file or zoo name) on a data set; rerun to resume.
 
@@ -57,6 +60,8 @@ def train(spec: str, config: Path | None, data: str | None, epochs: int | None, 
       archspec train cifar_resnet20 --input-size 8 --epochs 15
       archspec train my_net.yaml --data folder:photos/ --num-classes 5 --mixed-precision float16
       tensorboard --logdir runs/
+      TF_CONFIG='{"cluster": {"worker": ["host1:2222", "host2:2222"]}, "task": {"type": "worker", "index": 0}}' \
+        archspec train resnet50 --data folder:/shared/photos --num-classes 5 --strategy multiworker --out /shared/runs/r50
     """
     flags = {"data": data, "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed}
     try:
@@ -66,6 +71,8 @@ def train(spec: str, config: Path | None, data: str | None, epochs: int | None, 
         from ..train.preflight import check_transfer
 
         check_transfer(loaded, init_from, freeze)
+        if strategy == "multiworker":
+            cluster_config()  # a malformed TF_CONFIG stops here, before TensorFlow starts
     except RUN_ERRORS as error:
         raise fail(error) from error
     if strategy != "multiworker":  # a multi-worker strategy must start before TensorFlow's devices do
@@ -74,7 +81,7 @@ def train(spec: str, config: Path | None, data: str | None, epochs: int | None, 
     from ..train.trainer import train as run_training
 
     options = RunOptions(out=out or Path("runs") / loaded.name, mixed_precision=mixed_precision, jit=jit,
-                         strategy=strategy, deterministic=deterministic, overwrite=overwrite, log=click.echo,
+                         strategy=strategy, cluster_timeout=cluster_timeout, deterministic=deterministic, overwrite=overwrite, log=click.echo,
                          init_from=init_from, freeze=freeze)
     try:
         metrics = run_training(loaded, options)

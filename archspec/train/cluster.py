@@ -15,7 +15,9 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
 
 Strategy = Literal["default", "mirrored", "multiworker"]
 CLUSTER_TIMEOUT = 120.0  # seconds a worker waits for all the others at start-up
-HEALTH_CHECK_INTERVAL = 10  # seconds between checks that every peer is alive (TensorFlow's default: 30)
+HEARTBEAT_TIMEOUT = 10  # seconds of silence after which a worker counts as dead
 TF_CONFIG_EXAMPLE = ('{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
                      '"task": {"type": "worker", "index": 0}}')
 
@@ -109,25 +111,56 @@ def make_strategy(name: Strategy, timeout: float = CLUSTER_TIMEOUT) -> Any:
         gpus = tf.config.list_logical_devices("GPU")
         return tf.distribute.MirroredStrategy([d.name for d in gpus or tf.config.list_logical_devices("CPU")])
     cluster = cluster_config()
-    from tensorflow.python.distribute import collective_all_reduce_strategy as collective
-
-    # TensorFlow waits for the cluster forever by default and checks peers every 30 s; its own
-    # tests set these class attributes, there is no public setting.
-    collective.CollectiveAllReduceExtended._check_health_initial_timeout = max(1, round(timeout))
-    collective.CollectiveAllReduceExtended._check_health_interval = HEALTH_CHECK_INTERVAL
+    unreachable = (f"--strategy multiworker: not every worker of the cluster ({', '.join(_addresses(cluster))}) "
+                   f"answered within {timeout:g} s: start all of them (each with its own task index in TF_CONFIG), "
+                   f"check that this machine can reach their ports, or wait longer with --cluster-timeout")
+    if cluster:
+        if not _wait_for_peers(cluster, timeout):
+            raise RunError(unreachable)
+        _bound_waits(cluster, timeout)
     try:
         return _multi_worker_strategy()
-    except RuntimeError as err:
-        if "Timeout waiting for the cluster" in str(err):
-            raise RunError(f"--strategy multiworker: not every worker of the cluster "
-                           f"({', '.join(_addresses(cluster))}) answered within {timeout:g} s: start all of them "
-                           f"(each with its own task index in TF_CONFIG), check that this machine can reach their "
-                           f"ports, or wait longer with --cluster-timeout") from None
-        # "Collective ops must be configured at program startup"
+    except tf.errors.DeadlineExceededError:
+        raise RunError(unreachable) from None
+    except RuntimeError as err:  # "Collective ops must be configured at program startup"
         raise RunError(f"--strategy multiworker must start before TensorFlow does ({err}): train in a fresh "
                        f"process, as `archspec train` does") from None
     except (ValueError, KeyError) as err:
         raise RunError(f"--strategy multiworker: TF_CONFIG does not describe a cluster: {err}") from None
+
+
+def _wait_for_peers(cluster: Cluster, timeout: float) -> bool:
+    """On the leader (the chief, or worker 0), whether every other worker's port accepts a connection
+    within ``timeout`` seconds. The others start their servers, then wait a bounded time for the
+    leader; the leader itself would wait for them, inside TensorFlow, for ever."""
+    if not cluster.chief:
+        return True
+    own = cluster.jobs[cluster.task_type][cluster.task_index]
+    peers = [a for a in _addresses(cluster) if a != own]
+    deadline = time.monotonic() + timeout
+    while peers and time.monotonic() < deadline:
+        host, _, port = peers[0].rpartition(":")
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=1).close()
+            peers.pop(0)
+        except OSError:
+            time.sleep(0.2)
+    return not peers
+
+
+def _bound_waits(cluster: Cluster, timeout: float) -> None:
+    """Have TensorFlow's coordination service give up on workers that do not register within ``timeout``
+    (its default waits forever), and detect a dead one by its missed heartbeats. The strategy configures
+    the service this way itself when nothing has; there is no public setting for the timeouts."""
+    from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
+    from tensorflow.python.eager import context
+
+    jobs = [job for job in ("chief", "worker") if job in cluster.jobs]
+    context.context().configure_coordination_service(
+        service_type="standalone", service_leader=f"/job:{jobs[0]}/replica:0/task:0",
+        cluster_register_timeout_in_ms=int(timeout * 1000), heartbeat_timeout_in_ms=HEARTBEAT_TIMEOUT * 1000,
+        coordinated_jobs=[coordination_config_pb2.CoordinatedJob(name=job, num_tasks=len(cluster.jobs[job]))
+                          for job in jobs])
 
 
 def _addresses(cluster: Cluster | None) -> list[str]:
