@@ -26,7 +26,6 @@ TINY = {
     "name": "tiny", "input_shape": [8, 8, 1], "num_classes": 10, "stem": {"type": "cifar", "width": 8},
     "stages": [{"type": "basic", "depth": 1, "width": 8, "shortcut": "A"},
                {"type": "basic", "depth": 1, "width": 16, "stride": 2, "shortcut": "A"}],
-    "train": {"epochs": 2, "batch_size": 64},
 }
 
 
@@ -102,9 +101,9 @@ def wait_all(workers: list[subprocess.Popen], timeout: float = 240) -> list[int]
     return codes
 
 
-def tiny_spec(tmp_path: Path, epochs: int) -> Path:
+def tiny_spec(tmp_path: Path, epochs: int, batch_size: int = 64) -> Path:
     spec = tmp_path / "tiny.yaml"
-    spec.write_text(yaml.safe_dump({**TINY, "train": {**TINY["train"], "epochs": epochs}}))
+    spec.write_text(yaml.safe_dump({**TINY, "train": {"epochs": epochs, "batch_size": batch_size}}))
     return spec
 
 
@@ -133,11 +132,11 @@ def test_two_worker_processes_train_and_only_the_chief_writes(tmp_path):
 
 @pytest.mark.slow
 def test_a_killed_worker_stops_the_other_and_a_restart_continues_gap_free(tmp_path):
-    out, ports, epochs = tmp_path / "run", free_ports(2), 40
-    spec = tiny_spec(tmp_path, epochs)
+    out, ports, epochs = tmp_path / "run", free_ports(2), 6
+    spec = tiny_spec(tmp_path, epochs, batch_size=256)  # 6 steps an epoch: collectives on loopback are slow
     workers = [start_worker(spec, out, ports, i) for i in range(2)]
     deadline = time.monotonic() + 180
-    while committed_epochs(out) < 2 and time.monotonic() < deadline and workers[1].poll() is None:
+    while committed_epochs(out) < 1 and time.monotonic() < deadline and workers[1].poll() is None:
         time.sleep(0.05)
     assert workers[1].poll() is None, "the run ended before worker 1 could be killed:\n" + logs(tmp_path)
     workers[1].send_signal(signal.SIGKILL)
@@ -145,7 +144,7 @@ def test_a_killed_worker_stops_the_other_and_a_restart_continues_gap_free(tmp_pa
     assert workers[0].wait(120) == 1, logs(tmp_path)  # the survivor gives up on its own, in bounded time
     assert time.monotonic() - killed_at < 90
     done = committed_epochs(out)
-    assert 2 <= done < epochs
+    assert 1 <= done < epochs
     assert "a worker of the cluster stopped or became unreachable" in logs(tmp_path)
     assert f"{done} epoch(s) are committed" in logs(tmp_path) and "Traceback" not in logs(tmp_path)
 

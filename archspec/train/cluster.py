@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -231,5 +232,6 @@ def lost_worker(error: Exception, epochs: int, out: Path) -> RunError:
 
 
 def _first_line(error: Exception) -> str:
-    text = getattr(error, "message", None) or str(error)
-    return text.strip().splitlines()[0][:300] if text.strip() else type(error).__name__
+    """TensorFlow's reason, without the name of the graph node it surfaced in."""
+    text = re.sub(r"\{\{.*?\}\}\s*", "", getattr(error, "message", None) or str(error)).strip()
+    return text.splitlines()[0][:300] if text else type(error).__name__
