@@ -52,7 +52,8 @@ def cannot_write(path: Path, error: OSError) -> OSError:
 RUN_ERRORS = (SpecError, RunError, OSError)
 
 
-data_option = click.option("--data", help="digits (scikit-learn's 8x8 digits; the default), folder:PATH (a subfolder "
+data_option = click.option("--data", help="digits (scikit-learn's 8x8 digits; the default), cifar10, cifar100 "
+                                    "(downloaded once into the Keras cache), folder:PATH (a subfolder "
                                     "of images per class), npz:PATH (arrays x and y, optionally x_val and y_val as "
                                     "a fixed validation set) or synthetic[:N].")
 

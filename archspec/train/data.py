@@ -6,7 +6,8 @@ written. ``pipelines`` then makes the shuffled, augmented, batched and prefetche
 datasets at the spec's input size. Images are float32 in [0, 1]; exported models expect
 the same.
 
-Sources: ``digits`` (scikit-learn's 1797 8x8 grey digits, shipped with it), ``folder:PATH``
+Sources: ``digits`` (scikit-learn's 1797 8x8 grey digits, shipped with it), ``cifar10`` and
+``cifar100`` (keras.datasets' archives, fetched once: ``sources/cifar.py``), ``folder:PATH``
 (one subfolder per class, PNG/JPEG/GIF/BMP files), ``npz:PATH`` (arrays ``x``: N x H x W
 [x C] and ``y``: N integer labels, and optionally ``x_val`` and ``y_val``: a fixed validation
 set, used instead of a random ``validation_split``, e.g. to evaluate several runs on the very
@@ -17,7 +18,6 @@ A bare path is a folder or, ending in .npz, an npz file.
 from __future__ import annotations
 
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +26,8 @@ import numpy as np
 from ..spec.errors import RunError
 from ..spec.schema import ModelSpec
 from ..spec.train_schema import TrainSpec
+from .sources.base import Data, Split, pixels
+from .sources.cifar import ARCHIVES, open_cifar
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -33,34 +35,7 @@ if TYPE_CHECKING:
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp")
 MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM")  # what tf.io.decode_image reads
 SYNTHETIC_IMAGES = 1024
-SOURCES = "digits, folder:PATH, npz:PATH or synthetic[:N]"
-
-
-@dataclass(frozen=True)
-class Split:
-    """One side of the data: labels, and the images in memory (N x H x W x C) or as files."""
-
-    labels: np.ndarray
-    images: np.ndarray | None = None
-    files: tuple[str, ...] = ()
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-
-@dataclass(frozen=True)
-class Data:
-    source: str
-    kind: str  # digits, folder, npz or synthetic
-    num_classes: int
-    shape: tuple[int, int, int] | None  # of in-memory images (files differ; they decode to the spec's)
-    train: Split
-    val: Split
-    mirror_safe: bool = True  # whether a horizontal flip keeps the class
-
-    def describe(self) -> str:
-        return (f"data {self.source}: {len(self.train)} training and {len(self.val)} validation images, "
-                f"{self.num_classes} classes")
+SOURCES = "digits, cifar10, cifar100, folder:PATH, npz:PATH or synthetic[:N]"
 
 
 def open_data(source: str, *, validation_split: float, seed: int, synthetic_classes: int) -> Data:
@@ -72,6 +47,8 @@ def open_data(source: str, *, validation_split: float, seed: int, synthetic_clas
         digits = load_digits()
         images = (digits.images / 16.0).astype(np.float32)[..., None]
         return _split(source, "digits", images, digits.target, validation_split, seed, mirror_safe=False)
+    if kind in ARCHIVES and not arg:
+        return open_cifar(kind)
     if kind == "synthetic":
         count = _count(arg, source) if arg else SYNTHETIC_IMAGES
         val = max(1, round(count * validation_split))
@@ -190,8 +167,7 @@ def _npz_pair(path: Path, x: np.ndarray, y: np.ndarray, x_name: str, y_name: str
         raise RunError(f"npz file '{path}': labels must be 0 or more, found {y.min()} in {y_name}")
     if x.dtype.kind == "f" and not np.isfinite(x).all():
         raise RunError(f"npz file '{path}': {x_name} holds NaN or infinite values")
-    images = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
-    return images, y.astype(np.int32)
+    return pixels(x), y.astype(np.int32)
 
 
 def _split(source: str, kind: str, images: np.ndarray | None, labels: np.ndarray, validation_split: float,

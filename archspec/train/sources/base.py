@@ -1,0 +1,39 @@
+"""What every data source produces: the training and validation sides, as arrays or files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Split:
+    """One side of the data: labels, and the images in memory (N x H x W x C) or as files."""
+
+    labels: np.ndarray
+    images: np.ndarray | None = None
+    files: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass(frozen=True)
+class Data:
+    source: str
+    kind: str  # digits, folder, npz, synthetic, cifar10, cifar100
+    num_classes: int
+    shape: tuple[int, int, int] | None  # of in-memory images (files differ; they decode to the spec's)
+    train: Split
+    val: Split
+    mirror_safe: bool = True  # whether a horizontal flip keeps the class
+
+    def describe(self) -> str:
+        return (f"data {self.source}: {len(self.train)} training and {len(self.val)} validation images, "
+                f"{self.num_classes} classes")
+
+
+def pixels(x: np.ndarray) -> np.ndarray:
+    """In-memory images as the pipeline takes them: 8-bit ones scaled to [0, 1], float ones as they are."""
+    return x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)

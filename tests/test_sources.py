@@ -1,0 +1,103 @@
+"""Data sources beyond the built-in ones: CIFAR from keras.datasets' archives."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import pickle
+import tarfile
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from archspec.cli import main
+from archspec.spec.errors import RunError
+from archspec.train.data import open_data
+from archspec.train.sources import cifar
+from tests.helpers import fake_cifar
+
+
+@pytest.fixture
+def keras_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    return tmp_path / "keras"
+
+
+def open_source(source: str):
+    return open_data(source, validation_split=0.1, seed=0, synthetic_classes=10)
+
+
+@pytest.mark.parametrize("name, classes, train, val", [("cifar10", 10, 100, 20), ("cifar100", 100, 100, 20)])
+def test_cifar_reads_the_archive_into_the_keras_cache_layout(keras_home, name, classes, train, val):
+    fake_cifar(keras_home, name)
+    data = open_source(name)
+    assert (data.num_classes, len(data.train), len(data.val), data.shape) == (classes, train, val, (32, 32, 3))
+    assert data.train.images.dtype == np.float32 and 0 <= data.train.images.min() and data.train.images.max() <= 1
+    archive = cifar.ARCHIVES[name]
+    unpacked = keras_home / "datasets" / archive.folder / archive.inner
+    assert (unpacked / archive.test).is_file()  # where keras.datasets looks, so each reuses the other's copy
+    (keras_home / "datasets" / f"{archive.inner}.tar.gz").unlink(missing_ok=True)
+    assert len(open_source(name).train) == train  # the unpacked copy is enough from now on
+
+
+def test_cifar_pixels_keep_their_channel_order(keras_home):
+    tarball = fake_cifar(keras_home)
+    with tarfile.open(tarball) as tar:
+        batch = pickle.loads(tar.extractfile("cifar-10-batches-py/data_batch_1").read(), encoding="bytes")
+    first = batch[b"data"][0]  # 1024 red, 1024 green, 1024 blue values, row by row
+    image = open_source("cifar10").train.images[0]
+    assert np.allclose(image[0, 1] * 255, [first[1], first[1024 + 1], first[2048 + 1]])
+
+
+def unreachable(monkeypatch, name: str) -> None:
+    """The archive's URL on a closed loopback port: tests never reach the internet."""
+    archive = cifar.ARCHIVES[name]
+    monkeypatch.setitem(cifar.ARCHIVES, name, dataclasses.replace(archive, url=f"http://127.0.0.1:9/{archive.inner}.tar.gz"))
+
+
+def test_cifar_offline_names_the_url_and_the_path(keras_home, monkeypatch):
+    unreachable(monkeypatch, "cifar10")
+    with pytest.raises(RunError) as caught:
+        open_source("cifar10")
+    message = str(caught.value)
+    assert "cannot download http://127.0.0.1:9/" in message and "copy it to" in message
+    assert str(keras_home / "datasets" / "cifar-10-batches-py.tar.gz") in message
+    assert not list((keras_home / "datasets").glob("*.partial"))
+
+
+def test_a_truncated_cifar_archive_is_named(keras_home):
+    tarball = fake_cifar(keras_home)
+    tarball.write_bytes(tarball.read_bytes()[:300])
+    with pytest.raises(RunError, match="cannot unpack .*cifar-10-python.tar.gz.*truncated"):
+        open_source("cifar10")
+    assert not (keras_home / "datasets" / "cifar-10-batches-py-target").exists()
+
+
+class Exploit:
+    def __reduce__(self):
+        return (print, ("code ran",))
+
+
+def test_a_cifar_batch_that_would_run_code_is_refused(keras_home, capsys):
+    tarball = keras_home / "datasets" / "cifar-10-python.tar.gz"
+    tarball.parent.mkdir(parents=True)
+    with tarfile.open(tarball, "w:gz") as tar:
+        for part in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+            payload = pickle.dumps({b"data": Exploit(), b"labels": []})
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{part}")
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    with pytest.raises(RunError, match="refused builtins.print"):
+        open_source("cifar10")
+    assert "code ran" not in capsys.readouterr().out
+
+
+def test_train_on_cifar_says_what_is_wrong_in_one_paragraph(keras_home, tmp_path, monkeypatch):
+    fake_cifar(keras_home, "cifar100")
+    result = CliRunner().invoke(main, ["train", "cifar_resnet20", "--data", "cifar100", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 1 and "has 100 (labels 0..99): pass --num-classes 100" in result.output
+    unreachable(monkeypatch, "cifar10")
+    result = CliRunner().invoke(main, ["train", "cifar_resnet20", "--data", "cifar10", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 1 and result.output.startswith("error: data cifar10: cannot download")
+    assert "Traceback" not in result.output and not (tmp_path / "r").exists()
