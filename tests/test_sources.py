@@ -1,4 +1,4 @@
-"""Data sources beyond the built-in ones: CIFAR from keras.datasets' archives."""
+"""Data sources: CIFAR from keras.datasets' archives, image folders (ImageNet's layout, bad images)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,13 @@ import dataclasses
 import io
 import pickle
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from click.testing import CliRunner
+from PIL import Image
 
 from archspec.cli import main
 from archspec.spec.errors import RunError
@@ -101,3 +104,51 @@ def test_train_on_cifar_says_what_is_wrong_in_one_paragraph(keras_home, tmp_path
     result = CliRunner().invoke(main, ["train", "cifar_resnet20", "--data", "cifar10", "--out", str(tmp_path / "r")])
     assert result.exit_code == 1 and result.output.startswith("error: data cifar10: cannot download")
     assert "Traceback" not in result.output and not (tmp_path / "r").exists()
+
+
+# ---- image folders ------------------------------------------------------------------------------
+
+SMALL = {
+    "name": "small", "input_shape": [8, 8, 3], "num_classes": 2, "stem": {"type": "cifar", "width": 4},
+    "stages": [{"type": "basic", "depth": 1, "width": 4, "shortcut": "A"}],
+    "train": {"epochs": 2, "batch_size": 4},
+}
+
+
+def write_images(folder: Path, classes: list[str], per_class: int = 4) -> Path:
+    rng = np.random.default_rng(0)
+    for name in classes:
+        (folder / name).mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 256, (10, 10, 3), dtype=np.uint8)).save(folder / name / f"{i}.png")
+    return folder
+
+
+def test_an_imagenet_layout_is_a_fixed_validation_set(tmp_path):
+    write_images(tmp_path / "train", ["cat", "dog", "eel"])
+    write_images(tmp_path / "val", ["dog", "eel"], per_class=2)  # a class may lack validation images
+    data = open_source(f"folder:{tmp_path}")
+    assert (data.num_classes, len(data.train), len(data.val)) == (3, 12, 4)
+    assert list(data.val.labels) == [1, 1, 2, 2] and all("/val/" in f for f in data.val.files)
+    write_images(tmp_path / "val", ["emu"], per_class=1)
+    with pytest.raises(RunError, match="named as the training classes; 'emu' is not one of them"):
+        open_source(f"folder:{tmp_path}")
+
+
+def test_a_folder_is_listed_not_opened(tmp_path):
+    folder = write_images(tmp_path / "imgs", ["a", "b"])
+    (folder / "b" / "9.png").write_bytes(b"")  # unreadable, but only listed at start-up
+    assert len(open_source(f"folder:{folder}").train) + len(open_source(f"folder:{folder}").val) == 9
+
+
+@pytest.mark.slow
+def test_an_image_that_does_not_decode_stops_training_naming_it(tmp_path):
+    folder = write_images(tmp_path / "imgs", ["a", "b"])
+    (folder / "a" / "2.png").write_bytes((folder / "a" / "2.png").read_bytes()[:40])  # truncated
+    spec = tmp_path / "small.yaml"
+    spec.write_text(yaml.safe_dump(SMALL))
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["train", str(spec), "--data", f"folder:{folder}", "--out", str(out)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"error: image '{folder / 'a' / '2.png'}' cannot be read" in result.output
+    assert "0 epoch(s) are committed" in result.output and not (out / "state.json").exists()

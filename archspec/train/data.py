@@ -17,6 +17,7 @@ A bare path is a folder or, ending in .npz, an npz file.
 
 from __future__ import annotations
 
+import os
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,14 +27,13 @@ import numpy as np
 from ..spec.errors import RunError
 from ..spec.schema import ModelSpec
 from ..spec.train_schema import TrainSpec
-from .sources.base import Data, Split, pixels
+from .sources.base import Data, Split, decode, pixels
 from .sources.cifar import ARCHIVES, open_cifar
 
 if TYPE_CHECKING:
     import tensorflow as tf
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp")
-MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM")  # what tf.io.decode_image reads
 SYNTHETIC_IMAGES = 1024
 SOURCES = "digits, cifar10, cifar100, folder:PATH, npz:PATH or synthetic[:N]"
 
@@ -61,8 +61,13 @@ def open_data(source: str, *, validation_split: float, seed: int, synthetic_clas
         kind = "npz" if path.suffix == ".npz" else "folder" if path.is_dir() else ""
     else:
         kind = ""
+    if kind == "folder" and (path / "train").is_dir() and (path / "val").is_dir():  # ImageNet's layout
+        files, labels, classes = _folder(path / "train")
+        val_files, val_labels, _ = _folder(path / "val", classes)
+        return Data(source, "folder", len(classes), None, Split(labels, files=tuple(files)),
+                    Split(val_labels, files=tuple(val_files)))
     if kind == "folder":
-        files, labels = _folder(path)
+        files, labels, _ = _folder(path)
         return _split(source, "folder", None, labels, validation_split, seed, files=files)
     if kind == "npz":
         images, labels, val = _npz(path)
@@ -79,43 +84,40 @@ def _count(arg: str, source: str) -> int:
     return int(arg)
 
 
-def _folder(root: Path) -> tuple[list[str], np.ndarray]:
-    """Image files and labels from one subfolder per class (sorted names are the labels 0, 1, ...)."""
+def _folder(root: Path, classes: list[str] | None = None) -> tuple[list[str], np.ndarray, list[str]]:
+    """Image files and labels from one subfolder per class: the label of a subfolder is its name's place
+    in ``classes`` (default: its own sorted subfolders, 0, 1, ...). Files are listed, not opened, so a
+    folder of a million images starts at once; one that is no image stops the epoch that meets it
+    (``sources.images.unreadable_image``)."""
     if not root.exists():
         raise RunError(f"data folder '{root}' does not exist")
     if not root.is_dir():
         raise RunError(f"data folder '{root}' is not a folder")
     try:
-        classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        found = sorted(p.name for p in os.scandir(root) if p.is_dir() and not p.name.startswith("."))
     except OSError as err:
         raise RunError(f"cannot read data folder '{root}': {err.strerror}") from None
-    if len(classes) < 2:
+    if classes is None and len(found) < 2:
         raise RunError(f"data folder '{root}' needs one subfolder of images per class, at least two; "
-                       f"it has {len(classes)}")
+                       f"it has {len(found)}")
+    unknown = sorted(set(found) - set(classes or found))
+    if unknown or not found:
+        raise RunError(f"validation folder '{root}' needs one subfolder of images per class, named as the "
+                       f"training classes; " + (f"'{unknown[0]}' is not one of them" if unknown else "it has none"))
+    classes = classes or found
     files, labels = [], []
-    for label, folder in enumerate(classes):
+    for name in found:
+        folder = root / name
         try:
-            images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            images = sorted(f.path for f in os.scandir(folder)
+                            if f.name.lower().endswith(IMAGE_SUFFIXES) and f.is_file())
         except OSError as err:
             raise RunError(f"cannot read class folder '{folder}': {err.strerror}") from None
         if not images:
             raise RunError(f"class folder '{folder}' holds no images ({', '.join(IMAGE_SUFFIXES)} files)")
-        for image in images:
-            _check_image(image)
-        files += [str(p) for p in images]
-        labels += [label] * len(images)
-    return files, np.array(labels, np.int32)
-
-
-def _check_image(path: Path) -> None:
-    """Readable, and a format TensorFlow decodes: found now rather than in the middle of an epoch."""
-    try:
-        with path.open("rb") as f:
-            head = f.read(4)
-    except OSError as err:
-        raise RunError(f"cannot read image '{path}': {err.strerror}") from None
-    if not any(head.startswith(m) for m in MAGIC):
-        raise RunError(f"'{path}' is not a PNG, JPEG, GIF or BMP image (by its first bytes)")
+        files += images
+        labels += [classes.index(name)] * len(images)
+    return files, np.array(labels, np.int32), classes
 
 
 def _npz(path: Path) -> tuple[np.ndarray, np.ndarray, Split | None]:
@@ -240,11 +242,10 @@ def _images(split: Split, shape: tuple[int, int, int], shuffle_seed: int | None)
         if shuffle_seed is not None:
             ds = ds.shuffle(len(split), seed=shuffle_seed, reshuffle_each_iteration=True)
 
-        def decode(path: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-            image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
-            return tf.image.convert_image_dtype(image, tf.float32), label
+        def read(path: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            return decode(tf.io.read_file(path), channels), label
 
-        return ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.map(read, num_parallel_calls=tf.data.AUTOTUNE)
 
     def fit(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         if x.shape[-1] != channels:

@@ -35,6 +35,7 @@ from .data import Data, check_fits, open_data, pipelines
 from .preflight import check_transfer
 from .run_folder import RunFolder, State
 from .schedules import learning_rate
+from .sources.images import bad_image_error
 
 Precision = Literal["float16", "bfloat16"]
 
@@ -105,6 +106,8 @@ def train(spec: ModelSpec, options: RunOptions) -> dict[str, Any]:
             options.log(f"interrupted: {state.epochs} of {t.epochs} epochs are saved in {options.out}; run the "
                         f"same command again to continue")
             raise
+        except tf.errors.InvalidArgumentError as err:  # an image file that does not decode, met mid-epoch
+            raise bad_image_error(data, spec.input_shape[2], err, state.epochs, options.out, options.log) from None
         except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
                 tf.errors.CancelledError) as err:  # a peer worker died: TensorFlow aborted the collectives
             raise lost_worker(err, state.epochs, options.out) from None

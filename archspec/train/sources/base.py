@@ -1,10 +1,16 @@
-"""What every data source produces: the training and validation sides, as arrays or files."""
+"""What every data source produces (the training and validation sides, as arrays or files), and
+the one place that decides the pixel scale the pipeline feeds: ``pixels`` for arrays, ``decode``
+for encoded images."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 
 @dataclass(frozen=True)
@@ -37,3 +43,11 @@ class Data:
 def pixels(x: np.ndarray) -> np.ndarray:
     """In-memory images as the pipeline takes them: 8-bit ones scaled to [0, 1], float ones as they are."""
     return x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+
+
+def decode(contents: "tf.Tensor", channels: int) -> "tf.Tensor":
+    """Encoded image bytes (PNG, JPEG, GIF, BMP) as the pipeline takes them: float32 in [0, 1], like ``pixels``."""
+    import tensorflow as tf
+
+    image = tf.io.decode_image(contents, channels=channels, expand_animations=False)
+    return tf.image.convert_image_dtype(image, tf.float32)
