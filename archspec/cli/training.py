@@ -10,6 +10,7 @@ import click
 from ..graph.load import load_spec, load_training
 from ..keras.quiet import import_tensorflow
 from ..spec.errors import SpecError
+from ..spec.recipes import recipe_names, recipe_path
 from ..train.cluster import CLUSTER_TIMEOUT, cluster_config
 from .common import RUN_ERRORS, Failure, data_option, fail, input_size_option, num_classes_option, resized
 
@@ -18,6 +19,9 @@ from .common import RUN_ERRORS, Failure, data_option, fail, input_size_option, n
 @click.argument("spec")
 @click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
               help="A YAML file of train: fields (epochs: 30, lr: 0.05, ...), over the spec's train: section.")
+@click.option("--recipe", metavar="NAME",
+              help=f"A named recipe of train: fields, over the spec's train: section and under --config and "
+                   f"the flags: {', '.join(recipe_names())} (each file names its source).")
 @data_option
 @click.option("--epochs", type=click.IntRange(min=1), help="Passes over the training split (default 30).")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Global batch, all replicas together (default 128).")
@@ -42,13 +46,13 @@ from .common import RUN_ERRORS, Failure, data_option, fail, input_size_option, n
                    "by layer name) with a fresh classifier, e.g. for a new --num-classes.")
 @click.option("--freeze", type=click.IntRange(min=0), default=0, show_default=True,
               help="Keep the stem and stages 1..N fixed (0: train everything).")
-def train(spec: str, config: Path | None, data: str | None, epochs: int | None, batch_size: int | None,
+def train(spec: str, config: Path | None, recipe: str | None, data: str | None, epochs: int | None, batch_size: int | None,
           lr: float | None, seed: int | None, input_size: int | None, num_classes: int | None,
           mixed_precision: str | None, jit: bool | None, strategy: str, cluster_timeout: float, deterministic: bool, out: Path | None,
           overwrite: bool, init_from: Path | None, freeze: int) -> None:
     """Train SPEC (a YAML file or zoo name) on a data set; rerun to resume.
 
-    The recipe is the spec's train: section, a --config file, then these flags; every
+    The recipe is the spec's train: section, a named --recipe, a --config file, then these flags; every
     field left out is He et al. 2015's CIFAR recipe (SGD momentum 0.9, lr 0.1 divided
     by 10 at 50% and 75% of the epochs, weight decay 1e-4, batch 128, pad-and-crop and
     flips). After each epoch the run folder gets last.keras, best.keras (highest
@@ -58,16 +62,18 @@ def train(spec: str, config: Path | None, data: str | None, epochs: int | None, 
     \b
     Examples:
       archspec train cifar_resnet20 --input-size 8 --epochs 15
+      archspec train cifar_resnet56 --data cifar10 --recipe he2015_cifar --mixed-precision float16
       archspec train my_net.yaml --data folder:photos/ --num-classes 5 --mixed-precision float16
       tensorboard --logdir runs/
-      TF_CONFIG='{"cluster": {"worker": ["host1:2222", "host2:2222"]}, "task": {"type": "worker", "index": 0}}' \
-        archspec train resnet50 --data folder:/shared/photos --num-classes 5 --strategy multiworker --out /shared/runs/r50
+      export TF_CONFIG='{"cluster": {"worker": ["host1:2222", "host2:2222"]}, "task": {"type": "worker", "index": 0}}'
+      archspec train resnet50 --data folder:/shared/photos --num-classes 5 --strategy multiworker --out /shared/r50
     """
     flags = {"data": data, "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed}
     try:
         overrides = {**resized(spec, input_size, num_classes),
                      "train": {k: v for k, v in flags.items() if v is not None}}
-        loaded = load_training(spec, config, overrides)
+        configs = [recipe_path(recipe)] if recipe else []
+        loaded = load_training(spec, configs + ([config] if config else []), overrides)
         from ..train.preflight import check_transfer
 
         check_transfer(loaded, init_from, freeze)

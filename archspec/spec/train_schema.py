@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Schedule = Literal["step", "cosine", "plateau", "constant"]
-Augment = Literal["auto", "pad_crop", "resized_crop", "none"]
+Augment = Literal["auto", "pad_crop", "resized_crop", "scale", "none"]
 
 
 class TrainSpec(BaseModel):
@@ -61,7 +61,8 @@ class TrainSpec(BaseModel):
     augment: Augment = Field(
         "auto",
         description="pad_crop: zero-pad and crop back (small images); resized_crop: random area 8-100% and "
-        "aspect 3/4-4/3, resized (large images); auto: pad_crop up to 64 pixels, resized_crop above; none.",
+        "aspect 3/4-4/3, resized (large images); scale: the shorter side resized to a random 256-480 (at 224; "
+        "He et al. 2015), then a random crop; auto: pad_crop up to 64 pixels, resized_crop above; none.",
     )
     pad: int | None = Field(
         None, ge=1, le=256, strict=True, description="pad_crop padding in pixels; null: input size / 8 (4 at 32)."

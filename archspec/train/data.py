@@ -226,7 +226,7 @@ def pipelines(data: Data, spec: ModelSpec, t: TrainSpec) -> tuple["tf.data.Datas
             ds = tf.data.Dataset.zip(ds, seeds).map(lambda xy, s: (augment(xy[0], s), xy[1]),
                                                      num_parallel_calls=tf.data.AUTOTUNE)
         else:
-            ds = ds.map(lambda x, y: (_resize(x, shape), y), num_parallel_calls=tf.data.AUTOTUNE)
+            ds = ds.map(lambda x, y: (evaluation_view(x, shape), y), num_parallel_calls=tf.data.AUTOTUNE)
         ds = ds.map(one_hot).batch(t.batch_size, drop_remainder=training)
         sides.append(ds.prefetch(tf.data.AUTOTUNE))
     return sides[0], sides[1]
@@ -264,6 +264,28 @@ def _resize(image: "tf.Tensor", shape: tuple[int, int, int]) -> "tf.Tensor":
     return tf.image.resize(image, shape[:2])
 
 
+def evaluation_view(image: "tf.Tensor", shape: tuple[int, int, int]) -> "tf.Tensor":
+    """The image a net is evaluated on. Large inputs (over 64 pixels) take the standard view: the shorter
+    side resized to size / 0.875 (256 at 224), then the centre crop; small ones are resized whole."""
+    import tensorflow as tf
+
+    h, w, _ = shape
+    if max(h, w) <= 64:
+        return _resize(image, shape)
+    resized = _shorter_side(image, tf.round(min(h, w) / 0.875))
+    top, left = (tf.shape(resized)[0] - h) // 2, (tf.shape(resized)[1] - w) // 2
+    return resized[top:top + h, left:left + w, :]
+
+
+def _shorter_side(image: "tf.Tensor", side: "tf.Tensor") -> "tf.Tensor":
+    """``image`` resized, its aspect kept, so that its shorter side is ``side`` pixels."""
+    import tensorflow as tf
+
+    size = tf.cast(tf.shape(image)[:2], tf.float32)
+    scaled = tf.cast(tf.round(size * side / tf.reduce_min(size)), tf.int32)
+    return tf.image.resize(image, scaled)
+
+
 def _augmenter(t: TrainSpec, shape: tuple[int, int, int], mirror_safe: bool):
     """(image of any size, seed pair) -> augmented image at ``shape``: stateless, so the seed decides."""
     import tensorflow as tf
@@ -275,7 +297,11 @@ def _augmenter(t: TrainSpec, shape: tuple[int, int, int], mirror_safe: bool):
 
     def augment(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-        if mode == "pad_crop":
+        if mode == "scale":  # He et al. 2015: the shorter side to a random 256..480 at 224, then a crop
+            crop_seed, scale_seed = tf.unstack(tf.random.experimental.stateless_split(crop_seed, 2))
+            side = tf.random.stateless_uniform([], scale_seed, min(h, w) * 256 / 224, min(h, w) * 480 / 224)
+            image = tf.image.stateless_random_crop(_shorter_side(image, side), (h, w, c), crop_seed)
+        elif mode == "pad_crop":
             padded = tf.pad(_resize(image, shape), [[pad, pad], [pad, pad], [0, 0]])
             image = tf.image.stateless_random_crop(padded, (h, w, c), crop_seed)
         elif mode == "resized_crop":
