@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -50,3 +51,10 @@ class RunError(ValueError):
     """A command that cannot run or finish as asked, though its spec is fine: missing or
     mismatched data, an output folder that cannot be written, a loss that became NaN.
     The CLI prints it as one paragraph and exits 1."""
+
+
+def reason(error: Exception, limit: int = 300) -> str:
+    """The first line of an error's message, without the ``{{function_node ...}}`` names TensorFlow
+    puts before it: the part a one-paragraph error can quote."""
+    text = re.sub(r"\{\{.*?\}\}\s*", "", getattr(error, "message", None) or str(error)).strip()
+    return text.splitlines()[0][:limit] if text else type(error).__name__

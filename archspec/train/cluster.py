@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import shutil
 import socket
 import tempfile
@@ -24,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..spec.errors import RunError
+from ..spec.errors import RunError, reason
 from .run_folder import RunFolder
 
 if TYPE_CHECKING:
@@ -95,8 +94,8 @@ def _is_address(address: str) -> bool:
     return bool(host) and port.isdigit() and 0 < int(port) < 65536
 
 
-def _malformed(reason: str) -> RunError:
-    return RunError(f"TF_CONFIG is malformed: {reason}. --strategy multiworker reads the cluster from it, the same "
+def _malformed(problem: str) -> RunError:
+    return RunError(f"TF_CONFIG is malformed: {problem}. --strategy multiworker reads the cluster from it, the same "
                     f"JSON on every worker but for the task index, e.g. TF_CONFIG='{TF_CONFIG_EXAMPLE}'")
 
 
@@ -212,12 +211,14 @@ def output_folder(folder: RunFolder, strategy: Any) -> Iterator[RunFolder]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def shard(dataset: "tf.data.Dataset", by_files: bool) -> "tf.data.Dataset":
-    """Each worker reads its own part: whole files where the source is several files (each worker
-    opens only its share), elements otherwise (every worker runs the same seeded pipeline and keeps
-    every N-th element). The global batch is then split between the replicas by ``fit``."""
+def shard(dataset: "tf.data.Dataset", whole_files: int) -> "tf.data.Dataset":
+    """Each worker reads its own part: whole files where the source reads at least one file per worker
+    whole (each worker then opens only its share), elements otherwise (every worker runs the same
+    seeded pipeline and keeps its share of each batch). ``fit`` then splits the global batch."""
     import tensorflow as tf
 
+    cluster = cluster_config()
+    by_files = whole_files > 0 and whole_files >= (cluster.workers if cluster else 1)
     options = tf.data.Options()
     policy = tf.data.experimental.AutoShardPolicy
     options.experimental_distribute.auto_shard_policy = policy.FILE if by_files else policy.DATA
@@ -226,12 +227,6 @@ def shard(dataset: "tf.data.Dataset", by_files: bool) -> "tf.data.Dataset":
 
 def lost_worker(error: Exception, epochs: int, out: Path) -> RunError:
     """A peer that died or became unreachable mid-run (TensorFlow aborts this worker's collectives)."""
-    return RunError(f"a worker of the cluster stopped or became unreachable during training ({_first_line(error)}). "
+    return RunError(f"a worker of the cluster stopped or became unreachable during training ({reason(error)}). "
                     f"{epochs} epoch(s) are committed in {out}: restart every worker with the same command and "
                     f"the run continues from there")
-
-
-def _first_line(error: Exception) -> str:
-    """TensorFlow's reason, without the name of the graph node it surfaced in."""
-    text = re.sub(r"\{\{.*?\}\}\s*", "", getattr(error, "message", None) or str(error)).strip()
-    return text.splitlines()[0][:300] if text else type(error).__name__

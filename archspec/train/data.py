@@ -11,7 +11,7 @@ Sources: ``digits`` (scikit-learn's 1797 8x8 grey digits, shipped with it), ``ci
 (one subfolder per class, PNG/JPEG/GIF/BMP files), ``npz:PATH`` (arrays ``x``: N x H x W
 [x C] and ``y``: N integer labels, and optionally ``x_val`` and ``y_val``: a fixed validation
 set, used instead of a random ``validation_split``, e.g. to evaluate several runs on the very
-same images), ``synthetic[:N]`` (N random images a batch at a time, to measure throughput).
+same images), ``tfrecord:GLOB[,VAL_GLOB]`` (``sources/tfrecord.py``), ``synthetic[:N]`` (N random images a batch at a time, to measure throughput).
 A bare path is a folder or, ending in .npz, an npz file.
 """
 
@@ -29,13 +29,14 @@ from ..spec.schema import ModelSpec
 from ..spec.train_schema import TrainSpec
 from .sources.base import Data, Split, decode, pixels
 from .sources.cifar import ARCHIVES, open_cifar
+from .sources.tfrecord import open_tfrecord, records_dataset
 
 if TYPE_CHECKING:
     import tensorflow as tf
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp")
 SYNTHETIC_IMAGES = 1024
-SOURCES = "digits, cifar10, cifar100, folder:PATH, npz:PATH or synthetic[:N]"
+SOURCES = "digits, cifar10, cifar100, folder:PATH, npz:PATH, tfrecord:GLOB[,VAL_GLOB] or synthetic[:N]"
 
 
 def open_data(source: str, *, validation_split: float, seed: int, synthetic_classes: int) -> Data:
@@ -49,6 +50,8 @@ def open_data(source: str, *, validation_split: float, seed: int, synthetic_clas
         return _split(source, "digits", images, digits.target, validation_split, seed, mirror_safe=False)
     if kind in ARCHIVES and not arg:
         return open_cifar(kind)
+    if kind == "tfrecord" and arg:  # labels are read with the images, and checked against the head's classes
+        return open_tfrecord(source, arg, validation_split=validation_split, seed=seed, classes=synthetic_classes)
     if kind == "synthetic":
         count = _count(arg, source) if arg else SYNTHETIC_IMAGES
         val = max(1, round(count * validation_split))
@@ -220,7 +223,9 @@ def pipelines(data: Data, spec: ModelSpec, t: TrainSpec) -> tuple["tf.data.Datas
     augment = _augmenter(t, shape, data.mirror_safe)
     sides = []
     for split, training in ((data.train, True), (data.val, False)):
-        ds = _images(split, shape, shuffle_seed=t.seed if training else None)
+        seed = t.seed if training else None
+        ds = (records_dataset(split.records, shape[2], spec.num_classes, seed) if split.records
+              else _images(split, shape, shuffle_seed=seed))
         if training:
             seeds = tf.data.Dataset.random(seed=t.seed, rerandomize_each_iteration=True).batch(2)
             ds = tf.data.Dataset.zip(ds, seeds).map(lambda xy, s: (augment(xy[0], s), xy[1]),

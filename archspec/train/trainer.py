@@ -82,7 +82,8 @@ def train(spec: ModelSpec, options: RunOptions) -> dict[str, Any]:
         written.start(config, fresh=status == "new" or written is not folder)
         state = folder.state() if status == "resume" else State()
         options.log(data.describe())
-        train_ds, val_ds = (shard(ds, by_files=False) for ds in pipelines(data, spec, t))
+        train_ds, val_ds = (shard(ds, split.whole_shards) for ds, split in zip(pipelines(data, spec, t),
+                                                                               (data.train, data.val)))
         with strategy.scope():
             model = build_model(spec)
             if options.init_from and not state.weights:

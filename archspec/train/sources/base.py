@@ -14,21 +14,40 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class Records:
+    """TFRecord shards, their record counts, and which of their records belong to one side."""
+
+    shards: tuple[str, ...]
+    counts: tuple[int, ...]
+    keep: np.ndarray | None = None  # one flag per record of all the shards in order; None: every record
+
+    def __len__(self) -> int:
+        return int(self.keep.sum()) if self.keep is not None else sum(self.counts)
+
+
+@dataclass(frozen=True)
 class Split:
-    """One side of the data: labels, and the images in memory (N x H x W x C) or as files."""
+    """One side of the data: labels, and the images in memory (N x H x W x C) or as files; or
+    TFRecord shards (``records``), whose labels are read with the images."""
 
     labels: np.ndarray
     images: np.ndarray | None = None
     files: tuple[str, ...] = ()
+    records: Records | None = None
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self.records) if self.records is not None else len(self.labels)
+
+    @property
+    def whole_shards(self) -> int:
+        """Files this side reads whole, which workers can split between them (0: split by element)."""
+        return len(self.records.shards) if self.records is not None and self.records.keep is None else 0
 
 
 @dataclass(frozen=True)
 class Data:
     source: str
-    kind: str  # digits, folder, npz, synthetic, cifar10, cifar100
+    kind: str  # digits, folder, npz, synthetic, cifar10, cifar100, tfrecord
     num_classes: int
     shape: tuple[int, int, int] | None  # of in-memory images (files differ; they decode to the spec's)
     train: Split

@@ -1,4 +1,4 @@
-"""Image files that fail mid-epoch: found and named.
+"""Images that fail mid-epoch: found and named.
 
 Folders are listed at start-up, not opened (a million files would take minutes), so a file
 that is no image, or a truncated one, is met by TensorFlow in the middle of an epoch, whose
@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ...spec.errors import RunError
+from ...spec.errors import RunError, reason
 from .base import Data, decode
 
 
@@ -24,27 +24,30 @@ def unreadable_image(files: Sequence[str], channels: int) -> tuple[str, str] | N
         try:
             decode(tf.io.read_file(path), channels)
         except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError, tf.errors.PermissionDeniedError) as err:
-            return err.message.strip().splitlines()[0]
+            return reason(err)
         return None
 
     with ThreadPoolExecutor() as pool:  # TensorFlow's decoders release the GIL
-        for path, reason in zip(files, pool.map(failure, files)):
-            if reason:
-                return path, reason
+        for path, why in zip(files, pool.map(failure, files)):
+            if why:
+                return path, why
     return None
 
 
 def bad_image_error(data: Data, channels: int, error: Exception, epochs: int, out: Path,
                     log: Callable[[str], None]) -> Exception:
-    """A RunError naming the image behind ``error`` (TensorFlow's, raised mid-epoch), or ``error``
-    itself when every file of ``data`` decodes (the failure was elsewhere)."""
+    """A RunError naming the image (or, for TFRecord shards, the record's fault) behind ``error``
+    (TensorFlow's, raised mid-epoch), or ``error`` itself when every file of ``data`` decodes (the
+    failure was elsewhere)."""
+    after = (f"the run stopped at the first epoch that met it. {epochs} epoch(s) are committed in {out}: "
+             f"after fixing the data, run the same command again to continue")
+    if data.train.records is not None:
+        return RunError(f"a record of {data.source} cannot be used ({reason(error)}); {after}")
     files = [*data.train.files, *data.val.files]
     if files:
         log(f"TensorFlow could not decode an image; looking for it among the {len(files)} files of {data.source}")
     found = unreadable_image(files, channels)
     if found is None:
         return error
-    path, reason = found
-    return RunError(f"image '{path}' cannot be read ({reason}); the run stopped at the first epoch that met it. "
-                    f"Delete or replace the file and run the same command again: {epochs} epoch(s) are committed "
-                    f"in {out}")
+    path, why = found
+    return RunError(f"image '{path}' cannot be read ({why}); {after}")
