@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from . import experiments, model, training, zoo
+from . import data, experiments, model, training, zoo
 from .common import EPILOG
 
 
@@ -28,5 +28,5 @@ def main(debug: bool) -> None:
 
 
 for command in (model.build, model.validate, model.schema, model.plot, model.diff, model.export, zoo.zoo,
-                training.train, training.bench_command, experiments.reproduce, experiments.gradients, experiments.paths):
+                training.train, training.bench_command, data.data, experiments.reproduce, experiments.gradients, experiments.paths):
     main.add_command(command)

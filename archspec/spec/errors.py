@@ -54,7 +54,15 @@ class RunError(ValueError):
 
 
 def reason(error: Exception, limit: int = 300) -> str:
-    """The first line of an error's message, without the ``{{function_node ...}}`` names TensorFlow
-    puts before it: the part a one-paragraph error can quote."""
-    text = re.sub(r"\{\{.*?\}\}\s*", "", getattr(error, "message", None) or str(error)).strip()
-    return text.splitlines()[0][:limit] if text else type(error).__name__
+    """The part of an error's message a one-paragraph error can quote: a failed TensorFlow assertion's
+    own message; else the message's first line or, after a graph's stack ("Graph execution error"),
+    its last, without the ``{{node ...}}`` names TensorFlow adds."""
+    text = getattr(error, "message", None) or str(error)
+    asserted = re.search(r"assertion failed: \[([^\]]*)\]", text)
+    if asserted:
+        return asserted.group(1)[:limit]
+    lines = [line.strip() for line in re.sub(r"\{\{.*?\}\}", "", text).splitlines()]
+    lines = [line for line in lines if line and not line.startswith("[[") and line != "Graph execution error:"]
+    if not lines:
+        return type(error).__name__
+    return (lines[-1] if text.startswith("Graph execution error") else lines[0])[:limit]

@@ -64,6 +64,11 @@ def pixels(x: np.ndarray) -> np.ndarray:
     return x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
 
 
+def eight_bit(images: np.ndarray) -> np.ndarray:
+    """Images made by ``pixels`` back as 8-bit values (to encode them as PNG)."""
+    return np.clip(np.round(images * 255), 0, 255).astype(np.uint8)
+
+
 def decode(contents: "tf.Tensor", channels: int) -> "tf.Tensor":
     """Encoded image bytes (PNG, JPEG, GIF, BMP) as the pipeline takes them: float32 in [0, 1], like ``pixels``."""
     import tensorflow as tf

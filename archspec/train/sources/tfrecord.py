@@ -130,9 +130,9 @@ def records_dataset(records: Records, channels: int, classes: int, shuffle_seed:
         example = tf.io.parse_single_example(record, {IMAGE: tf.io.FixedLenFeature([], tf.string),
                                                       LABEL: tf.io.FixedLenFeature([], tf.int64)})
         label = tf.cast(example[LABEL], tf.int32)
-        tf.debugging.assert_less(label, classes, message=f"a record's {LABEL} is not below the head's {classes} "
-                                                         f"classes")
-        tf.debugging.assert_non_negative(label, message=f"a record's {LABEL} is negative")
+        tf.debugging.assert_less(label, classes, message=f"a record has an {LABEL} beyond the {classes} classes of "
+                                                         f"the head (labels run from 0): pass --num-classes")
+        tf.debugging.assert_non_negative(label, message=f"a record has a negative {LABEL}")
         return decode(example[IMAGE], channels), label
 
     return ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
