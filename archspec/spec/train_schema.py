@@ -23,9 +23,11 @@ class TrainSpec(BaseModel):
 
     data: str = Field(
         "digits", max_length=4096,
-        description="digits (scikit-learn's 8x8 digits), folder:PATH (a subfolder per class), "
-        "npz:PATH (arrays x and y; optional x_val and y_val are a fixed validation set, then validation_split "
-        "is not used), synthetic or synthetic:N (random images, for throughput).",
+        description="digits (scikit-learn's 8x8 digits), cifar10 and cifar100 (keras.datasets' archives, test "
+        "images as validation), folder:PATH (a subfolder per class, or train/ and val/ holding them), npz:PATH "
+        "(arrays x and y; optional x_val and y_val are a fixed validation set, then validation_split is not "
+        "used), tfrecord:GLOB[,VAL_GLOB] (TFRecord shards of image/encoded and image/class/label), synthetic "
+        "or synthetic:N (random images, for throughput).",
     )
     validation_split: float = Field(
         0.1, gt=0, lt=1, description="Fraction of the data held out (not used with an npz file's x_val, y_val)."
