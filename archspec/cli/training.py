@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -108,17 +109,28 @@ def train(spec: str, config: Path | None, recipe: str | None, data: str | None, 
 @click.option("--jit", is_flag=True, help="Compile the steps with XLA.")
 @click.option("--compare", type=click.Choice(["keras"]),
               help="Also measure the equivalent keras.applications model and print ratios.")
+@click.option("--data", "source", metavar="SRC",
+              help="Also time the input pipeline alone on this data source (any --data of train), beside a bare "
+                   "tf.data decode of its files, to show whether data or model bounds training.")
+@click.option("--images", type=click.IntRange(min=8), default=512, show_default=True,
+              help="With --data: images to time the pipeline over.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per measured model.")
 def bench_command(spec: str, batch_size: int, steps: int, input_size: int | None, mixed_precision: str | None,
-                  jit: bool, compare: str | None, as_json: bool) -> None:
+                  jit: bool, compare: str | None, source: str | None, images: int, as_json: bool) -> None:
     """Build time, inference and training img/s and peak training memory of SPEC.
 
     Each model is measured in a fresh process on synthetic data. With --compare keras,
     the keras.applications model of the same network (ResNet-50/101/152, their V2 forms,
     DenseNet-121/169/201) is measured the same way and the ratios printed.
 
+    With --data, the training pipeline (read, decode, augment, batch) runs with no
+    model behind it, in this process, and its img/s is printed beside tf.data's bare decode
+    of the same files and the model's training img/s.
+
     \b
-    Example:  archspec bench keras_resnet50 --compare keras --batch-size 16
+    Examples:
+      archspec bench keras_resnet50 --compare keras --batch-size 16
+      archspec bench resnet50 --data folder:/data/imagenet --batch-size 64
     """
     from ..train.bench import KERAS_EQUIVALENT, Settings, bench
 
@@ -137,6 +149,7 @@ def bench_command(spec: str, batch_size: int, steps: int, input_size: int | None
             results.append(bench(spec, settings, keras_application=KERAS_EQUIVALENT[name]))
     except RuntimeError as error:
         raise fail(error) from error
+    speed = _pipeline_speed(spec, source, batch_size, input_size, images) if source else None
     for r in results:
         if as_json:
             click.echo(json.dumps(vars(r)))
@@ -149,3 +162,30 @@ def bench_command(spec: str, batch_size: int, steps: int, input_size: int | None
         click.echo(f"ratios archspec / keras.applications: build {ours.build_s / theirs.build_s:.2f}, "
                    f"training step {ours.train_step_s / theirs.train_step_s:.2f}, "
                    f"peak memory {ours.peak_memory_mb / theirs.peak_memory_mb:.2f}")
+    if speed is not None:
+        model_rate = results[0].train_img_s
+        bare = (f"; tf.data's bare decode of the same files: {speed.bare_decode_img_s:.1f} img/s (ratio "
+                f"{speed.ratio:.2f})" if speed.bare_decode_img_s else "")
+        bound = "the input pipeline" if model_rate and speed.pipeline_img_s < model_rate else "the model"
+        click.echo(json.dumps({**vars(speed), "ratio": speed.ratio}) if as_json else
+                   f"input pipeline of {speed.source}, batch {speed.batch_size} at "
+                   f"{'x'.join(map(str, speed.input_shape))}: {speed.pipeline_img_s:.1f} img/s{bare}; the model "
+                   f"trains at {model_rate:.1f} img/s, so {bound} bounds a run here")
+
+
+def _pipeline_speed(spec: str, source: str, batch_size: int, input_size: int | None, images: int) -> Any:
+    """The training pipeline's speed on ``source`` at ``spec``'s input (resized as the benchmark is)."""
+    import_tensorflow()
+    from ..train.data import check_fits, open_data
+    from ..train.pipeline_bench import measure_pipeline
+
+    try:
+        loaded = load_training(spec, None, {**resized(spec, input_size, None),
+                                            "train": {"data": source, "batch_size": batch_size}})
+        data = open_data(source, validation_split=loaded.train.validation_split, seed=loaded.train.seed,
+                         synthetic_classes=loaded.num_classes)
+        fitted = loaded.model_copy(update={"num_classes": data.num_classes})  # the classifier does not matter here
+        check_fits(data, fitted, batch_size)
+        return measure_pipeline(data, fitted, images)
+    except RUN_ERRORS as error:
+        raise fail(error) from error

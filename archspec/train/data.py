@@ -232,7 +232,7 @@ def pipelines(data: Data, spec: ModelSpec, t: TrainSpec) -> tuple["tf.data.Datas
                                                      num_parallel_calls=tf.data.AUTOTUNE)
         else:
             ds = ds.map(lambda x, y: (evaluation_view(x, shape), y), num_parallel_calls=tf.data.AUTOTUNE)
-        ds = ds.map(one_hot).batch(t.batch_size, drop_remainder=training)
+        ds = ds.batch(t.batch_size, drop_remainder=training).map(one_hot)  # one op per batch, not per image
         sides.append(ds.prefetch(tf.data.AUTOTUNE))
     return sides[0], sides[1]
 
