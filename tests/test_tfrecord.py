@@ -106,3 +106,17 @@ def test_training_reads_shards_and_stops_cleanly_on_a_label_beyond_the_head(tmp_
     assert "error: a record of tfrecord:" in result.output, result.output
     assert "beyond the 2 classes of the head (labels run from 0)" in result.output, result.output
     assert not (tmp_path / "run2" / "state.json").exists()
+
+
+def test_the_pipeline_is_timed_beside_a_bare_decode_of_its_files(tmp_path):
+    from archspec.graph.load import load_training
+    from archspec.train.pipeline_bench import measure_pipeline
+
+    source = f"folder:{imagenet_layout(tmp_path / 'imgs', per_class=4)}"
+    spec = load_training("cifar_resnet20", None, {"num_classes": 3, "train": {"batch_size": 4}})
+    speed = measure_pipeline(open_source(source), spec, images=16)
+    assert speed.pipeline_img_s > 0 and speed.bare_decode_img_s > 0 and speed.ratio == pytest.approx(
+        speed.pipeline_img_s / speed.bare_decode_img_s)
+    np.savez(tmp_path / "d.npz", x=np.zeros((20, 8, 8), np.uint8), y=np.arange(20) % 3)
+    in_memory = measure_pipeline(open_source(f"npz:{tmp_path / 'd.npz'}"), spec, images=16)
+    assert in_memory.bare_decode_img_s is None and in_memory.ratio is None
