@@ -14,7 +14,7 @@ from .common import RUN_ERRORS, experiment_options, fail
 
 @click.group()
 def reproduce() -> None:
-    """Reproduce the papers' experiments on small data."""
+    """Reproduce the papers' experiments: on small data, or at their size with --recipe where offered."""
 
 
 @reproduce.command("degradation")
