@@ -165,14 +165,3 @@ def test_a_worker_whose_peers_never_answer_stops_within_the_timeout(tmp_path):
     log = logs(tmp_path)
     assert "error: --strategy multiworker: not every worker of the cluster" in log and "within 3 s" in log, log
     assert "Traceback" not in log and committed_epochs(out) == 0 and not (out / "history.csv").exists()
-
-
-@pytest.mark.parametrize("whole_files, workers, policy", [(4, 2, "FILE"), (1, 2, "DATA"), (0, 1, "DATA"), (3, 1, "FILE")])
-def test_workers_split_whole_files_when_there_are_enough(monkeypatch, whole_files, workers, policy):
-    import tensorflow as tf
-
-    from archspec.train.cluster import shard
-
-    monkeypatch.setenv("TF_CONFIG", tf_config(list(range(1, workers + 1)), 0))
-    options = shard(tf.data.Dataset.range(4), whole_files).options()
-    assert options.experimental_distribute.auto_shard_policy == getattr(tf.data.experimental.AutoShardPolicy, policy)

@@ -211,17 +211,15 @@ def output_folder(folder: RunFolder, strategy: Any) -> Iterator[RunFolder]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def shard(dataset: "tf.data.Dataset", whole_files: int) -> "tf.data.Dataset":
-    """Each worker reads its own part: whole files where the source reads at least one file per worker
-    whole (each worker then opens only its share), elements otherwise (every worker runs the same
-    seeded pipeline and keeps its share of each batch). ``fit`` then splits the global batch."""
+def shard(dataset: "tf.data.Dataset") -> "tf.data.Dataset":
+    """Each worker keeps its own share of every global batch: all run the same seeded pipeline over the
+    whole source (TensorFlow's DATA auto-sharding), and ``fit`` splits each batch between the replicas.
+    Splitting whole files between workers (FILE) would read less, but TensorFlow's auto-sharder cannot
+    find the files behind the pipeline's per-image seed stream (a zip with ``Dataset.random``)."""
     import tensorflow as tf
 
-    cluster = cluster_config()
-    by_files = whole_files > 0 and whole_files >= (cluster.workers if cluster else 1)
     options = tf.data.Options()
-    policy = tf.data.experimental.AutoShardPolicy
-    options.experimental_distribute.auto_shard_policy = policy.FILE if by_files else policy.DATA
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options)
 
 

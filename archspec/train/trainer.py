@@ -82,8 +82,7 @@ def train(spec: ModelSpec, options: RunOptions) -> dict[str, Any]:
         written.start(config, fresh=status == "new" or written is not folder)
         state = folder.state() if status == "resume" else State()
         options.log(data.describe())
-        train_ds, val_ds = (shard(ds, split.whole_shards) for ds, split in zip(pipelines(data, spec, t),
-                                                                               (data.train, data.val)))
+        train_ds, val_ds = (shard(ds) for ds in pipelines(data, spec, t))
         with strategy.scope():
             model = build_model(spec)
             if options.init_from and not state.weights:

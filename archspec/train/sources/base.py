@@ -38,11 +38,6 @@ class Split:
     def __len__(self) -> int:
         return len(self.records) if self.records is not None else len(self.labels)
 
-    @property
-    def whole_shards(self) -> int:
-        """Files this side reads whole, which workers can split between them (0: split by element)."""
-        return len(self.records.shards) if self.records is not None and self.records.keep is None else 0
-
 
 @dataclass(frozen=True)
 class Data:
