@@ -119,9 +119,17 @@ def committed_epochs(out: Path) -> int:
 
 
 @pytest.mark.slow
-def test_two_worker_processes_train_and_only_the_chief_writes(tmp_path):
+@pytest.mark.parametrize("source", ["digits", "tfrecord"])
+def test_two_worker_processes_train_and_only_the_chief_writes(tmp_path, source):
     out, ports = tmp_path / "run", free_ports(2)
-    workers = [start_worker(tiny_spec(tmp_path, 2), out, ports, i) for i in range(2)]
+    data = []
+    if source == "tfrecord":  # digits as shards: every worker reads them all and keeps its share of each batch
+        from archspec.train.data import open_data
+        from archspec.train.sources.pack import pack
+
+        pack(open_data("digits", validation_split=0.1, seed=0, synthetic_classes=10), tmp_path / "s", shard_size=500)
+        data = ["--data", f"tfrecord:{tmp_path}/s/train-*,{tmp_path}/s/val-*"]
+    workers = [start_worker(tiny_spec(tmp_path, 2), out, ports, i, *data) for i in range(2)]
     assert wait_all(workers) == [0, 0], logs(tmp_path)
     history = (out / "history.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in history[1:]] == ["1", "2"]
