@@ -42,8 +42,8 @@ from archspec.train.bench import Settings, bench  # noqa: E402
 BUILD_PAIRS = [("keras_resnet50", "ResNet50"), ("keras_resnet152", "ResNet152"),
                ("keras_densenet121", "DenseNet121")]
 DEEPEST = ["cifar_resnet1202", "cifar_preact_resnet1001", "cifar_weighted_resnet1202"]
-INCLUDED = [ROOT / "benchmarks" / "experiment_results.md", ROOT / "benchmarks" / "gpu_results.md",
-            ROOT / "benchmarks" / "weights_results.md"]
+INCLUDED = [ROOT / "benchmarks" / "experiment_results.md", ROOT / "benchmarks" / "data_results.md",
+            ROOT / "benchmarks" / "gpu_results.md", ROOT / "benchmarks" / "weights_results.md"]
 
 
 def _build_seconds(build) -> float:

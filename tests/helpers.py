@@ -38,3 +38,32 @@ def shared_reference() -> dict:
     if not SHARED_REFERENCE.exists():
         pytest.skip(f"{SHARED_REFERENCE} is not beside this checkout")
     return yaml.safe_load(SHARED_REFERENCE.read_text())
+
+
+def fake_cifar(keras_home: Path, name: str = "cifar10", per_batch: int = 20, seed: int = 0) -> Path:
+    """A small archive in the format of keras.datasets' CIFAR download, placed as a user copies it
+    offline: ``keras_home/datasets/cifar-10-python.tar.gz``. Labels cycle through the classes."""
+    import io
+    import pickle
+    import tarfile
+
+    import numpy as np
+
+    file, inner, parts, key, classes = {
+        "cifar10": ("cifar-10-python.tar.gz", "cifar-10-batches-py",
+                    [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"], b"labels", 10),
+        "cifar100": ("cifar-100-python.tar.gz", "cifar-100-python", ["train", "test"], b"fine_labels", 100),
+    }[name]
+    rng = np.random.default_rng(seed)
+    tarball = keras_home / "datasets" / file
+    tarball.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(tarball, "w:gz") as tar:
+        for part in parts:
+            count = per_batch * (5 if name == "cifar100" and part == "train" else 1)
+            batch = {b"data": rng.integers(0, 256, (count, 3072), dtype=np.uint8),
+                     key: [i % classes for i in range(count)], b"batch_label": part.encode()}
+            payload = pickle.dumps(batch, protocol=2)
+            info = tarfile.TarInfo(f"{inner}/{part}")
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    return tarball

@@ -60,3 +60,32 @@ def test_reproduce_degradation_tiny(tmp_path):
     assert (tmp_path / "degradation.png").stat().st_size > 10_000
     again = CliRunner().invoke(main, ["reproduce", "degradation", "--tiny", "--out", str(tmp_path)])
     assert again.exit_code == 0 and again.output.count("already holds this run") == 4
+
+
+def test_at_size_the_recipe_trains_all_four_depths_of_fig6(tmp_path, monkeypatch):
+    from archspec.experiments.degradation import PAPER_DEPTHS, at_size
+    from tests.helpers import fake_cifar
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    fake_cifar(tmp_path)
+    t = at_size("he2015_cifar", "cifar10", seed=0)
+    assert (t.epochs, t.batch_size, t.pad, t.data) == (164, 128, 4, "cifar10")
+    chosen = nets(t, depths=PAPER_DEPTHS)
+    assert [n.label for n in chosen] == ["plain-20", "plain-32", "plain-44", "plain-56",
+                                         "ResNet-20", "ResNet-32", "ResNet-44", "ResNet-56"]
+    assert all(n.spec.input_shape == (32, 32, 3) and n.spec.train.epochs == 164 for n in chosen)
+
+
+@pytest.mark.slow
+def test_reproduce_degradation_at_size_runs_tiny_on_a_fake_cifar(tmp_path, monkeypatch):
+    from tests.helpers import fake_cifar
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    fake_cifar(tmp_path / "keras", per_batch=30)  # 150 training images: one batch of the recipe's 128
+    result = CliRunner().invoke(main, ["reproduce", "degradation", "--data", "cifar10", "--recipe", "he2015_cifar",
+                                       "--tiny", "--input-size", "8", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    with (tmp_path / "out" / "degradation.csv").open() as f:
+        assert [r["net"] for r in csv.DictReader(f)] == ["plain-8", "plain-14", "plain-20", "plain-26",
+                                                         "ResNet-8", "ResNet-14", "ResNet-20", "ResNet-26"]
+    assert "paper" in result.output and (tmp_path / "out" / "degradation.png").stat().st_size > 10_000

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from . import experiments, inference, model, training, zoo
+from . import data, experiments, inference, model, training, zoo
 from .common import EPILOG
 
 INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a program stopped by Ctrl-C
@@ -51,6 +51,6 @@ def main(debug: bool) -> None:
 
 
 for command in (model.build, model.validate, model.schema, model.plot, model.diff, model.export, zoo.zoo,
-                training.train, training.bench_command, experiments.reproduce, experiments.gradients, experiments.paths,
-                inference.predict, inference.evaluate):
+                training.train, training.bench_command, data.data, experiments.reproduce, experiments.gradients,
+                experiments.paths, inference.predict, inference.evaluate):
     main.add_command(command)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
 from ..graph.load import load_spec, load_training
 from ..keras.quiet import import_tensorflow
 from ..spec.errors import SpecError
+from ..spec.recipes import recipe_names, recipe_path
+from ..train.cluster import CLUSTER_TIMEOUT, cluster_config
 from .common import RUN_ERRORS, Failure, data_option, fail, input_size_option, num_classes_option, resized
 
 
@@ -17,6 +20,9 @@ from .common import RUN_ERRORS, Failure, data_option, fail, input_size_option, n
 @click.argument("spec")
 @click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
               help="A YAML file of train: fields (epochs: 30, lr: 0.05, ...), over the spec's train: section.")
+@click.option("--recipe", metavar="NAME",
+              help=f"A named recipe of train: fields, over the spec's train: section and under --config and "
+                   f"the flags: {', '.join(recipe_names())} (each file names its source).")
 @data_option
 @click.option("--epochs", type=click.IntRange(min=1),
               help="Passes over the training split (default 30); more than the run in --out has extends it.")
@@ -33,6 +39,8 @@ from .common import RUN_ERRORS, Failure, data_option, fail, input_size_option, n
 @click.option("--strategy", type=click.Choice(["default", "mirrored", "multiworker"]), default="default",
               show_default=True, help="mirrored: all GPUs (or logical CPUs) of this machine; multiworker: the "
                                       "cluster in TF_CONFIG, --out on storage all workers share.")
+@click.option("--cluster-timeout", type=click.FloatRange(min=1), default=CLUSTER_TIMEOUT, show_default=True,
+              help="multiworker: seconds to wait for every worker at start-up before stopping with an error.")
 @click.option("--deterministic", is_flag=True,
               help="Identical results on a rerun on the same machine, resumed or not (slower).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder [default: runs/NAME].")
@@ -43,13 +51,15 @@ from .common import RUN_ERRORS, Failure, data_option, fail, input_size_option, n
                    "tenth of the recipe's lr.")
 @click.option("--freeze", type=click.IntRange(min=0), default=0, show_default=True,
               help="With --init-from: keep the stem and stages 1..N fixed (0: train everything).")
-def train(spec: str, config: Path | None, data: str | None, epochs: int | None, batch_size: int | None,
+def train(spec: str, config: Path | None, recipe: str | None, data: str | None, epochs: int | None,
+          batch_size: int | None,
           lr: float | None, seed: int | None, input_size: int | None, num_classes: int | None,
-          mixed_precision: str | None, jit: bool | None, strategy: str, deterministic: bool, out: Path | None,
+          mixed_precision: str | None, jit: bool | None, strategy: str, cluster_timeout: float, deterministic: bool,
+          out: Path | None,
           overwrite: bool, init_from: Path | None, freeze: int) -> None:
     """Train SPEC (a YAML file or zoo name) on a data set; rerun to resume.
 
-    The recipe is the spec's train: section, a --config file, then these flags; every
+    The recipe is the spec's train: section, a named --recipe, a --config file, then these flags; every
     field left out is He et al. 2015's CIFAR recipe (SGD momentum 0.9, lr 0.1 divided
     by 10 at 50% and 75% of the epochs, weight decay 1e-4, batch 128, pad-and-crop and
     flips). After each epoch the run folder gets last.keras, best.keras (highest
@@ -61,19 +71,25 @@ def train(spec: str, config: Path | None, data: str | None, epochs: int | None, 
     Examples:
       archspec train cifar_resnet20 --input-size 8 --epochs 15
       archspec train cifar_resnet20 --input-size 8 --epochs 20     # extends that run by 5 epochs
+      archspec train cifar_resnet56 --data cifar10 --recipe he2015_cifar --mixed-precision float16
       archspec train my_net.yaml --data folder:photos/ --num-classes 5 --mixed-precision float16
       archspec train my_net.yaml --data npz:few.npz --num-classes 3 --init-from my_net.keras --freeze 2 \\
         --out runs/few      # fine-tunes at a tenth of the lr
       tensorboard --logdir runs/
+      export TF_CONFIG='{"cluster": {"worker": ["host1:2222", "host2:2222"]}, "task": {"type": "worker", "index": 0}}'
+      archspec train resnet50 --data folder:/shared/photos --num-classes 5 --strategy multiworker --out /shared/r50
     """
     flags = {"data": data, "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed}
     try:
         overrides = {**resized(spec, input_size, num_classes),
                      "train": {k: v for k, v in flags.items() if v is not None}}
-        loaded = load_training(spec, config, overrides)
+        configs = [recipe_path(recipe)] if recipe else []
+        loaded = load_training(spec, configs + ([config] if config else []), overrides)
         from ..train.preflight import check_transfer, fine_tuning
 
         check_transfer(loaded, init_from, freeze)
+        if strategy == "multiworker":
+            cluster_config()  # a malformed TF_CONFIG stops here, before TensorFlow starts
     except RUN_ERRORS as error:
         raise fail(error) from error
     if init_from and lr is None:
@@ -86,8 +102,8 @@ def train(spec: str, config: Path | None, data: str | None, epochs: int | None, 
     from ..train.trainer import train as run_training
 
     options = RunOptions(out=out or Path("runs") / loaded.name, mixed_precision=mixed_precision, jit=jit,
-                         strategy=strategy, deterministic=deterministic, overwrite=overwrite, log=click.echo,
-                         init_from=init_from, freeze=freeze)
+                         strategy=strategy, cluster_timeout=cluster_timeout, deterministic=deterministic,
+                         overwrite=overwrite, log=click.echo, init_from=init_from, freeze=freeze)
     try:
         metrics = run_training(loaded, options)
     except RUN_ERRORS as error:
@@ -107,17 +123,28 @@ def train(spec: str, config: Path | None, data: str | None, epochs: int | None, 
 @click.option("--jit", is_flag=True, help="Compile the steps with XLA.")
 @click.option("--compare", type=click.Choice(["keras"]),
               help="Also measure the equivalent keras.applications model and print ratios.")
+@click.option("--data", "source", metavar="SRC",
+              help="Also time the input pipeline alone on this data source (any --data of train), beside a bare "
+                   "tf.data decode of its files, to show whether data or model bounds training.")
+@click.option("--images", type=click.IntRange(min=8), default=512, show_default=True,
+              help="With --data: images to time the pipeline over.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per measured model.")
 def bench_command(spec: str, batch_size: int, steps: int, input_size: int | None, mixed_precision: str | None,
-                  jit: bool, compare: str | None, as_json: bool) -> None:
+                  jit: bool, compare: str | None, source: str | None, images: int, as_json: bool) -> None:
     """Build time, inference and training img/s and peak training memory of SPEC.
 
     Each model is measured in a fresh process on synthetic data. With --compare keras,
     the keras.applications model of the same network (ResNet-50/101/152, their V2 forms,
     DenseNet-121/169/201) is measured the same way and the ratios printed.
 
+    With --data, the training pipeline (read, decode, augment, batch) runs with no
+    model behind it, in this process, and its img/s is printed beside tf.data's bare decode
+    of the same files and the model's training img/s.
+
     \b
-    Example:  archspec bench keras_resnet50 --compare keras --batch-size 16
+    Examples:
+      archspec bench keras_resnet50 --compare keras --batch-size 16
+      archspec bench resnet50 --data folder:/data/imagenet --batch-size 64
     """
     from ..train.bench import KERAS_EQUIVALENT, Settings, bench
 
@@ -136,6 +163,7 @@ def bench_command(spec: str, batch_size: int, steps: int, input_size: int | None
             results.append(bench(spec, settings, keras_application=KERAS_EQUIVALENT[name]))
     except RuntimeError as error:
         raise fail(error) from error
+    speed = _pipeline_speed(spec, source, batch_size, input_size, images) if source else None
     for r in results:
         if as_json:
             click.echo(json.dumps(vars(r)))
@@ -148,3 +176,30 @@ def bench_command(spec: str, batch_size: int, steps: int, input_size: int | None
         click.echo(f"ratios archspec / keras.applications: build {ours.build_s / theirs.build_s:.2f}, "
                    f"training step {ours.train_step_s / theirs.train_step_s:.2f}, "
                    f"peak memory {ours.peak_memory_mb / theirs.peak_memory_mb:.2f}")
+    if speed is not None:
+        model_rate = results[0].train_img_s
+        bare = (f"; tf.data's bare decode of the same files: {speed.bare_decode_img_s:.1f} img/s (ratio "
+                f"{speed.ratio:.2f})" if speed.bare_decode_img_s else "")
+        bound = "the input pipeline" if model_rate and speed.pipeline_img_s < model_rate else "the model"
+        click.echo(json.dumps({**vars(speed), "ratio": speed.ratio}) if as_json else
+                   f"input pipeline of {speed.source}, batch {speed.batch_size} at "
+                   f"{'x'.join(map(str, speed.input_shape))}: {speed.pipeline_img_s:.1f} img/s{bare}; the model "
+                   f"trains at {model_rate:.1f} img/s, so {bound} bounds a run here")
+
+
+def _pipeline_speed(spec: str, source: str, batch_size: int, input_size: int | None, images: int) -> Any:
+    """The training pipeline's speed on ``source`` at ``spec``'s input (resized as the benchmark is)."""
+    import_tensorflow()
+    from ..train.data import check_fits, open_data
+    from ..train.pipeline_bench import measure_pipeline
+
+    try:
+        loaded = load_training(spec, None, {**resized(spec, input_size, None),
+                                            "train": {"data": source, "batch_size": batch_size}})
+        data = open_data(source, validation_split=loaded.train.validation_split, seed=loaded.train.seed,
+                         synthetic_classes=loaded.num_classes)
+        fitted = loaded.model_copy(update={"num_classes": data.num_classes})  # the classifier does not matter here
+        check_fits(data, fitted, batch_size)
+        return measure_pipeline(data, fitted, images)
+    except RUN_ERRORS as error:
+        raise fail(error) from error

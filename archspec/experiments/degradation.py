@@ -18,6 +18,7 @@ from ..graph.complexity import complexity
 from ..graph.load import load_spec
 from ..spec.schema import ModelSpec
 from ..spec.train_schema import TrainSpec
+from ..spec.zoo import Published, published
 from ..train.data import open_data
 from ..train.run_folder import RunFolder
 from ..utils.atomic import write_csv
@@ -25,9 +26,9 @@ from ..utils.figures import pyplot, save_figure
 from . import fitted
 
 EPOCHS = 20
-NETS = (("plain", 20, "cifar_plain20"), ("plain", 56, "cifar_plain56"),
-        ("residual", 20, "cifar_resnet20"), ("residual", 56, "cifar_resnet56"))
-TINY_BLOCKS = {20: 1, 56: 2}  # blocks per stage in --tiny mode: nets of 8 and 14 layers
+DEPTHS = (20, 56)  # on small data
+PAPER_DEPTHS = (20, 32, 44, 56)  # He et al. 2015, Fig. 6, with a recipe at size
+ZOO = {"plain": "cifar_plain{}", "residual": "cifar_resnet{}"}
 
 
 def recipe(data: str = "digits", epochs: int = EPOCHS, seed: int = 0) -> TrainSpec:
@@ -44,14 +45,26 @@ class Net:
     spec: ModelSpec
 
 
-def nets(t: TrainSpec, tiny: bool = False, input_size: int | None = None) -> list[Net]:
-    """The four nets, fitted to the recipe's data; ``tiny`` keeps one or two blocks per stage."""
+def at_size(recipe_name: str, data: str, seed: int, epochs: int | None = None) -> TrainSpec:
+    """A named recipe (``archspec/recipes/``) on ``data``: the paper's experiment at its real size."""
+    from ..graph.load import load_training
+    from ..spec.recipes import recipe_path
+
+    fields = {"data": data, "seed": seed, **({"epochs": epochs} if epochs else {})}
+    return load_training("cifar_resnet20", [recipe_path(recipe_name)], {"train": fields}).train
+
+
+def nets(t: TrainSpec, tiny: bool = False, input_size: int | None = None,
+         depths: tuple[int, ...] = DEPTHS) -> list[Net]:
+    """Plain and residual nets of ``depths`` (the zoo's CIFAR nets), fitted to the recipe's data;
+    ``tiny`` keeps 1, 2, ... blocks per stage instead (nets of 8, 14, ... layers)."""
     data = open_data(t.data, validation_split=t.validation_split, seed=t.seed, synthetic_classes=10)
     out = []
-    for kind, depth, zoo_name in NETS:
+    for kind, (i, depth) in ((kind, pair) for kind in ZOO for pair in enumerate(depths)):
+        zoo_name = ZOO[kind].format(depth)
         fields: dict[str, Any] = {"train": t.model_dump()}
         if tiny:
-            blocks = TINY_BLOCKS[depth]
+            blocks = i + 1
             depth = 6 * blocks + 2
             fields["stages"] = [{**s, "depth": blocks} for s in load_spec(zoo_name).model_dump()["stages"]]
         label = f"{'plain' if kind == 'plain' else 'ResNet'}-{depth}"
@@ -61,13 +74,16 @@ def nets(t: TrainSpec, tiny: bool = False, input_size: int | None = None) -> lis
 
 
 def run(out: Path, t: TrainSpec, *, tiny: bool = False, input_size: int | None = None,
-        verbose: int | None = None, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
-    """Train the four nets under ``out``, write degradation.csv and degradation.png there, and
-    return one summary row per net (final training and validation error, in %)."""
+        depths: tuple[int, ...] = DEPTHS, verbose: int | None = None,
+        log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """Train the nets under ``out``, write degradation.csv and degradation.png there, and return one
+    summary row per net (final training and validation error, in %, and the paper's test error
+    where the zoo's reference data has it)."""
     from ..train.trainer import RunOptions, train
 
     histories, summary = {}, []
-    chosen = nets(t, tiny, input_size)
+    chosen = nets(t, tiny, input_size, depths)
+    paper = published()
     for i, net in enumerate(chosen, start=1):
         log(f"[{i}/{len(chosen)}] {net.label} ({complexity(net.spec).params:,} params)")
         folder = out / net.spec.name
@@ -76,11 +92,17 @@ def run(out: Path, t: TrainSpec, *, tiny: bool = False, input_size: int | None =
         summary.append({"net": net.label, "depth": net.depth, "params": complexity(net.spec).params,
                         "train_error": round(100 * (1 - metrics["accuracy"]), 2),
                         "val_error": round(100 * (1 - metrics["val_accuracy"]), 2),
-                        "seconds": metrics["seconds"]})
+                        "paper_error": None if tiny else _paper_error(paper, net), "seconds": metrics["seconds"]})
     rows = _rows(chosen, histories)
     write_csv(out / "degradation.csv", rows)
     plot(rows, out / "degradation.png", t)
     return summary
+
+
+def _paper_error(paper: dict[str, Published], net: Net) -> float | None:
+    """He et al.'s CIFAR-10 test error of the zoo net this one is, where reference.yaml has it."""
+    figures = paper.get(ZOO[net.kind].format(net.depth))
+    return figures.error if figures and figures.dataset == "cifar10" else None
 
 
 def _rows(chosen: list[Net], histories: dict[str, list[dict[str, float]]]) -> list[dict[str, Any]]:
@@ -97,7 +119,9 @@ def plot(rows: list[dict[str, Any]], path: Path, t: TrainSpec) -> None:
     from matplotlib.ticker import MaxNLocator
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-    colours = dict(zip(sorted({r["depth"] for r in rows}), ("tab:orange", "tab:red")))
+    depths = sorted({r["depth"] for r in rows})  # the paper's colours: deeper nets redder
+    colours = dict(zip(depths, ("tab:orange", "tab:red") if len(depths) == 2 else
+                                ("tab:olive", "tab:cyan", "tab:orange", "tab:red", "tab:purple", "tab:brown")))
     for ax, kind in zip(axes, ("plain", "residual")):
         for net in dict.fromkeys(r["net"] for r in rows if r["kind"] == kind):
             mine = [r for r in rows if r["net"] == net]

@@ -9,7 +9,7 @@ nothing from ``archspec.graph``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,8 @@ def load_text(text: str, filename: str = "<string>") -> ModelSpec:
     return loader.read_text(text, filename, check=_plans)
 
 
-def load_training(source: ModelSpec | Mapping[str, Any] | str | Path, config: str | Path | None = None,
+def load_training(source: ModelSpec | Mapping[str, Any] | str | Path,
+                  config: str | Path | Sequence[str | Path] | None = None,
                   overrides: Mapping[str, Any] | None = None) -> ModelSpec:
     """A validated, planned spec ready to train: the spec's ``train:`` section, then ``config``
     (a YAML file of ``train:`` fields, errors located in it), then ``overrides``."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -50,3 +51,18 @@ class RunError(ValueError):
     """A command that cannot run or finish as asked, though its spec is fine: missing or
     mismatched data, an output folder that cannot be written, a loss that became NaN.
     The CLI prints it as one paragraph and exits 1."""
+
+
+def reason(error: Exception, limit: int = 300) -> str:
+    """The part of an error's message a one-paragraph error can quote: a failed TensorFlow assertion's
+    own message; else the message's first line or, after a graph's stack ("Graph execution error"),
+    its last, without the ``{{node ...}}`` names TensorFlow adds."""
+    text = getattr(error, "message", None) or str(error)
+    asserted = re.search(r"assertion failed: \[([^\]]*)\]", text)
+    if asserted:
+        return asserted.group(1)[:limit]
+    lines = [line.strip() for line in re.sub(r"\{\{.*?\}\}", "", text).splitlines()]
+    lines = [line for line in lines if line and not line.startswith("[[") and line != "Graph execution error:"]
+    if not lines:
+        return type(error).__name__
+    return (lines[-1] if text.startswith("Graph execution error") else lines[0])[:limit]

@@ -15,7 +15,7 @@ import difflib
 import re
 import reprlib
 import types
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Callable, Literal, Union, get_args, get_origin
@@ -611,15 +611,15 @@ def read_spec(source: ModelSpec | Mapping[str, Any] | str | Path, *,
     return _validate(root, check)
 
 
-def read_training(source: ModelSpec | Mapping[str, Any] | str | Path, config: str | Path | None = None,
+def read_training(source: ModelSpec | Mapping[str, Any] | str | Path,
+                  config: str | Path | Sequence[str | Path] | None = None,
                   overrides: Mapping[str, Any] | None = None, *, check: Check | None = None) -> ModelSpec:
-    """A spec ready to train: ``config`` is a YAML file holding a ``train:`` section of its own
-    (merged over the spec's, errors located in that file), ``overrides`` (command-line flags)
-    go last."""
+    """A spec ready to train: ``config`` is a YAML file of ``train:`` fields (or several, each merged
+    over the one before: a recipe, then the user's file), merged over the spec's with errors located
+    in that file; ``overrides`` (command-line flags) go last."""
     root: Node = _to_node(read_spec(source, check=check).model_dump())
-    if config is not None:
-        path = Path(config)
-        section = _compose(_read(path), str(path))
+    for path in [config] if isinstance(config, (str, Path)) else config or []:
+        section = _compose(_read(Path(path)), str(path))
         root = _merge(root, MappingNode(_MAP, [(ScalarNode(_STR, "train"), section)]))
     if overrides:
         root = _merge(root, _to_node(overrides))

@@ -15,7 +15,7 @@ from pydantic import Field, model_validator
 from .strict import StrictModel
 
 Schedule = Literal["step", "cosine", "plateau", "constant"]
-Augment = Literal["auto", "pad_crop", "resized_crop", "none"]
+Augment = Literal["auto", "pad_crop", "resized_crop", "scale", "none"]
 
 
 class TrainSpec(StrictModel):
@@ -23,9 +23,11 @@ class TrainSpec(StrictModel):
 
     data: str = Field(
         "digits", max_length=4096,
-        description="digits (scikit-learn's 8x8 digits), folder:PATH (a subfolder per class), "
-        "npz:PATH (arrays x and y; optional x_val and y_val are a fixed validation set, then validation_split "
-        "is not used), synthetic or synthetic:N (random images, for throughput).",
+        description="digits (scikit-learn's 8x8 digits), cifar10 and cifar100 (keras.datasets' archives, test "
+        "images as validation), folder:PATH (a subfolder per class, or train/ and val/ holding them), npz:PATH "
+        "(arrays x and y; optional x_val and y_val are a fixed validation set, then validation_split is not "
+        "used), tfrecord:GLOB[,VAL_GLOB] (TFRecord shards of image/encoded and image/class/label), synthetic "
+        "or synthetic:N (random images, for throughput).",
     )
     validation_split: float = Field(
         0.1, gt=0, lt=1, description="Fraction of the data held out (not used with an npz file's x_val, y_val)."
@@ -61,7 +63,8 @@ class TrainSpec(StrictModel):
     augment: Augment = Field(
         "auto",
         description="pad_crop: zero-pad and crop back (small images); resized_crop: random area 8-100% and "
-        "aspect 3/4-4/3, resized (large images); auto: pad_crop up to 64 pixels, resized_crop above; none.",
+        "aspect 3/4-4/3, resized (large images); scale: the shorter side resized to a random 256-480 (at 224; "
+        "He et al. 2015), then a random crop; auto: pad_crop up to 64 pixels, resized_crop above; none.",
     )
     pad: int | None = Field(
         None, ge=1, le=256, strict=True, description="pad_crop padding in pixels; null: input size / 8 (4 at 32)."

@@ -6,19 +6,20 @@ written. ``pipelines`` then makes the shuffled, augmented, batched and prefetche
 datasets at the spec's input size. Images are float32 from 0 (black) to ``WHITE``; every
 source reaches that scale through ``pipeline_scale`` (files decode to pixel values).
 
-Sources: ``digits`` (scikit-learn's 1797 8x8 grey digits, shipped with it), ``folder:PATH``
+Sources: ``digits`` (scikit-learn's 1797 8x8 grey digits, shipped with it), ``cifar10`` and
+``cifar100`` (keras.datasets' archives, fetched once: ``sources/cifar.py``), ``folder:PATH``
 (one subfolder per class, PNG/JPEG/GIF/BMP files), ``npz:PATH`` (arrays ``x``: N x H x W
 [x C] and ``y``: N integer labels, and optionally ``x_val`` and ``y_val``: a fixed validation
 set, used instead of a random ``validation_split``, e.g. to evaluate several runs on the very
-same images), ``synthetic[:N]`` (N random images a batch at a time, to measure throughput).
+same images), ``tfrecord:GLOB[,VAL_GLOB]`` (``sources/tfrecord.py``), ``synthetic[:N]`` (N random images a batch at a time, to measure throughput).
 A bare path is a folder or, ending in .npz, an npz file.
 """
 
 from __future__ import annotations
 
+import os
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,43 +28,16 @@ import numpy as np
 from ..spec.errors import RunError
 from ..spec.schema import ModelSpec
 from ..spec.train_schema import TrainSpec
+from .sources.base import WHITE, Data, Split, decode, pipeline_scale
+from .sources.cifar import ARCHIVES, open_cifar
+from .sources.tfrecord import open_tfrecord, records_dataset
 
 if TYPE_CHECKING:
     import tensorflow as tf
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp")
-MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM")  # what tf.io.decode_image reads
 SYNTHETIC_IMAGES = 1024
-SOURCES = "digits, folder:PATH, npz:PATH or synthetic[:N]"
-WHITE = 255.0  # a full-scale pixel: models take pixel values and normalise them inside (the spec's preprocess)
-
-
-@dataclass(frozen=True)
-class Split:
-    """One side of the data: labels, and the images in memory (N x H x W x C) or as files."""
-
-    labels: np.ndarray
-    images: np.ndarray | None = None
-    files: tuple[str, ...] = ()
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-
-@dataclass(frozen=True)
-class Data:
-    source: str
-    kind: str  # digits, folder, npz or synthetic
-    num_classes: int
-    shape: tuple[int, int, int] | None  # of in-memory images (files differ; they decode to the spec's)
-    train: Split
-    val: Split
-    mirror_safe: bool = True  # whether a horizontal flip keeps the class
-    reading: str = ""  # how in-memory values were read (pipeline_scale), said in describe()
-
-    def describe(self) -> str:
-        return (f"data {self.source}: {len(self.train)} training and {len(self.val)} validation images, "
-                f"{self.num_classes} classes{f', values read as {self.reading}' if self.reading else ''}")
+SOURCES = "digits, cifar10, cifar100, folder:PATH, npz:PATH, tfrecord:GLOB[,VAL_GLOB] or synthetic[:N]"
 
 
 def open_data(source: str, *, validation_split: float, seed: int, synthetic_classes: int) -> Data:
@@ -75,6 +49,10 @@ def open_data(source: str, *, validation_split: float, seed: int, synthetic_clas
         digits = load_digits()
         images, _ = pipeline_scale(digits.images[..., None] / 16.0, "scikit-learn's digits")
         return _split(source, "digits", images, digits.target, validation_split, seed, mirror_safe=False)
+    if kind in ARCHIVES and not arg:
+        return open_cifar(kind)
+    if kind == "tfrecord" and arg:  # labels are read with the images, and checked against the head's classes
+        return open_tfrecord(source, arg, validation_split=validation_split, seed=seed, classes=synthetic_classes)
     if kind == "synthetic":
         count = _count(arg, source) if arg else SYNTHETIC_IMAGES
         val = max(1, round(count * validation_split))
@@ -87,8 +65,13 @@ def open_data(source: str, *, validation_split: float, seed: int, synthetic_clas
         kind = "npz" if path.suffix == ".npz" else "folder" if path.is_dir() else ""
     else:
         kind = ""
+    if kind == "folder" and (path / "train").is_dir() and (path / "val").is_dir():  # ImageNet's layout
+        files, labels, classes = _folder(path / "train")
+        val_files, val_labels, _ = _folder(path / "val", classes)
+        return Data(source, "folder", len(classes), None, Split(labels, files=tuple(files)),
+                    Split(val_labels, files=tuple(val_files)))
     if kind == "folder":
-        files, labels = _folder(path)
+        files, labels, _ = _folder(path)
         return _split(source, "folder", None, labels, validation_split, seed, files=files)
     if kind == "npz":
         images, labels, val, reading = _npz(path)
@@ -106,43 +89,40 @@ def _count(arg: str, source: str) -> int:
     return int(arg)
 
 
-def _folder(root: Path) -> tuple[list[str], np.ndarray]:
-    """Image files and labels from one subfolder per class (sorted names are the labels 0, 1, ...)."""
+def _folder(root: Path, classes: list[str] | None = None) -> tuple[list[str], np.ndarray, list[str]]:
+    """Image files and labels from one subfolder per class: the label of a subfolder is its name's place
+    in ``classes`` (default: its own sorted subfolders, 0, 1, ...). Files are listed, not opened, so a
+    folder of a million images starts at once; one that is no image stops the epoch that meets it
+    (``sources.images.unreadable_image``)."""
     if not root.exists():
         raise RunError(f"data folder '{root}' does not exist")
     if not root.is_dir():
         raise RunError(f"data folder '{root}' is not a folder")
     try:
-        classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        found = sorted(p.name for p in os.scandir(root) if p.is_dir() and not p.name.startswith("."))
     except OSError as err:
         raise RunError(f"cannot read data folder '{root}': {err.strerror}") from None
-    if len(classes) < 2:
+    if classes is None and len(found) < 2:
         raise RunError(f"data folder '{root}' needs one subfolder of images per class, at least two; "
-                       f"it has {len(classes)}")
+                       f"it has {len(found)}")
+    unknown = sorted(set(found) - set(classes or found))
+    if unknown or not found:
+        raise RunError(f"validation folder '{root}' needs one subfolder of images per class, named as the "
+                       f"training classes; " + (f"'{unknown[0]}' is not one of them" if unknown else "it has none"))
+    classes = classes or found
     files, labels = [], []
-    for label, folder in enumerate(classes):
+    for name in found:
+        folder = root / name
         try:
-            images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            images = sorted(f.path for f in os.scandir(folder)
+                            if f.name.lower().endswith(IMAGE_SUFFIXES) and f.is_file())
         except OSError as err:
             raise RunError(f"cannot read class folder '{folder}': {err.strerror}") from None
         if not images:
             raise RunError(f"class folder '{folder}' holds no images ({', '.join(IMAGE_SUFFIXES)} files)")
-        for image in images:
-            _check_image(image)
-        files += [str(p) for p in images]
-        labels += [label] * len(images)
-    return files, np.array(labels, np.int32)
-
-
-def _check_image(path: Path) -> None:
-    """Readable, and a format TensorFlow decodes: found now rather than in the middle of an epoch."""
-    try:
-        with path.open("rb") as f:
-            head = f.read(4)
-    except OSError as err:
-        raise RunError(f"cannot read image '{path}': {err.strerror}") from None
-    if not any(head.startswith(m) for m in MAGIC):
-        raise RunError(f"'{path}' is not a PNG, JPEG, GIF or BMP image (by its first bytes)")
+        files += images
+        labels += [classes.index(name)] * len(images)
+    return files, np.array(labels, np.int32), classes
 
 
 def _npz(path: Path) -> tuple[np.ndarray, np.ndarray, Split | None, str]:
@@ -201,23 +181,6 @@ def _npz_pair(path: Path, x: np.ndarray, y: np.ndarray, x_name: str,
     return images, y.astype(np.int32), reading
 
 
-def pipeline_scale(images: np.ndarray, what: str) -> tuple[np.ndarray, str]:
-    """``images`` as float32 on the pipeline's scale (0 to ``WHITE``), and how their values were read.
-
-    One rule, so that no source trains silently on images of the wrong brightness: integers
-    are pixel values (0 to 255); floats from 0 to 1 are fractions of full scale; floats up to
-    255 are pixel values; anything else is refused with the range found.
-    """
-    low, high = (float(images.min()), float(images.max())) if images.size else (0.0, 0.0)
-    if images.dtype.kind == "f" and 0 <= low and high <= 1:
-        return images.astype(np.float32) * np.float32(WHITE), "fractions of full scale (0 to 1)"
-    if 0 <= low and high <= 255:
-        return images.astype(np.float32) * np.float32(WHITE / 255), "pixel values (0 to 255)"
-    raise RunError(f"{what} holds values from {low:g} to {high:g}, which are neither pixel values (0 to 255) nor "
-                   f"fractions of full scale (floats from 0 to 1): rescale the images into one of these first, "
-                   f"e.g. (x - x.min()) / (x.max() - x.min())")
-
-
 def _split(source: str, kind: str, images: np.ndarray | None, labels: np.ndarray, validation_split: float,
            seed: int, files: list[str] | None = None, mirror_safe: bool = True, reading: str = "") -> Data:
     """A seeded random split; the validation side gets ``validation_split`` of the images, at least one."""
@@ -270,11 +233,13 @@ def pipelines(data: Data, spec: ModelSpec, t: TrainSpec,
     def one_hot(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         return x, tf.one_hot(y, spec.num_classes)
 
-    train = _training_epochs(data, shape, t, first_epoch).map(one_hot, num_parallel_calls=tf.data.AUTOTUNE)
-    val = _images(data.val, shape).map(lambda x, y: (_resize(x, shape), y), num_parallel_calls=tf.data.AUTOTUNE)
-    val = val.map(one_hot).batch(t.batch_size)
-    return (train.batch(t.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE),
-            val.prefetch(tf.data.AUTOTUNE))
+    train = _training_epochs(data, shape, t, first_epoch, spec.num_classes)
+    train = train.batch(t.batch_size, drop_remainder=True).map(one_hot)  # one op per batch, not per image
+    val = (records_dataset(data.val.records, shape[2], spec.num_classes, None) if data.val.records
+           else _images(data.val, shape))
+    val = val.map(lambda x, y: (evaluation_view(x, shape), y), num_parallel_calls=tf.data.AUTOTUNE)
+    val = val.batch(t.batch_size).map(one_hot)
+    return train.prefetch(tf.data.AUTOTUNE), val.prefetch(tf.data.AUTOTUNE)
 
 
 def steps_per_epoch(data: Data, t: TrainSpec) -> int:
@@ -282,32 +247,49 @@ def steps_per_epoch(data: Data, t: TrainSpec) -> int:
     return len(data.train) // t.batch_size
 
 
-def _training_epochs(data: Data, shape: tuple[int, int, int], t: TrainSpec, first_epoch: int) -> "tf.data.Dataset":
+def _training_epochs(data: Data, shape: tuple[int, int, int], t: TrainSpec, first_epoch: int,
+                     classes: int) -> "tf.data.Dataset":
     """Augmented (image, label) pairs of epochs ``first_epoch`` (0-based) to ``t.epochs - 1`` in a row.
 
     Epoch e's key is the seed folded with e; it draws the epoch's permutation and, folded with
     an image's position, that image's crop and flip. Nothing depends on how many epochs this
     process has already run (tf.data's reshuffling would), so a resumed run continues the order.
+    TFRecord shards are a stream, not indexable: each epoch reads them shuffled by a seed drawn
+    from its key, so their order too is a function of (seed, epoch).
     """
     import tensorflow as tf
 
     split, used = data.train, steps_per_epoch(data, t) * t.batch_size
-    image_at = _image_reader(split, shape)
-    labels = tf.constant(split.labels)
     augment = _augmenter(t, shape, data.mirror_safe)
     run_key = tf.constant([t.seed, 0], tf.int64)
 
-    def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
-        order_key, augment_key = tf.unstack(tf.random.experimental.stateless_split(
+    def keys(epoch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        return tf.unstack(tf.random.experimental.stateless_split(
             tf.random.experimental.stateless_fold_in(run_key, epoch), 2))
-        draws = tf.random.stateless_uniform([len(split)], order_key, minval=None, maxval=None, dtype=tf.int64)
-        order = tf.argsort(draws, stable=True)[:used]
-        return tf.data.Dataset.from_tensor_slices((order, tf.range(used))).map(
-            lambda index, position: (index, tf.random.experimental.stateless_fold_in(augment_key, position)))
 
-    epochs = tf.data.Dataset.range(first_epoch, t.epochs).flat_map(one_epoch)
-    return epochs.map(lambda index, key: (augment(image_at(index), key), tf.gather(labels, index)),
-                      num_parallel_calls=tf.data.AUTOTUNE)
+    def augmented(pairs: tf.data.Dataset, augment_key: tf.Tensor) -> tf.data.Dataset:
+        keyed = tf.data.Dataset.zip(pairs, tf.data.Dataset.range(used))
+        return keyed.map(lambda xy, position: (
+            augment(xy[0], tf.random.experimental.stateless_fold_in(augment_key, position)), xy[1]))
+
+    if split.records is not None:
+        def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
+            order_key, augment_key = keys(epoch)
+            seed = tf.random.stateless_uniform([], order_key, minval=None, maxval=None, dtype=tf.int64)
+            return augmented(records_dataset(split.records, shape[2], classes, seed).take(used), augment_key)
+    else:
+        image_at = _image_reader(split, shape)
+        labels = tf.constant(split.labels)
+
+        def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
+            order_key, augment_key = keys(epoch)
+            draws = tf.random.stateless_uniform([len(split)], order_key, minval=None, maxval=None, dtype=tf.int64)
+            order = tf.argsort(draws, stable=True)[:used]
+            pairs = tf.data.Dataset.from_tensor_slices(order).map(
+                lambda index: (image_at(index), tf.gather(labels, index)), num_parallel_calls=tf.data.AUTOTUNE)
+            return augmented(pairs, augment_key)
+
+    return tf.data.Dataset.range(first_epoch, t.epochs).flat_map(one_epoch)
 
 
 def _image_reader(split: Split, shape: tuple[int, int, int]) -> Callable[["tf.Tensor"], "tf.Tensor"]:
@@ -334,8 +316,7 @@ def _images(split: Split, shape: tuple[int, int, int]) -> "tf.data.Dataset":
 def _decode(path: "tf.Tensor", channels: int) -> "tf.Tensor":
     import tensorflow as tf
 
-    image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
-    return tf.cast(image, tf.float32) * (WHITE / 255)
+    return decode(tf.io.read_file(path), channels)
 
 
 def _fit(images: "tf.Tensor", shape: tuple[int, int, int]) -> "tf.Tensor":
@@ -356,6 +337,28 @@ def _resize(image: "tf.Tensor", shape: tuple[int, int, int]) -> "tf.Tensor":
     return tf.image.resize(image, shape[:2])
 
 
+def evaluation_view(image: "tf.Tensor", shape: tuple[int, int, int]) -> "tf.Tensor":
+    """The image a net is evaluated on. Large inputs (over 64 pixels) take the standard view: the shorter
+    side resized to size / 0.875 (256 at 224), then the centre crop; small ones are resized whole."""
+    import tensorflow as tf
+
+    h, w, _ = shape
+    if max(h, w) <= 64:
+        return _resize(image, shape)
+    resized = _shorter_side(image, tf.round(min(h, w) / 0.875))
+    top, left = (tf.shape(resized)[0] - h) // 2, (tf.shape(resized)[1] - w) // 2
+    return resized[top:top + h, left:left + w, :]
+
+
+def _shorter_side(image: "tf.Tensor", side: "tf.Tensor") -> "tf.Tensor":
+    """``image`` resized, its aspect kept, so that its shorter side is ``side`` pixels."""
+    import tensorflow as tf
+
+    size = tf.cast(tf.shape(image)[:2], tf.float32)
+    scaled = tf.cast(tf.round(size * side / tf.reduce_min(size)), tf.int32)
+    return tf.image.resize(image, scaled)
+
+
 def _augmenter(t: TrainSpec, shape: tuple[int, int, int], mirror_safe: bool):
     """(image of any size, seed pair) -> augmented image at ``shape``: stateless, so the seed decides."""
     import tensorflow as tf
@@ -367,7 +370,11 @@ def _augmenter(t: TrainSpec, shape: tuple[int, int, int], mirror_safe: bool):
 
     def augment(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-        if mode == "pad_crop":
+        if mode == "scale":  # He et al. 2015: the shorter side to a random 256..480 at 224, then a crop
+            crop_seed, scale_seed = tf.unstack(tf.random.experimental.stateless_split(crop_seed, 2))
+            side = tf.random.stateless_uniform([], scale_seed, min(h, w) * 256 / 224, min(h, w) * 480 / 224)
+            image = tf.image.stateless_random_crop(_shorter_side(image, side), (h, w, c), crop_seed)
+        elif mode == "pad_crop":
             padded = tf.pad(_resize(image, shape), [[pad, pad], [pad, pad], [0, 0]])
             image = tf.image.stateless_random_crop(padded, (h, w, c), crop_seed)
         elif mode == "resized_crop":

@@ -33,12 +33,13 @@ from ..spec.errors import RunError
 from ..spec.schema import ModelSpec
 from ..spec.train_schema import TrainSpec
 from ..utils.atomic import save_model
+from .cluster import CLUSTER_TIMEOUT, Strategy, lost_worker, make_strategy, output_folder, shard
 from .data import Data, check_fits, open_data, pipelines, steps_per_epoch
 from .preflight import check_transfer
 from .run_folder import RunFolder, State
 from .schedules import learning_rate
+from .sources.images import bad_image_error
 
-Strategy = Literal["default", "mirrored", "multiworker"]
 Precision = Literal["float16", "bfloat16"]
 
 
@@ -50,6 +51,7 @@ class RunOptions:
     mixed_precision: Precision | None = None
     jit: bool | None = None  # None: Keras decides (XLA on GPUs, not on CPUs)
     strategy: Strategy = "default"
+    cluster_timeout: float = CLUSTER_TIMEOUT  # multiworker: seconds to wait for every worker at start-up
     deterministic: bool = False
     overwrite: bool = False
     verbose: int | None = None  # Keras fit verbosity; None: a progress bar on a terminal, a line per epoch otherwise
@@ -81,8 +83,7 @@ def train(spec: ModelSpec, options: RunOptions) -> dict[str, Any]:
         return folder.metrics()
     recorded_epochs = folder.recorded_epochs() if status == "extend" else None
 
-    with _runtime(options, t.seed) as strategy:
-        writer = _is_chief(strategy)
+    with _runtime(options, t.seed) as strategy, output_folder(folder, strategy) as written:
         state = folder.state() if status in ("resume", "extend") else State()
         with strategy.scope():
             model = build_model(spec)
@@ -95,36 +96,38 @@ def train(spec: ModelSpec, options: RunOptions) -> dict[str, Any]:
             if state.weights:
                 model.optimizer.build(model.trainable_variables)
                 model.load_weights(folder.resume / state.weights)
-        train_ds, val_ds = pipelines(data, spec, t, first_epoch=state.epochs)
-        if writer:  # every check has passed: from here on the folder holds a started run
-            folder.start(config, fresh=status == "new")
+        train_ds, val_ds = (shard(ds) for ds in pipelines(data, spec, t, first_epoch=state.epochs))
+        # every check has passed: from here on the folder holds a started run (a worker's own is temporary)
+        written.start(config, fresh=status == "new" or written is not folder)
         options.log(data.describe())
         if recorded_epochs is not None:
             options.log(f"extending {options.out} from {recorded_epochs} to {t.epochs} epochs after epoch "
                         f"{state.epochs}: the {t.schedule} schedule now runs over {t.epochs} epochs")
         elif state.weights:
             options.log(f"resuming {options.out} after epoch {state.epochs} of {t.epochs}")
-        commit = _Commit(folder, state, writer)
+        commit = _Commit(written, state)
         callbacks = [_LearningRate(t, state.history), _RandomStreams(model, t.seed), keras.callbacks.TerminateOnNaN(),
-                     commit, keras.callbacks.TensorBoard(str(folder.tensorboard)) if writer else None,
-                     *options.callbacks]
+                     commit, keras.callbacks.TensorBoard(str(written.tensorboard)), *options.callbacks]
         verbose = options.verbose if options.verbose is not None else 1 if sys.stdout.isatty() else 2
         try:
             model.fit(train_ds, validation_data=val_ds, epochs=t.epochs, initial_epoch=state.epochs,
-                      steps_per_epoch=steps_per_epoch(data, t), shuffle=False,
-                      callbacks=[c for c in callbacks if c is not None], verbose=verbose)
+                      steps_per_epoch=steps_per_epoch(data, t), shuffle=False, callbacks=callbacks, verbose=verbose)
         except KeyboardInterrupt:
             options.log(f"interrupted: {state.epochs} of {t.epochs} epochs are saved in {options.out}; run the "
                         f"same command again to continue")
             raise
+        except tf.errors.InvalidArgumentError as err:  # an image file that does not decode, met mid-epoch
+            raise bad_image_error(data, spec.input_shape[2], err, state.epochs, options.out, options.log) from None
+        except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
+                tf.errors.CancelledError) as err:  # a peer worker died: TensorFlow aborted the collectives
+            raise lost_worker(err, state.epochs, options.out) from None
         if commit.diverged:
             kept = (f"{folder.last} and {folder.best} hold epochs {state.epochs} and {state.best_epoch}"
                     if state.epochs else "no epoch had finished, so there is no checkpoint")
             raise RunError(f"the loss became NaN in epoch {commit.diverged}, so training stopped; {kept}. "
                            f"Lower the learning rate (--lr, now {t.lr}) or warm up (train.warmup_epochs)")
         metrics = _metrics(spec, data, state, options, strategy)
-        if writer:
-            folder.finish(metrics)
+        written.finish(metrics)
         return metrics
 
 
@@ -154,7 +157,7 @@ def _freeze(spec: ModelSpec, model: keras.Model, freeze: int) -> None:
 def _runtime(options: RunOptions, seed: int) -> Iterator[Any]:
     """Seeds, determinism (process-wide, for good), the distribution strategy and the
     mixed-precision policy (restored after)."""
-    strategy = _strategy(options.strategy)
+    strategy = make_strategy(options.strategy, options.cluster_timeout)
     if options.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(seed)
@@ -165,33 +168,6 @@ def _runtime(options: RunOptions, seed: int) -> Iterator[Any]:
         yield strategy
     finally:
         keras.mixed_precision.set_global_policy(previous)
-
-
-def _strategy(name: Strategy) -> Any:
-    """default: one device; mirrored: every GPU, or every logical CPU when there is none;
-    multiworker: the cluster TF_CONFIG describes (one worker when it is unset)."""
-    if name == "default":
-        return tf.distribute.get_strategy()
-    if name == "mirrored":
-        gpus = tf.config.list_logical_devices("GPU")
-        return tf.distribute.MirroredStrategy([d.name for d in gpus or tf.config.list_logical_devices("CPU")])
-    try:
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    except (ValueError, KeyError) as err:
-        raise RunError(f"--strategy multiworker: TF_CONFIG does not describe a cluster: {err}") from None
-    except RuntimeError as err:  # "Collective ops must be configured at program startup"
-        raise RunError(f"--strategy multiworker must start before TensorFlow does ({err}): train in a fresh "
-                       f"process, as `archspec train` does") from None
-
-
-def _is_chief(strategy: Any) -> bool:
-    """Only one worker writes the run folder (on storage all workers share): the chief, or worker 0."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.task_type:
-        return True
-    if resolver.task_type == "chief":
-        return True
-    return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().jobs
 
 
 def _optimizer(t: TrainSpec) -> Any:
@@ -260,9 +236,9 @@ class _RandomStreams(keras.callbacks.Callback):
 class _Commit(keras.callbacks.Callback):
     """Commits each finished epoch to the run folder; remembers (and skips) a NaN one."""
 
-    def __init__(self, folder: RunFolder, state: State, writer: bool) -> None:
+    def __init__(self, folder: RunFolder, state: State) -> None:
         super().__init__()
-        self.folder, self.state, self.writer = folder, state, writer
+        self.folder, self.state = folder, state
         self.diverged: int | None = None
         self._start = 0.0
 
@@ -282,9 +258,8 @@ class _Commit(keras.callbacks.Callback):
         improved = state.best_val_accuracy is None or row["val_accuracy"] > state.best_val_accuracy
         if improved:
             state.best_epoch, state.best_val_accuracy = epoch + 1, row["val_accuracy"]
-        if self.writer:
-            self.model.save_weights(self.folder.resume / state.weights)
-            save_model(self.model, self.folder.last)
-            if improved:
-                save_model(self.model, self.folder.best)
-            self.folder.commit(state)
+        self.model.save_weights(self.folder.resume / state.weights)
+        save_model(self.model, self.folder.last)
+        if improved:
+            save_model(self.model, self.folder.best)
+        self.folder.commit(state)

@@ -1,0 +1,90 @@
+"""What every data source produces (the training and validation sides, as arrays or files), and
+the one place that decides the pixel scale the pipeline feeds: ``pipeline_scale`` for arrays,
+``decode`` for encoded images."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ...spec.errors import RunError
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+WHITE = 255.0  # a full-scale pixel: models take pixel values and normalise them inside (the spec's preprocess)
+
+
+@dataclass(frozen=True)
+class Records:
+    """TFRecord shards, their record counts, and which of their records belong to one side."""
+
+    shards: tuple[str, ...]
+    counts: tuple[int, ...]
+    keep: np.ndarray | None = None  # one flag per record of all the shards in order; None: every record
+
+    def __len__(self) -> int:
+        return int(self.keep.sum()) if self.keep is not None else sum(self.counts)
+
+
+@dataclass(frozen=True)
+class Split:
+    """One side of the data: labels, and the images in memory (N x H x W x C) or as files; or
+    TFRecord shards (``records``), whose labels are read with the images."""
+
+    labels: np.ndarray
+    images: np.ndarray | None = None
+    files: tuple[str, ...] = ()
+    records: Records | None = None
+
+    def __len__(self) -> int:
+        return len(self.records) if self.records is not None else len(self.labels)
+
+
+@dataclass(frozen=True)
+class Data:
+    source: str
+    kind: str  # digits, folder, npz, synthetic, cifar10, cifar100, tfrecord
+    num_classes: int
+    shape: tuple[int, int, int] | None  # of in-memory images (files differ; they decode to the spec's)
+    train: Split
+    val: Split
+    mirror_safe: bool = True  # whether a horizontal flip keeps the class
+    reading: str = ""  # how in-memory values were read (pipeline_scale), said in describe()
+
+    def describe(self) -> str:
+        return (f"data {self.source}: {len(self.train)} training and {len(self.val)} validation images, "
+                f"{self.num_classes} classes{f', values read as {self.reading}' if self.reading else ''}")
+
+
+def pipeline_scale(images: np.ndarray, what: str) -> tuple[np.ndarray, str]:
+    """``images`` as float32 on the pipeline's scale (0 to ``WHITE``), and how their values were read.
+
+    One rule, so that no source trains silently on images of the wrong brightness: integers
+    are pixel values (0 to 255); floats from 0 to 1 are fractions of full scale; floats up to
+    255 are pixel values; anything else is refused with the range found.
+    """
+    low, high = (float(images.min()), float(images.max())) if images.size else (0.0, 0.0)
+    if images.dtype.kind == "f" and 0 <= low and high <= 1:
+        return images.astype(np.float32) * np.float32(WHITE), "fractions of full scale (0 to 1)"
+    if 0 <= low and high <= 255:
+        return images.astype(np.float32) * np.float32(WHITE / 255), "pixel values (0 to 255)"
+    raise RunError(f"{what} holds values from {low:g} to {high:g}, which are neither pixel values (0 to 255) nor "
+                   f"fractions of full scale (floats from 0 to 1): rescale the images into one of these first, "
+                   f"e.g. (x - x.min()) / (x.max() - x.min())")
+
+
+def eight_bit(images: np.ndarray) -> np.ndarray:
+    """Images on the pipeline's scale back as 8-bit values (to encode them as PNG)."""
+    return np.clip(np.round(images * (255 / WHITE)), 0, 255).astype(np.uint8)
+
+
+def decode(contents: "tf.Tensor", channels: int) -> "tf.Tensor":
+    """Encoded image bytes (PNG, JPEG, GIF, BMP) as the pipeline takes them: float32 pixel values on the
+    pipeline's scale, as ``pipeline_scale`` gives arrays."""
+    import tensorflow as tf
+
+    image = tf.io.decode_image(contents, channels=channels, expand_animations=False)
+    return tf.cast(image, tf.float32) * (WHITE / 255)

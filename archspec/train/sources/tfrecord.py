@@ -1,0 +1,138 @@
+"""TFRecord shards of TensorFlow's standard image-classification examples, the layout TFDS and
+the TF Model Garden write: ``image/encoded`` (JPEG or PNG bytes) and ``image/class/label``
+(int64, from 0).
+
+``tfrecord:GLOB`` reads the shards GLOB matches; ``tfrecord:GLOB,VAL_GLOB`` takes the second as
+the fixed validation set; with one glob a seeded ``validation_split`` of the records is held
+out. At start-up every shard's record framing is walked (a seek per record, no decoding), so a
+truncated shard is named before anything is built, and the first record is checked for the two
+features. Labels are checked against the head's classes as records are read: a shard's labels
+are only known by reading all of it.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import struct
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ...spec.errors import RunError
+from .base import Data, Records, Split, decode
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+IMAGE, LABEL = "image/encoded", "image/class/label"
+SHUFFLE_BUFFER = 10_000  # records; shards are also read in a shuffled order, several at a time
+INTERLEAVE = 8  # shards read at once
+
+
+def open_tfrecord(source: str, globs: str, *, validation_split: float, seed: int, classes: int) -> Data:
+    """The shards of ``globs`` (training, and optionally ``,VALIDATION``), checked; ``classes`` is the head's."""
+    train_glob, _, val_glob = globs.partition(",")
+    train = _shards(source, train_glob)
+    if val_glob:
+        return Data(source, "tfrecord", classes, None, _side(train), _side(_shards(source, val_glob)))
+    total = len(train)
+    val = max(1, round(total * validation_split))
+    if total - val < 1:
+        raise RunError(f"data {source} has {total} records: too few to split into training and validation")
+    held_out = np.zeros(total, bool)
+    held_out[np.random.default_rng(seed).permutation(total)[:val]] = True
+    return Data(source, "tfrecord", classes, None,
+                _side(Records(train.shards, train.counts, ~held_out)), _side(Records(train.shards, train.counts, held_out)))
+
+
+def _side(records: Records) -> Split:
+    return Split(np.zeros(0, np.int32), records=records)
+
+
+def _shards(source: str, pattern: str) -> Records:
+    shards = sorted(glob.glob(os.path.expanduser(pattern.strip())))
+    if not shards:
+        raise RunError(f"data {source}: no file matches '{pattern.strip()}'")
+    counts = tuple(count_records(path) for path in shards)
+    if not sum(counts):
+        raise RunError(f"data {source}: the shards of '{pattern.strip()}' hold no records")
+    _check_example(next(path for path, n in zip(shards, counts) if n))
+    return Records(tuple(shards), counts)
+
+
+def count_records(path: str) -> int:
+    """Records in a TFRecord file, by walking its framing (length, CRC, data, CRC); a truncated
+    or foreign file is a RunError naming it."""
+    try:
+        size = os.path.getsize(path)
+        count, offset = 0, 0
+        with open(path, "rb") as f:
+            while offset < size:
+                header = f.read(12)
+                if len(header) < 12:
+                    raise RunError(f"TFRecord shard '{path}' is truncated (it ends inside record {count + 1})")
+                offset += 12 + struct.unpack("<Q", header[:8])[0] + 4
+                if offset > size:
+                    raise RunError(f"TFRecord shard '{path}' is truncated or not a TFRecord file (record "
+                                   f"{count + 1} would end at byte {offset:,} of {size:,})")
+                f.seek(offset)
+                count += 1
+    except OSError as err:
+        raise RunError(f"cannot read TFRecord shard '{path}': {err.strerror or err}") from None
+    return count
+
+
+def _first_record(path: str) -> bytes:
+    with open(path, "rb") as f:
+        length = struct.unpack("<Q", f.read(12)[:8])[0]
+        return f.read(length)
+
+
+def _check_example(path: str) -> None:
+    """The shard's first record is a tf.train.Example with an image and an integer label."""
+    from google.protobuf.message import DecodeError
+
+    from ...keras.quiet import import_tensorflow
+
+    import_tensorflow()
+    from tensorflow.core.example import example_pb2
+
+    try:
+        features = example_pb2.Example.FromString(_first_record(path)).features.feature
+    except DecodeError:
+        raise RunError(f"TFRecord shard '{path}' does not hold tf.train.Example records") from None
+    missing = [name for name, ok in ((IMAGE, IMAGE in features and features[IMAGE].bytes_list.value),
+                                     (LABEL, LABEL in features and features[LABEL].int64_list.value)) if not ok]
+    if missing:
+        raise RunError(f"TFRecord shard '{path}' lacks {' and '.join(missing)}: archspec reads TensorFlow's "
+                       f"image-classification examples, '{IMAGE}' (JPEG or PNG bytes) and '{LABEL}' (int64 from "
+                       f"0); its first record has {', '.join(sorted(features)) or 'no features'}")
+
+
+def records_dataset(records: Records, channels: int, classes: int, shuffle_seed: int | None) -> "tf.data.Dataset":
+    """(image, label) pairs from the shards; shards and records shuffled each epoch when training."""
+    import tensorflow as tf
+
+    files = tf.data.Dataset.from_tensor_slices(list(records.shards))
+    if records.keep is None:  # whole shards: read several at once, in a shuffled order when training
+        if shuffle_seed is not None:
+            files = files.shuffle(len(records.shards), seed=shuffle_seed, reshuffle_each_iteration=True)
+        ds = files.interleave(tf.data.TFRecordDataset, cycle_length=min(INTERLEAVE, len(records.shards)),
+                              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    else:  # in order, so that each record's place says which side it is on
+        keep = tf.constant(records.keep)
+        ds = files.flat_map(tf.data.TFRecordDataset).enumerate().filter(lambda i, _: keep[i]).map(lambda _, r: r)
+    if shuffle_seed is not None:
+        ds = ds.shuffle(SHUFFLE_BUFFER, seed=shuffle_seed, reshuffle_each_iteration=True)
+
+    def parse(record: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        example = tf.io.parse_single_example(record, {IMAGE: tf.io.FixedLenFeature([], tf.string),
+                                                      LABEL: tf.io.FixedLenFeature([], tf.int64)})
+        label = tf.cast(example[LABEL], tf.int32)
+        tf.debugging.assert_less(label, classes, message=f"a record has an {LABEL} beyond the {classes} classes of "
+                                                         f"the head (labels run from 0): pass --num-classes")
+        tf.debugging.assert_non_negative(label, message=f"a record has a negative {LABEL}")
+        return decode(example[IMAGE], channels), label
+
+    return ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE)

@@ -1,0 +1,154 @@
+"""Data sources: CIFAR from keras.datasets' archives, image folders (ImageNet's layout, bad images)."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import pickle
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+from PIL import Image
+
+from archspec.cli import main
+from archspec.spec.errors import RunError
+from archspec.train.data import open_data
+from archspec.train.sources import cifar
+from tests.helpers import fake_cifar
+
+
+@pytest.fixture
+def keras_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    return tmp_path / "keras"
+
+
+def open_source(source: str):
+    return open_data(source, validation_split=0.1, seed=0, synthetic_classes=10)
+
+
+@pytest.mark.parametrize("name, classes, train, val", [("cifar10", 10, 100, 20), ("cifar100", 100, 100, 20)])
+def test_cifar_reads_the_archive_into_the_keras_cache_layout(keras_home, name, classes, train, val):
+    fake_cifar(keras_home, name)
+    data = open_source(name)
+    assert (data.num_classes, len(data.train), len(data.val), data.shape) == (classes, train, val, (32, 32, 3))
+    assert data.train.images.dtype == np.float32 and 0 <= data.train.images.min() and data.train.images.max() <= 1
+    archive = cifar.ARCHIVES[name]
+    unpacked = keras_home / "datasets" / archive.folder / archive.inner
+    assert (unpacked / archive.test).is_file()  # where keras.datasets looks, so each reuses the other's copy
+    (keras_home / "datasets" / f"{archive.inner}.tar.gz").unlink(missing_ok=True)
+    assert len(open_source(name).train) == train  # the unpacked copy is enough from now on
+
+
+def test_cifar_pixels_keep_their_channel_order(keras_home):
+    tarball = fake_cifar(keras_home)
+    with tarfile.open(tarball) as tar:
+        batch = pickle.loads(tar.extractfile("cifar-10-batches-py/data_batch_1").read(), encoding="bytes")
+    first = batch[b"data"][0]  # 1024 red, 1024 green, 1024 blue values, row by row
+    image = open_source("cifar10").train.images[0]
+    assert np.allclose(image[0, 1] * 255, [first[1], first[1024 + 1], first[2048 + 1]])
+
+
+def unreachable(monkeypatch, name: str) -> None:
+    """The archive's URL on a closed loopback port: tests never reach the internet."""
+    archive = cifar.ARCHIVES[name]
+    monkeypatch.setitem(cifar.ARCHIVES, name, dataclasses.replace(archive, url=f"http://127.0.0.1:9/{archive.inner}.tar.gz"))
+
+
+def test_cifar_offline_names_the_url_and_the_path(keras_home, monkeypatch):
+    unreachable(monkeypatch, "cifar10")
+    with pytest.raises(RunError) as caught:
+        open_source("cifar10")
+    message = str(caught.value)
+    assert "cannot download http://127.0.0.1:9/" in message and "copy it to" in message
+    assert str(keras_home / "datasets" / "cifar-10-batches-py.tar.gz") in message
+    assert not list((keras_home / "datasets").glob("*.partial"))
+
+
+def test_a_truncated_cifar_archive_is_named(keras_home):
+    tarball = fake_cifar(keras_home)
+    tarball.write_bytes(tarball.read_bytes()[:300])
+    with pytest.raises(RunError, match="cannot unpack .*cifar-10-python.tar.gz.*truncated"):
+        open_source("cifar10")
+    assert not (keras_home / "datasets" / "cifar-10-batches-py-target").exists()
+
+
+class Exploit:
+    def __reduce__(self):
+        return (print, ("code ran",))
+
+
+def test_a_cifar_batch_that_would_run_code_is_refused(keras_home, capsys):
+    tarball = keras_home / "datasets" / "cifar-10-python.tar.gz"
+    tarball.parent.mkdir(parents=True)
+    with tarfile.open(tarball, "w:gz") as tar:
+        for part in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+            payload = pickle.dumps({b"data": Exploit(), b"labels": []})
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{part}")
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    with pytest.raises(RunError, match="refused builtins.print"):
+        open_source("cifar10")
+    assert "code ran" not in capsys.readouterr().out
+
+
+def test_train_on_cifar_says_what_is_wrong_in_one_paragraph(keras_home, tmp_path, monkeypatch):
+    fake_cifar(keras_home, "cifar100")
+    result = CliRunner().invoke(main, ["train", "cifar_resnet20", "--data", "cifar100", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 1 and "has 100 (labels 0..99): pass --num-classes 100" in result.output
+    unreachable(monkeypatch, "cifar10")
+    result = CliRunner().invoke(main, ["train", "cifar_resnet20", "--data", "cifar10", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 1 and result.output.startswith("error: data cifar10: cannot download")
+    assert "Traceback" not in result.output and not (tmp_path / "r").exists()
+
+
+# ---- image folders ------------------------------------------------------------------------------
+
+SMALL = {
+    "name": "small", "input_shape": [8, 8, 3], "num_classes": 2, "stem": {"type": "cifar", "width": 4},
+    "stages": [{"type": "basic", "depth": 1, "width": 4, "shortcut": "A"}],
+    "train": {"epochs": 2, "batch_size": 4},
+}
+
+
+def write_images(folder: Path, classes: list[str], per_class: int = 4) -> Path:
+    rng = np.random.default_rng(0)
+    for name in classes:
+        (folder / name).mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 256, (10, 10, 3), dtype=np.uint8)).save(folder / name / f"{i}.png")
+    return folder
+
+
+def test_an_imagenet_layout_is_a_fixed_validation_set(tmp_path):
+    write_images(tmp_path / "train", ["cat", "dog", "eel"])
+    write_images(tmp_path / "val", ["dog", "eel"], per_class=2)  # a class may lack validation images
+    data = open_source(f"folder:{tmp_path}")
+    assert (data.num_classes, len(data.train), len(data.val)) == (3, 12, 4)
+    assert list(data.val.labels) == [1, 1, 2, 2] and all("/val/" in f for f in data.val.files)
+    write_images(tmp_path / "val", ["emu"], per_class=1)
+    with pytest.raises(RunError, match="named as the training classes; 'emu' is not one of them"):
+        open_source(f"folder:{tmp_path}")
+
+
+def test_a_folder_is_listed_not_opened(tmp_path):
+    folder = write_images(tmp_path / "imgs", ["a", "b"])
+    (folder / "b" / "9.png").write_bytes(b"")  # unreadable, but only listed at start-up
+    assert len(open_source(f"folder:{folder}").train) + len(open_source(f"folder:{folder}").val) == 9
+
+
+@pytest.mark.slow
+def test_an_image_that_does_not_decode_stops_training_naming_it(tmp_path):
+    folder = write_images(tmp_path / "imgs", ["a", "b"])
+    (folder / "a" / "2.png").write_bytes((folder / "a" / "2.png").read_bytes()[:40])  # truncated
+    spec = tmp_path / "small.yaml"
+    spec.write_text(yaml.safe_dump(SMALL))
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["train", str(spec), "--data", f"folder:{folder}", "--out", str(out)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"error: image '{folder / 'a' / '2.png'}' cannot be read" in result.output
+    assert "0 epoch(s) are committed" in result.output and not (out / "state.json").exists()
