@@ -28,6 +28,7 @@ import numpy as np
 from ..spec.errors import RunError
 from ..spec.schema import ModelSpec
 from ..spec.train_schema import TrainSpec
+from .eval_transform import resize_and_crop
 from .sources.base import WHITE, Data, Split, decode, pipeline_scale
 from .sources.cifar import ARCHIVES, open_cifar
 from .sources.tfrecord import open_tfrecord, records_dataset
@@ -339,15 +340,10 @@ def _resize(image: "tf.Tensor", shape: tuple[int, int, int]) -> "tf.Tensor":
 
 def evaluation_view(image: "tf.Tensor", shape: tuple[int, int, int]) -> "tf.Tensor":
     """The image a net is evaluated on. Large inputs (over 64 pixels) take the standard view: the shorter
-    side resized to size / 0.875 (256 at 224), then the centre crop; small ones are resized whole."""
-    import tensorflow as tf
-
+    side resized to size / 0.875 (256 at 224), then the centre crop (``eval_transform``, which
+    ``evaluate`` shares); small ones are resized whole."""
     h, w, _ = shape
-    if max(h, w) <= 64:
-        return _resize(image, shape)
-    resized = _shorter_side(image, tf.round(min(h, w) / 0.875))
-    top, left = (tf.shape(resized)[0] - h) // 2, (tf.shape(resized)[1] - w) // 2
-    return resized[top:top + h, left:left + w, :]
+    return _resize(image, shape) if max(h, w) <= 64 else resize_and_crop(image, (h, w))
 
 
 def _shorter_side(image: "tf.Tensor", side: "tf.Tensor") -> "tf.Tensor":
