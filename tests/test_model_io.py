@@ -28,6 +28,7 @@ LAYER_EXAMPLES = {
     "HighwayMerge": (lambda: layers.HighwayMerge(), [(2, 4, 4, 3)] * 3),
     "DropPath": (lambda: layers.DropPath(0.2, seed=3), (2, 4, 4, 3)),
     "GradientRoute": (lambda: layers.GradientRoute(1, shortcut=True), [(2, 4, 4, 3), (2, 5)]),
+    "LowestPadding2D": (lambda: layers.LowestPadding2D(1), (2, 4, 4, 3)),
     "GroupedConv2D": (lambda: layers.GroupedConv2D(4, 3, groups=2, padding="same"), (2, 4, 4, 4)),
     "InputNormalization": (lambda: layers.InputNormalization(1 / 255, [0.4, 0.5, 0.6], [0.2, 0.3, 0.4], True),
                            (2, 4, 4, 3)),

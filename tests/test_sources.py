@@ -18,6 +18,7 @@ from archspec.cli import main
 from archspec.spec.errors import RunError
 from archspec.train.data import open_data
 from archspec.train.sources import cifar
+from archspec.train.sources.base import WHITE
 from tests.helpers import fake_cifar
 
 
@@ -36,7 +37,7 @@ def test_cifar_reads_the_archive_into_the_keras_cache_layout(keras_home, name, c
     fake_cifar(keras_home, name)
     data = open_source(name)
     assert (data.num_classes, len(data.train), len(data.val), data.shape) == (classes, train, val, (32, 32, 3))
-    assert data.train.images.dtype == np.float32 and 0 <= data.train.images.min() and data.train.images.max() <= 1
+    assert data.train.images.dtype == np.float32 and 0 <= data.train.images.min() and data.train.images.max() <= WHITE
     archive = cifar.ARCHIVES[name]
     unpacked = keras_home / "datasets" / archive.folder / archive.inner
     assert (unpacked / archive.test).is_file()  # where keras.datasets looks, so each reuses the other's copy
@@ -50,7 +51,7 @@ def test_cifar_pixels_keep_their_channel_order(keras_home):
         batch = pickle.loads(tar.extractfile("cifar-10-batches-py/data_batch_1").read(), encoding="bytes")
     first = batch[b"data"][0]  # 1024 red, 1024 green, 1024 blue values, row by row
     image = open_source("cifar10").train.images[0]
-    assert np.allclose(image[0, 1] * 255, [first[1], first[1024 + 1], first[2048 + 1]])
+    assert np.allclose(image[0, 1] * (255 / WHITE), [first[1], first[1024 + 1], first[2048 + 1]])
 
 
 def unreachable(monkeypatch, name: str) -> None:

@@ -12,6 +12,7 @@ from PIL import Image
 from archspec.cli import main
 from archspec.spec.errors import RunError
 from archspec.train.data import open_data
+from archspec.train.sources.base import WHITE
 from archspec.train.sources.pack import pack
 from archspec.train.sources.tfrecord import records_dataset
 
@@ -41,7 +42,7 @@ def test_pack_then_read_back_gives_the_same_images_and_labels(tmp_path):
     assert (len(data.train), len(data.val), len(data.val.records.shards)) == (9, 3, 1)
     read = list(records_dataset(data.val.records, 3, 3, shuffle_seed=None).as_numpy_iterator())
     for (image, label), path, expected in zip(read, source.val.files, source.val.labels):
-        assert label == expected and np.array_equal(np.round(image * 255), np.asarray(Image.open(path)))
+        assert label == expected and np.array_equal(np.round(image * (255 / WHITE)), np.asarray(Image.open(path)))
 
 
 def test_one_glob_holds_out_a_seeded_share_of_the_records(tmp_path):
