@@ -17,6 +17,7 @@ A bare path is a folder or, ending in .npz, an npz file.
 
 from __future__ import annotations
 
+import functools
 import os
 import zipfile
 from collections.abc import Callable
@@ -273,22 +274,24 @@ def _training_epochs(data: Data, shape: tuple[int, int, int], t: TrainSpec, firs
         return keyed.map(lambda xy, position: (
             augment(xy[0], tf.random.experimental.stateless_fold_in(augment_key, position)), xy[1]))
 
-    if split.records is not None:
-        def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
-            order_key, augment_key = keys(epoch)
-            seed = tf.random.stateless_uniform([], order_key, minval=None, maxval=None, dtype=tf.int64)
-            return augmented(records_dataset(split.records, shape[2], classes, seed).take(used), augment_key)
-    else:
-        image_at = _image_reader(split, shape)
-        labels = tf.constant(split.labels)
+    if split.records is not None:  # tf.data shuffles only by a Python seed: one dataset per epoch, in a row
+        def records_epoch(epoch: int) -> tf.data.Dataset:
+            seed = int(np.random.SeedSequence([t.seed, epoch]).generate_state(1)[0])
+            pairs = records_dataset(split.records, shape[2], classes, seed).take(used)
+            return augmented(pairs, keys(tf.constant(epoch, tf.int64))[1])
 
-        def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
-            order_key, augment_key = keys(epoch)
-            draws = tf.random.stateless_uniform([len(split)], order_key, minval=None, maxval=None, dtype=tf.int64)
-            order = tf.argsort(draws, stable=True)[:used]
-            pairs = tf.data.Dataset.from_tensor_slices(order).map(
-                lambda index: (image_at(index), tf.gather(labels, index)), num_parallel_calls=tf.data.AUTOTUNE)
-            return augmented(pairs, augment_key)
+        return functools.reduce(tf.data.Dataset.concatenate, map(records_epoch, range(first_epoch, t.epochs)))
+
+    image_at = _image_reader(split, shape)
+    labels = tf.constant(split.labels)
+
+    def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
+        order_key, augment_key = keys(epoch)
+        draws = tf.random.stateless_uniform([len(split)], order_key, minval=None, maxval=None, dtype=tf.int64)
+        order = tf.argsort(draws, stable=True)[:used]
+        pairs = tf.data.Dataset.from_tensor_slices(order).map(
+            lambda index: (image_at(index), tf.gather(labels, index)), num_parallel_calls=tf.data.AUTOTUNE)
+        return augmented(pairs, augment_key)
 
     return tf.data.Dataset.range(first_epoch, t.epochs).flat_map(one_epoch)
 
