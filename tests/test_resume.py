@@ -16,6 +16,7 @@ import pytest
 from archspec.graph.load import load_spec
 from archspec.spec.errors import RunError
 from archspec.train.data import open_data, pipelines
+from archspec.train.sources.pack import pack
 from archspec.train.trainer import RunOptions, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,9 +104,20 @@ def test_an_extended_run_killed_and_resumed_is_the_run_trained_that_long_at_once
     assert_same_run(straight, extended)
 
 
-def test_each_epochs_batches_depend_on_the_seed_and_the_epoch_only():
-    spec = load_spec({**NET, "train": {**NET["train"], "epochs": 3}})
+def digits_as(kind: str, tmp_path: Path):
+    """scikit-learn's digits in memory, or packed into TFRecord shards (a stream, read in order)."""
     data = open_data("digits", validation_split=0.1, seed=0, synthetic_classes=10)
+    if kind == "digits":
+        return data
+    pack(data, tmp_path / "shards", shard_size=400)
+    return open_data(f"tfrecord:{tmp_path}/shards/train-*,{tmp_path}/shards/val-*", validation_split=0.1, seed=0,
+                     synthetic_classes=10)
+
+
+@pytest.mark.parametrize("kind", ["digits", "tfrecord"])
+def test_each_epochs_batches_depend_on_the_seed_and_the_epoch_only(kind, tmp_path):
+    spec = load_spec({**NET, "train": {**NET["train"], "epochs": 3}})
+    data = digits_as(kind, tmp_path)
     steps = len(data.train) // 64
 
     def images(first_epoch: int, epochs: int = 3) -> np.ndarray:
@@ -117,6 +129,8 @@ def test_each_epochs_batches_depend_on_the_seed_and_the_epoch_only():
     np.testing.assert_array_equal(images(2), whole[2 * steps:])  # a resumed run sees epoch 3 as it was
     np.testing.assert_array_equal(images(0, epochs=2), whole[:2 * steps])  # the run's length changes nothing
     assert not np.array_equal(whole[:steps], whole[steps:2 * steps])  # each epoch its own order and crops
+    labels = np.stack([np.argmax(y, -1) for _, y in pipelines(data, spec, spec.train)[0]])
+    assert not np.array_equal(labels[:steps], labels[steps:2 * steps])  # the order itself changes, not just crops
 
 
 # ---- extending a run ---------------------------------------------------------------------------
