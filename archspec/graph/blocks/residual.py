@@ -15,8 +15,6 @@ from ...spec.schema import BasicStage, PlainStage, ResidualStage
 from ..ir import Graph, Tensor
 from .gates import gate_branch, merge
 
-PREACT_ORDERS = ("preact", "relu_preact")
-
 
 @dataclass(frozen=True)
 class BranchConv:
