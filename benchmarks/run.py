@@ -1,13 +1,16 @@
 """Regenerate benchmarks/RESULTS.md: every performance target, measured side by side in one run.
 
     python benchmarks/run.py [--repeats 5] [--quick]
+    python benchmarks/run.py --include-only   # after another script below re-measured
 
 Build times are measured in this process, interleaved with keras.applications (alternating
 who goes first, each build from a cleared Keras session, after a warm-up build of each).
 Training steps and peak memory come from `archspec.train.bench`, one fresh process per model;
 compared pairs run twice each (a, b, b, a) and keep each side's faster run.
 The GPU section is written by benchmarks/gpu.py on a GPU machine, the experiments' run times by
-benchmarks/experiments.py; both are included as they are.
+benchmarks/experiments.py, their cost at size by benchmarks/experiment_cost.py, the data sources'
+figures by benchmarks/data.py and the weight loading times by benchmarks/weights_load.py; all are
+included as they are.
 """
 
 from __future__ import annotations
@@ -43,7 +46,10 @@ BUILD_PAIRS = [("keras_resnet50", "ResNet50"), ("keras_resnet152", "ResNet152"),
                ("keras_densenet121", "DenseNet121")]
 DEEPEST = ["cifar_resnet1202", "cifar_preact_resnet1001", "cifar_weighted_resnet1202"]
 INCLUDED = [ROOT / "benchmarks" / "experiment_results.md", ROOT / "benchmarks" / "data_results.md",
-            ROOT / "benchmarks" / "gpu_results.md", ROOT / "benchmarks" / "weights_results.md"]
+            ROOT / "benchmarks" / "gpu_results.md", ROOT / "benchmarks" / "experiment_cost.md",
+            ROOT / "benchmarks" / "weights_results.md"]
+RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+INCLUDED_MARK = "<!-- Below: the other benchmark scripts' files, included as they are (benchmarks/run.py INCLUDED). -->"
 
 
 def _build_seconds(build) -> float:
@@ -143,7 +149,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="Fewer repeats and steps (a smoke run).")
+    parser.add_argument("--include-only", action="store_true",
+                        help="Measure nothing: re-read the included files into RESULTS.md, keeping its own sections.")
     args = parser.parse_args()
+    if args.include_only:
+        write([*RESULTS.read_text().split(INCLUDED_MARK)[0].rstrip().splitlines(), ""])
+        return
     repeats = 2 if args.quick else args.repeats
     command = "python benchmarks/run.py" + (" --quick" if args.quick else f" --repeats {args.repeats}")
     machine = (f"{platform.machine()} CPU, {os.cpu_count()} cores, Python {platform.python_version()}, "
@@ -158,9 +169,15 @@ def main() -> None:
         "## Memory-efficient DenseNet (CPU)", "", *densenet_section(args.quick),
         "## The deepest zoo entries: how cost grows with depth (CPU)", "", *deepest_section(), "",
     ]
+    write(lines)
+
+
+def write(measured: list[str]) -> None:
+    """RESULTS.md: this script's sections, then the included files."""
+    lines = [*measured, INCLUDED_MARK, ""]
     lines += [line for part in INCLUDED if part.exists() for line in (part.read_text().rstrip(), "")]
     text = "\n".join(lines)
-    (ROOT / "benchmarks" / "RESULTS.md").write_text(text)
+    RESULTS.write_text(text)
     print(text)
 
 

@@ -63,7 +63,8 @@ def test_reproduce_degradation_tiny(tmp_path):
 
 
 def test_at_size_the_recipe_trains_all_four_depths_of_fig6(tmp_path, monkeypatch):
-    from archspec.experiments.degradation import PAPER_DEPTHS, at_size
+    from archspec.experiments.compare import at_size
+    from archspec.experiments.degradation import PAPER_DEPTHS
     from tests.helpers import fake_cifar
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))

@@ -17,7 +17,7 @@ def reproduce() -> None:
     """Reproduce the papers' experiments: on small data, or at their size with --recipe where offered."""
 
 
-@reproduce.command("degradation")
+@reproduce.command("degradation", short_help="He et al. 2015, Fig. 1 and 6: deeper plain nets train worse, residual nets do not.")
 @experiment_options("degradation")
 @click.option("--epochs", type=click.IntRange(min=1), help="[default: 20, or the --recipe's]")
 @click.option("--recipe", metavar="NAME", help="Train at the paper's size with this named recipe (he2015_cifar) "
@@ -38,29 +38,99 @@ def degradation(data: str | None, epochs: int | None, recipe: str | None, seed: 
     Example, the paper's own experiment (a GPU; 8 runs of 164 epochs):
       archspec reproduce degradation --data cifar10 --recipe he2015_cifar
     """
+    from ..experiments import compare
     from ..experiments import degradation as experiment
 
     import_tensorflow()
     try:
-        if recipe:
-            t = experiment.at_size(recipe, data or "cifar10", seed, 1 if tiny else epochs)
-        else:
-            t = experiment.recipe(data or "digits", 1 if tiny else epochs or experiment.EPOCHS, seed)
-        summary = experiment.run(out, t, tiny=tiny, input_size=input_size, log=click.echo,
+        t = compare.chosen_recipe(recipe, data, seed, epochs, tiny, paper_data="cifar10", experiment="degradation")
+        summary = experiment.run(out, t, tiny=tiny, input_size=input_size, log=click.echo, paper=bool(recipe),
                                  depths=experiment.PAPER_DEPTHS if recipe else experiment.DEPTHS)
     except RUN_ERRORS as error:
         raise fail(error) from error
-    click.echo(f"\n{'net':<10}{'params':>10}{'train error':>13}{'val error':>11}{'paper':>8}{'seconds':>9}")
-    for row in summary:
-        paper = f"{row['paper_error']:.2f}%" if row["paper_error"] is not None else ""
-        click.echo(f"{row['net']:<10}{row['params']:>10,}{row['train_error']:>12.2f}%{row['val_error']:>10.2f}%"
-                   f"{paper:>8}{row['seconds']:>9.0f}")
+    _summary_table(summary)
     if recipe and not tiny:
         click.echo("paper: He et al. 2015's CIFAR-10 test error (Table 6), from the zoo's reference data")
     click.echo(f"{out / 'degradation.csv'}, {out / 'degradation.png'}")
 
 
-@reproduce.command("lesion")
+def _summary_table(summary: list[dict]) -> None:
+    """The comparing experiments' table: per net its size, final errors, the paper's error where given, time."""
+    width = max(10, *(len(row["net"]) + 2 for row in summary))
+    click.echo(f"\n{'net':<{width}}{'params':>10}{'train error':>13}{'val error':>11}{'paper':>8}{'seconds':>9}")
+    for row in summary:
+        paper = f"{row['paper_error']:.2f}%" if row["paper_error"] is not None else ""
+        click.echo(f"{row['net']:<{width}}{row['params']:>10,}{row['train_error']:>12.2f}%{row['val_error']:>10.2f}%"
+                   f"{paper:>8}{row['seconds']:>9.0f}")
+
+
+def _ablation_command(name: str, help_text: str) -> None:
+    """`archspec reproduce NAME`: the ablation table NAME of the zoo's reference data, re-run."""
+    from ..spec.zoo import ablations
+
+    paper = ablations()[name]
+    help_text = help_text.format(figures=", ".join(f"{row.label} {row.error:.2f}%" for row in paper.rows))
+
+    @reproduce.command(name, help=help_text, short_help=help_text.splitlines()[0])
+    @experiment_options(name)
+    @click.option("--epochs", type=click.IntRange(min=1), help="[default: 20, or the --recipe's]")
+    @click.option("--recipe", metavar="NAME", help=f"Train the paper's own net, {paper.net}, with this named recipe.")
+    @click.option("--net", "net", metavar="SPEC", help="Compare the variants of this residual spec or zoo name "
+                                                       "instead [default: the paper's with --recipe, else a small one].")
+    @click.option("--tiny", is_flag=True, help="One block per stage, one epoch: checks the whole pipeline fast.")
+    def command(data: str | None, epochs: int | None, recipe: str | None, net: str | None, seed: int,
+                input_size: int | None, out: Path, tiny: bool) -> None:
+        from ..experiments import ablations as experiment
+        from ..experiments.compare import chosen_recipe
+
+        import_tensorflow()
+        try:
+            t = chosen_recipe(recipe, data, seed, epochs, tiny, paper_data=paper.dataset, experiment=name,
+                              **(experiment.AT_SIZE.get(name, {}) if recipe and not tiny else {}))
+            summary = experiment.run(name, out, t, net, at_size=bool(recipe), tiny=tiny, input_size=input_size,
+                                     log=click.echo)
+        except RUN_ERRORS as error:
+            raise fail(error) from error
+        _summary_table(summary)
+        click.echo(f"paper: {paper.metric}, {paper.paper} (the zoo's reference data)")
+        if not recipe or tiny or net:
+            click.echo(f"This run trained {experiment.base_net(name, net, bool(recipe))}{' (tiny)' if tiny else ''} "
+                       f"on {t.data}, not the paper's {paper.net} on {paper.dataset}: compare the rows' order, "
+                       f"not their values.")
+        click.echo(f"{out / f'{name}.csv'}, {out / f'{name}.png'}")
+
+
+_ablation_command("shortcuts", """He et al. 2015, Table 3: shortcut options A, B and C.
+
+    A pads the channels of a shortcut where the shape changes with zeros (no parameters), B
+    projects with a 1x1 convolution there, C projects in every block. The three nets train with
+    one recipe; the table shows their final errors beside the paper's ResNet-34 figures on
+    ImageNet (top-1: {figures}). Writes shortcuts.csv and shortcuts.png to
+    --out; each net is a resumable `archspec train` run in its own subfolder. On small data
+    (default: digits) ResNet-20 stands in for ResNet-34: about 1.5 minutes on 2 CPU cores.
+
+    \b
+    The paper's own experiment (ImageNet; a GPU: 3 runs of 90 epochs):
+      archspec reproduce shortcuts --recipe he2015_imagenet --data folder:/data/imagenet
+    """)
+
+_ablation_command("orders", """He et al. 2016, Table 2 and Fig. 4: the five block orders.
+
+    (a) original (ReLU after the addition), (b) BN after the addition, (c) ReLU before the
+    addition, (d) ReLU-only pre-activation, (e) full pre-activation. The five nets train with one
+    recipe; the table shows their final errors beside the paper's ResNet-110 figures on CIFAR-10
+    ({figures}).
+    Writes orders.csv and orders.png to --out; each net is a resumable `archspec train` run in its
+    own subfolder. On small data (default: digits) ResNet-56 stands in for ResNet-110: about 5
+    minutes on 2 CPU cores.
+
+    \b
+    The paper's own experiment (CIFAR-10, fetched once; a GPU: 5 runs of 164 epochs):
+      archspec reproduce orders --recipe he2015_cifar
+    """)
+
+
+@reproduce.command("lesion", short_help="Veit et al. 2016: remove blocks from a trained residual net and a plain one.")
 @experiment_options("lesion")
 @click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--draws", type=click.IntRange(min=1), default=5, show_default=True,
@@ -77,7 +147,7 @@ def lesion(data: str | None, epochs: int, draws: int, seed: int, input_size: int
     shape (the first block of a strided stage), which is reported as not removable. Writes
     lesion.csv and lesion.png to --out.
     """
-    from ..experiments.degradation import recipe
+    from ..experiments.compare import recipe
     from ..experiments.lesion import run
 
     import_tensorflow()

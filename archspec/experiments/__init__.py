@@ -9,13 +9,13 @@ from ..graph.load import load_spec
 from ..spec.schema import ModelSpec
 from ..train.data import Data
 
-FOLDER_SIZE = 32  # input size for image folders, whose images have no one size
-
 
 def fitted(source: str | ModelSpec, data: Data, input_size: int | None = None, **fields: Any) -> ModelSpec:
-    """``source`` resized to the data: its image size (or ``input_size``), channels and classes."""
-    height, width, channels = data.shape or (FOLDER_SIZE, FOLDER_SIZE, 3)
+    """``source`` resized to the data: its image size (or ``input_size``), channels and classes. Image
+    files have no one size: they are decoded at the spec's own (ResNet-34's 224, a CIFAR net's 32)."""
+    spec = load_spec(source)
+    height, width, channels = data.shape or spec.input_shape
     if input_size:
         height = width = input_size
-    return load_spec(load_spec(source), overrides={
+    return load_spec(spec, overrides={
         "input_shape": (height, width, channels), "num_classes": data.num_classes, **fields})

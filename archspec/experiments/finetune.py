@@ -48,7 +48,7 @@ from ..train.data import open_data
 from ..utils.atomic import replacing, write_csv
 from ..utils.figures import pyplot, save_figure
 from . import fitted
-from .degradation import recipe
+from .compare import recipe
 
 NET = "cifar_resnet20"
 EPOCHS = 20  # of pre-training (digits 0-4: 811 training images, 12 steps an epoch at batch 64)

@@ -1,6 +1,6 @@
-"""The zoo's catalogue: one YAML spec per documented variant, found by name, and the figures
-papers and libraries published for them (``zoo/reference.yaml``). The entries' computed
-figures come from ``archspec.graph.catalogue``."""
+"""The zoo's catalogue: one YAML spec per documented variant, found by name, the figures
+papers and libraries published for them (``zoo/reference.yaml``) and the papers' ablation
+tables (``zoo/ablations.yaml``). The entries' computed figures come from ``archspec.graph.catalogue``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ from functools import lru_cache
 from pathlib import Path
 
 import yaml
+from pydantic import Field
+
+from .strict import StrictModel
 
 ZOO_DIR = Path(__file__).parents[1] / "zoo"  # archspec/zoo/<family>/<name>.yaml
 REFERENCE_FILE = ZOO_DIR / "reference.yaml"
@@ -46,6 +49,37 @@ def published() -> dict[str, Published]:
         for dataset, entries in data.items()
         for name, figures in entries.items()
     }
+
+
+ABLATIONS_FILE = ZOO_DIR / "ablations.yaml"
+
+
+class AblationRow(StrictModel):
+    """One row of a paper's ablation table: what it changes in the paper's net, and its published error."""
+
+    label: str
+    error: float = Field(description="The paper's error for this row, in %.")
+    stages: dict[str, str] = Field(description="Fields set on every residual stage of the net.")
+    stem: dict[str, bool] = {}
+    zoo: str | None = Field(None, description="The zoo entry this row is, where the zoo has one.")
+    about: str
+
+
+class Ablation(StrictModel):
+    """A paper's ablation table: one net, trained once per row with one thing changed."""
+
+    paper: str
+    net: str = Field(description="The paper's net, a zoo entry.")
+    dataset: str
+    metric: str
+    rows: list[AblationRow]
+
+
+@lru_cache(maxsize=1)
+def ablations() -> dict[str, Ablation]:
+    """Table name (shortcuts, orders) -> the paper's table, read from the package's ablations.yaml."""
+    data = yaml.safe_load(ABLATIONS_FILE.read_text(encoding="utf-8"))
+    return {name: Ablation.model_validate(table) for name, table in data.items()}
 
 
 IMAGENET_CLASSES_FILE = ZOO_DIR / "imagenet_classes.txt"  # torchvision's list (torchvision.models._meta)
