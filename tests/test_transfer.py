@@ -108,3 +108,42 @@ def test_train_transfer_errors_are_one_paragraph(tmp_path):
     missing = CliRunner().invoke(main, ["train", "cifar_resnet20", "--init-from", str(tmp_path / "no.keras"),
                                         "--out", str(tmp_path / "b")])
     assert missing.exit_code == 1 and "does not exist" in missing.output
+
+
+def test_fine_tuning_starts_from_a_pytorch_checkpoint_with_a_fresh_classifier():
+    from archspec.graph.load import load_spec
+    from archspec.keras.weights.load import load_weights
+    from archspec.keras.weights.torch_pickle import WeightsFileError
+
+    from .weights_helpers import FIXTURES
+
+    spec = load_spec(FIXTURES / "resnet_basic.yaml")
+    full = build_model(spec)
+    load_weights(full, spec, FIXTURES / "resnet_basic.pth")
+    three = load_spec(spec, overrides={"num_classes": 3})
+    tuned = build_model(three, seed=5)
+    fresh = [w.copy() for w in tuned.layers[-1].get_weights()]
+    with pytest.raises(WeightsFileError, match="the file's classifier has 10 classes"):
+        load_weights(tuned, three, FIXTURES / "resnet_basic.pth")
+    load_weights(tuned, three, FIXTURES / "resnet_basic.pth", fresh_classifier=True)
+    for mine, theirs in zip(tuned.layers[:-1], full.layers[:-1]):
+        for a, b in zip(mine.get_weights(), theirs.get_weights()):
+            np.testing.assert_array_equal(a, b)
+    assert all(np.array_equal(a, b) for a, b in zip(tuned.layers[-1].get_weights(), fresh))
+
+
+@pytest.mark.slow
+def test_train_init_from_takes_pth_files_and_refuses_another_architecture(tmp_path):
+    from .weights_helpers import FIXTURES
+
+    args = ["train", str(FIXTURES / "resnet_basic.yaml"), "--data", "synthetic:48", "--num-classes", "3",
+            "--epochs", "1", "--batch-size", "16"]
+    result = CliRunner().invoke(main, [*args, "--init-from", str(FIXTURES / "resnet_basic.pth"),
+                                       "--out", str(tmp_path / "ok")])
+    assert result.exit_code == 0, result.output
+    assert "initialised from" in result.output and "resnet_basic.pth" in result.output
+    wrong = CliRunner().invoke(main, [*args, "--init-from", str(FIXTURES / "densenet.pth"),
+                                      "--out", str(tmp_path / "wrong")])
+    error = wrong.output.splitlines()[-1]
+    assert wrong.exit_code == 1 and "Traceback" not in wrong.output and error.startswith("error: ")
+    assert "densenet.pth" in error and "DenseNet file" in error and not (tmp_path / "wrong").exists()

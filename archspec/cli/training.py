@@ -46,9 +46,10 @@ from .common import RUN_ERRORS, Failure, data_option, fail, input_size_option, n
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder [default: runs/NAME].")
 @click.option("--overwrite", is_flag=True, help="Discard the run already in --out and start again.")
 @click.option("--init-from", type=click.Path(dir_okay=False, path_type=Path),
-              help="Transfer learning: start from these weights (a checkpoint .keras, or a .h5 weights file; matched "
-                   "by layer name) with a fresh classifier, e.g. for a new --num-classes; without --lr at a "
-                   "tenth of the recipe's lr.")
+              help="Transfer learning: start from these weights with a fresh classifier, e.g. for a new "
+                   "--num-classes; without --lr at a tenth of the recipe's lr. A checkpoint .keras or a .h5 weights "
+                   "file (matched by layer name), or a PyTorch .pth or .safetensors file of a family archspec maps "
+                   "(as build --weights takes).")
 @click.option("--freeze", type=click.IntRange(min=0), default=0, show_default=True,
               help="With --init-from: keep the stem and stages 1..N fixed (0: train everything).")
 def train(spec: str, config: Path | None, recipe: str | None, data: str | None, epochs: int | None,

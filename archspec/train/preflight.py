@@ -20,7 +20,8 @@ def check_transfer(spec: ModelSpec, init_from: Path | None, freeze: int) -> None
         raise RunError(f"--freeze {freeze} keeps pre-trained stages fixed, so it needs --init-from CHECKPOINT: "
                        f"without one the frozen stages would keep their random initial weights")
     if init_from is not None and not init_from.is_file():
-        raise RunError(f"--init-from '{init_from}' does not exist: give a checkpoint (.keras) or a weights file (.h5)")
+        raise RunError(f"--init-from '{init_from}' does not exist: give a checkpoint (.keras) or a "
+                       f"weights file: Keras's .h5, PyTorch's .pth or a .safetensors file")
 
 
 def fine_tuning(spec: ModelSpec) -> ModelSpec:

@@ -88,7 +88,7 @@ def train(spec: ModelSpec, options: RunOptions) -> dict[str, Any]:
         with strategy.scope():
             model = build_model(spec)
             if options.init_from and not state.weights:
-                _init_from(model, options.init_from, options.log)
+                _init_from(model, spec, options.init_from, options.log)
             _freeze(spec, model, options.freeze)
             model.compile(optimizer=_optimizer(t), loss=_loss(spec, t),
                           metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
@@ -131,11 +131,12 @@ def train(spec: ModelSpec, options: RunOptions) -> dict[str, Any]:
         return metrics
 
 
-def _init_from(model: keras.Model, path: Path, log: Callable[[str], None]) -> None:
-    """Every layer but the classifier (``predictions``, left fresh for the new classes) from ``path``."""
-    from ..keras.builder import load_weights_by_name
+def _init_from(model: keras.Model, spec: ModelSpec, path: Path, log: Callable[[str], None]) -> None:
+    """Every layer but the classifier (``predictions``, left fresh for the new classes) from ``path``:
+    a Keras checkpoint or weights file by layer name, a PyTorch or safetensors file by its family's map."""
+    from ..keras.weights.load import load_weights
 
-    load_weights_by_name(model, path, skip=(model.layers[-1].name,))
+    load_weights(model, spec, path, fresh_classifier=True)
     log(f"initialised from {path} (all but the classifier {model.layers[-1].name!r})")
 
 

@@ -13,12 +13,14 @@ from .sources import is_named, resolve
 from .transfer import Loaded, load_source_weights
 
 
-def load_weights(model: keras.Model, spec: ModelSpec, weights: str | Path) -> Loaded | None:
-    """Fill ``model`` from ``weights``; what a PyTorch or safetensors file filled, None for Keras files."""
+def load_weights(model: keras.Model, spec: ModelSpec, weights: str | Path, *,
+                 fresh_classifier: bool = False) -> Loaded | None:
+    """Fill ``model`` from ``weights`` (with ``fresh_classifier``, all but its classifier, to fine-tune for
+    other classes); what a PyTorch or safetensors file filled, None for Keras files."""
     path = Path(weights)
     if not path.exists() and is_named(weights):
         path = resolve(spec, str(weights))
     if path.suffix in (".h5", ".keras"):
-        load_weights_by_name(model, path)
+        load_weights_by_name(model, path, skip=(model.layers[-1].name,) if fresh_classifier else ())
         return None
-    return load_source_weights(model, path)
+    return load_source_weights(model, path, fresh_classifier=fresh_classifier)

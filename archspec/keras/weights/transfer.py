@@ -46,10 +46,12 @@ class Loaded:
     unused_head: int  # classifier tensors a backbone left out
 
 
-def load_source_weights(model: keras.Model, path: str | Path) -> Loaded:
-    """Fill every weighted layer of ``model`` from a ``.pth`` or ``.safetensors`` file, or refuse."""
+def load_source_weights(model: keras.Model, path: str | Path, *, fresh_classifier: bool = False) -> Loaded:
+    """Fill every weighted layer of ``model`` from a ``.pth`` or ``.safetensors`` file, or refuse; with
+    ``fresh_classifier``, all but the classifier, which keeps its initial weights (to fine-tune for
+    other classes), leaving the file's classifier unused."""
     with open_tensors(path) as tensors:
-        fit = check_fit(model, tensors.shapes, tensors.path)
+        fit = check_fit(model, tensors.shapes, tensors.path, fresh_classifier=fresh_classifier)
         for layer, layer_needs in fit.needs.items():
             layer.set_weights([need.convert(tensors.read(fit.file_names[need.name])) for need in layer_needs])
         used = sum(len(n) for n in fit.needs.values())
@@ -65,16 +67,22 @@ class Fit:
     file_names: dict[str, str]
 
 
-def check_fit(model: keras.Model, shapes: dict[str, tuple[int, ...]], path: str | Path) -> Fit:
-    """Whether tensors of these names and shapes fill ``model`` exactly (reading no data): the fit, or a
-    ``WeightsFileError`` about ``path`` naming the first tensor or layer that does not fit."""
+def check_fit(model: keras.Model, shapes: dict[str, tuple[int, ...]], path: str | Path, *,
+              fresh_classifier: bool = False) -> Fit:
+    """Whether tensors of these names and shapes fill ``model`` exactly (reading no data), its classifier
+    left out with ``fresh_classifier``: the fit, or a ``WeightsFileError`` about ``path`` naming the first
+    tensor or layer that does not fit."""
     path = Path(path)
     family = family_of(set(shapes))
     if family is None:
         raise WeightsFileError(f"{path}: its tensor names ({_sample(shapes)}) are of no family archspec maps "
                                f"(torchvision/timm ResNet, DenseNet, VGG, timm DPN, ResNetV2)")
-    fit = Fit(family, _needs(model, family, path), {family.rename(name): name for name in shapes})
-    _check(fit, shapes, path, model)
+    needs = _needs(model, family, path)
+    headless = not isinstance(model.layers[-1], keras.layers.Dense)
+    if fresh_classifier and not headless:
+        del needs[model.layers[-1]]
+    fit = Fit(family, needs, {family.rename(name): name for name in shapes})
+    _check(fit, shapes, path, model, headless=headless or fresh_classifier)
     return fit
 
 
@@ -142,9 +150,9 @@ def _chw_to_hwc(spatial: tuple[int, int, int]) -> Callable[[np.ndarray], np.ndar
     return convert
 
 
-def _check(fit: Fit, shapes: dict[str, tuple[int, ...]], path: Path, model: keras.Model) -> None:
+def _check(fit: Fit, shapes: dict[str, tuple[int, ...]], path: Path, model: keras.Model, headless: bool) -> None:
     """Refuse, naming the first misfit: a tensor missing or of another shape, or one no layer uses
-    (a model without a classifier, a backbone, leaves the file's classifier unused)."""
+    (a ``headless`` model, a backbone or one taking a fresh classifier, leaves the file's classifier unused)."""
     wanted = set()
     for layer, layer_needs in fit.needs.items():
         for need in layer_needs:
@@ -157,7 +165,6 @@ def _check(fit: Fit, shapes: dict[str, tuple[int, ...]], path: Path, model: kera
             if not need.accepts(found):
                 raise WeightsFileError(f"{path}: tensor {need.name!r} has shape {found}, the model's layer "
                                        f"{layer.name!r} needs {need.shape}{_classifier_hint(layer, model, found)}")
-    headless = not isinstance(model.layers[-1], keras.layers.Dense)
     for name, original in fit.file_names.items():
         if name in wanted or (headless and any(name.startswith(h + ".") for h in fit.family.head)):
             continue
