@@ -100,6 +100,17 @@ def test_parity_sees_a_different_model(checkpoint, tmp_path):
     assert parity(load_source(str(checkpoint)), "keras", tmp_path / "other.keras") > 1e-3
 
 
+@pytest.mark.parametrize("fmt, name", [("keras", "features.keras"), ("savedmodel", "served")])
+def test_a_backbone_exports_with_every_feature_map_checked(tmp_path, fmt, name):
+    backbone = tmp_path / "backbone.keras"
+    save_model(build_model(SMALL, features=True), backbone)
+    out, difference = run(str(backbone), fmt, tmp_path / name)
+    assert difference is not None and difference < 1e-4
+    other = tmp_path / "other.keras"
+    save_model(build_model(SMALL, features=True, seed=3), other)
+    assert parity(load_source(str(backbone)), "keras", other) > 1e-3  # each map is compared, not just their names
+
+
 # ---- plot and diff -----------------------------------------------------------------------------
 
 

@@ -24,7 +24,7 @@ from .model_io import load_model
 
 Format = Literal["keras", "savedmodel", "onnx"]
 SUFFIX: dict[str, str] = {"keras": ".keras", "savedmodel": "", "onnx": ".onnx"}
-TOLERANCE = 1e-4  # largest output difference accepted (probabilities, or logits of a linear head)
+TOLERANCE = 1e-4  # largest output difference accepted, relative to outputs larger than 1 (logits, feature maps)
 ONNX_HINT = "pip install 'archspec[onnx]' (tf2onnx and onnxruntime)"
 
 
@@ -75,25 +75,38 @@ def float32(model: keras.Model) -> keras.Model:
 
 
 def parity(model: keras.Model, fmt: Format, out: Path, images: int = 4) -> float | None:
-    """Largest difference between Keras's and the exported model's outputs on random images of pixel
-    values 0..255 (what every built model takes); None when onnxruntime, to check ONNX, is not installed."""
+    """Largest difference between Keras's and the exported model's outputs (every output of a backbone's
+    feature maps) on random images of pixel values 0..255 (what every built model takes), relative to
+    the output's largest value where that exceeds 1; None when onnxruntime, to check ONNX, is not installed."""
     x = np.random.default_rng(0).uniform(0, 255, (images, *model.input_shape[1:])).astype(np.float32)
-    expected = np.asarray(float32(model)(x, training=False))
+    expected = _named(float32(model)(x, training=False))
     if fmt == "keras":
-        got = load_model(out)(x, training=False)
+        got = _named(load_model(out)(x, training=False))
     elif fmt == "savedmodel":
         import tensorflow as tf
 
         served = tf.saved_model.load(str(out))  # kept referenced while its function runs
-        got = served.serve(x)
+        got = _named(served.serve(x))
     elif importlib.util.find_spec("onnxruntime") is None:
         return None
     else:
         import onnxruntime
 
         session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-        got = session.run(None, {session.get_inputs()[0].name: x})[0]
-    return float(np.max(np.abs(np.asarray(got, np.float32) - expected)))
+        arrays = session.run(None, {session.get_inputs()[0].name: x})
+        names = [o.name for o in session.get_outputs()]
+        got = _named(arrays[0] if len(arrays) == 1 else dict(zip(names if set(names) == set(expected) else expected,
+                                                                  arrays)))
+    if got.keys() != expected.keys() or any(got[k].shape != v.shape for k, v in expected.items()):
+        return float("inf")
+    return max(float(np.max(np.abs(got[k] - v)) / max(1.0, np.max(np.abs(v)))) for k, v in expected.items())
+
+
+def _named(outputs: Any) -> dict[str, np.ndarray]:
+    """A model's outputs by name: a classifier's one array, or a backbone's dict of feature maps."""
+    if isinstance(outputs, dict):
+        return {name: np.asarray(value, np.float32) for name, value in outputs.items()}
+    return {"output": np.asarray(outputs, np.float32)}
 
 
 def run(source: str, fmt: Format, out: Path | None = None,
