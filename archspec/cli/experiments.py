@@ -121,7 +121,7 @@ _ablation_command("orders", """He et al. 2016, Table 2 and Fig. 4: the five bloc
     recipe; the table shows their final errors beside the paper's ResNet-110 figures on CIFAR-10
     ({figures}).
     Writes orders.csv and orders.png to --out; each net is a resumable `archspec train` run in its
-    own subfolder. On small data (default: digits) ResNet-56 stands in for ResNet-110: about 5
+    own subfolder. On small data (default: digits) ResNet-56 stands in for ResNet-110: about 6
     minutes on 2 CPU cores.
 
     \b
