@@ -87,9 +87,11 @@ def decode(contents: "tf.Tensor", channels: int, window: Window | None = None) -
     """Encoded image bytes (PNG, JPEG, GIF, BMP) as the pipeline takes them: float32 pixel values on the
     pipeline's scale, as ``pipeline_scale`` gives arrays.
 
-    ``window`` crops the image: a JPEG then decodes only that window (the work of the rest, most of
-    a random-resized crop's image, is skipped), any other format decodes whole and is sliced; the
-    same pixels either way, up to the JPEG decoder's rounding at the window's edges.
+    ``window`` crops the image: a JPEG then decodes only that window (rows below it are not read,
+    pixels outside it are not transformed), any other format decodes whole and is sliced; the
+    same pixels either way, up to the JPEG decoder's chroma upsampling along the window's edges. A
+    JPEG damaged below the window decodes; the first window that reaches the damage (or validation,
+    which decodes whole) stops the run and ``sources.images`` names the file.
     """
     import tensorflow as tf
 
