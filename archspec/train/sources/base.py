@@ -90,8 +90,8 @@ def decode(contents: "tf.Tensor", channels: int, window: Window | None = None) -
     ``window`` crops the image: a JPEG then decodes only that window (rows below it are not read,
     pixels outside it are not transformed), any other format decodes whole and is sliced; the
     same pixels either way, up to the JPEG decoder's chroma upsampling along the window's edges. A
-    JPEG damaged below the window decodes; the first window that reaches the damage (or validation,
-    which decodes whole) stops the run and ``sources.images`` names the file.
+    JPEG damaged below the window decodes: the first window that reaches the damage (or a full
+    decode) stops the run, and ``sources.images`` names the file.
     """
     import tensorflow as tf
 
