@@ -374,6 +374,7 @@ def _augmenter(t: TrainSpec, shape: tuple[int, int, int],
     flip = mirror_safe if t.flip is None else t.flip
 
     def pixels(image: tf.Tensor, window: Window | None = None) -> tf.Tensor:
+        """The image, cropped to ``window``: the one place an encoded image is decoded for training."""
         if image.dtype == tf.string:
             return decode(image, c, window)
         return image if window is None else tf.slice(image, *window(tf.shape(image)))
