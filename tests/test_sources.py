@@ -177,6 +177,22 @@ def test_a_jpeg_decodes_only_its_crop_window_and_gives_the_pixels_a_full_decode_
         assert from_file.shape == (224, 224, 3) and np.abs(from_file - from_pixels).mean() < 0.5
 
 
+def test_a_jpeg_truncated_below_the_window_is_met_when_a_window_reaches_the_damage(tmp_path):
+    import tensorflow as tf
+
+    from archspec.train.sources.base import decode
+    from archspec.train.sources.images import unreadable_image
+
+    full = encoded(smooth_photo(np.random.default_rng(0)), "JPEG")
+    path = tmp_path / "half.jpg"
+    path.write_bytes(full[:len(full) // 2])
+    half = tf.constant(path.read_bytes())
+    top = decode(half, 3, lambda shape: (tf.constant([0, 0, 0]), tf.constant([50, 50, -1])))
+    assert top.shape == (50, 50, 3)  # the window lies in the bytes that are there
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        decode(half, 3, lambda shape: (tf.constant([300, 0, 0]), tf.constant([50, 50, -1])))
+    assert unreadable_image([str(path)], 3)[0] == str(path)  # the run's error then names the file
+
 @pytest.mark.parametrize("format", ["PNG", "GIF", "BMP"])
 def test_other_formats_decode_whole_then_crop_to_the_same_window(format):
     import tensorflow as tf
