@@ -84,6 +84,7 @@ def pipeline_rows(tmp: Path, jpegs: int, repeats: int) -> list[str]:
     write_jpegs(tmp / "jpegs", jpegs)
     folder = open_data(f"folder:{tmp / 'jpegs'}", validation_split=0.05, seed=0, synthetic_classes=0)
     pack(folder, tmp / "shards", shard_size=128)
+    os.sync()  # the files just written reach the disk now, not by a write-back during the timing
     rows = []
     for source in (f"folder:{tmp / 'jpegs'}", f"tfrecord:{tmp / 'shards'}/train-*,{tmp / 'shards'}/val-*"):
         data = open_data(source, validation_split=0.05, seed=0, synthetic_classes=folder.num_classes)
