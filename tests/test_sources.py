@@ -142,6 +142,73 @@ def test_a_folder_is_listed_not_opened(tmp_path):
     assert len(open_source(f"folder:{folder}").train) + len(open_source(f"folder:{folder}").val) == 9
 
 
+
+def encoded(image: np.ndarray, format: str) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format, **({"quality": 90} if format == "JPEG" else {}))
+    return buffer.getvalue()
+
+
+def smooth_photo(rng: np.random.Generator) -> np.ndarray:
+    """500x375 (ImageNet's most common size), smooth as a photo is, so JPEG keeps its detail."""
+    return np.asarray(Image.fromarray(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)).resize((500, 375)))
+
+
+def test_a_jpeg_decodes_only_its_crop_window_and_gives_the_pixels_a_full_decode_would():
+    import tensorflow as tf
+
+    from archspec.spec.train_schema import TrainSpec
+    from archspec.train.data import _augmenter, _resized_crop_window
+    from archspec.train.sources.base import decode
+
+    jpeg = tf.constant(encoded(smooth_photo(np.random.default_rng(0)), "JPEG"))
+    whole = decode(jpeg, 3)
+    for seed in range(8):
+        window = _resized_crop_window(tf.constant([seed, 1], tf.int64))
+        cropped, sliced = decode(jpeg, 3, window).numpy(), tf.slice(whole, *window(tf.shape(whole))).numpy()
+        assert cropped.shape == sliced.shape and cropped.shape[:2] != (375, 500)  # a real window, the same one
+        # the same pixels, up to the decoder's chroma upsampling along the window's edges
+        np.testing.assert_array_equal(cropped[1:-1, 1:-1], sliced[1:-1, 1:-1])
+        assert np.abs(cropped - sliced).mean() < 0.5
+    augment = _augmenter(TrainSpec(augment="resized_crop"), (224, 224, 3), mirror_safe=True)
+    for seed in ([1, 2], [3, 4]):  # the training augmentation: the same crop and flip from the file as from pixels
+        seed = tf.constant(seed, tf.int64)
+        from_file, from_pixels = augment(jpeg, seed).numpy(), augment(whole, seed).numpy()
+        assert from_file.shape == (224, 224, 3) and np.abs(from_file - from_pixels).mean() < 0.5
+
+
+def test_a_jpeg_truncated_below_the_window_is_met_when_a_window_reaches_the_damage(tmp_path):
+    import tensorflow as tf
+
+    from archspec.train.sources.base import decode
+    from archspec.train.sources.images import unreadable_image
+
+    full = encoded(smooth_photo(np.random.default_rng(0)), "JPEG")
+    path = tmp_path / "half.jpg"
+    path.write_bytes(full[:len(full) // 2])
+    half = tf.constant(path.read_bytes())
+    top = decode(half, 3, lambda shape: (tf.constant([0, 0, 0]), tf.constant([50, 50, -1])))
+    assert top.shape == (50, 50, 3)  # the window lies in the bytes that are there
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        decode(half, 3, lambda shape: (tf.constant([300, 0, 0]), tf.constant([50, 50, -1])))
+    assert unreadable_image([str(path)], 3)[0] == str(path)  # the run's error then names the file
+
+@pytest.mark.parametrize("format", ["PNG", "GIF", "BMP"])
+def test_other_formats_decode_whole_then_crop_to_the_same_window(format):
+    import tensorflow as tf
+
+    from archspec.train.data import _resized_crop_window
+    from archspec.train.sources.base import decode
+
+    pixels = np.random.default_rng(1).integers(0, 256, (50, 60, 3), dtype=np.uint8)
+    contents = tf.constant(encoded(pixels, format))
+    window = _resized_crop_window(tf.constant([5, 1], tf.int64))
+    for channels in (1, 3) if format == "PNG" else (3,):  # TensorFlow decodes GIF and BMP to colour only
+        whole = decode(contents, channels)
+        cropped = decode(contents, channels, window).numpy()
+        assert cropped.shape[2] == channels and cropped.shape[:2] != (50, 60)
+        np.testing.assert_array_equal(cropped, tf.slice(whole, *window(tf.shape(whole))))
+
 @pytest.mark.slow
 def test_an_image_that_does_not_decode_stops_training_naming_it(tmp_path):
     folder = write_images(tmp_path / "imgs", ["a", "b"])

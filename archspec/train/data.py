@@ -30,7 +30,7 @@ from ..spec.errors import RunError
 from ..spec.schema import ModelSpec
 from ..spec.train_schema import TrainSpec
 from .eval_transform import resize_and_crop
-from .sources.base import WHITE, Data, Split, decode, pipeline_scale
+from .sources.base import WHITE, Data, Split, Window, decode, pipeline_scale
 from .sources.cifar import ARCHIVES, open_cifar
 from .sources.tfrecord import open_tfrecord, records_dataset
 
@@ -270,14 +270,16 @@ def _training_epochs(data: Data, shape: tuple[int, int, int], t: TrainSpec, firs
             tf.random.experimental.stateless_fold_in(run_key, epoch), 2))
 
     def augmented(pairs: tf.data.Dataset, augment_key: tf.Tensor) -> tf.data.Dataset:
+        """Decoded (where encoded) and augmented in parallel; a parallel map keeps its input's order."""
         keyed = tf.data.Dataset.zip(pairs, tf.data.Dataset.range(used))
         return keyed.map(lambda xy, position: (
-            augment(xy[0], tf.random.experimental.stateless_fold_in(augment_key, position)), xy[1]))
+            augment(xy[0], tf.random.experimental.stateless_fold_in(augment_key, position)), xy[1]),
+            num_parallel_calls=tf.data.AUTOTUNE)
 
     if split.records is not None:  # tf.data shuffles only by a Python seed: one dataset per epoch, in a row
         def records_epoch(epoch: int) -> tf.data.Dataset:
             seed = int(np.random.SeedSequence([t.seed, epoch]).generate_state(1)[0])
-            pairs = records_dataset(split.records, shape[2], classes, seed).take(used)
+            pairs = records_dataset(split.records, None, classes, seed).take(used)
             return augmented(pairs, keys(tf.constant(epoch, tf.int64))[1])
 
         return functools.reduce(tf.data.Dataset.concatenate, map(records_epoch, range(first_epoch, t.epochs)))
@@ -297,12 +299,13 @@ def _training_epochs(data: Data, shape: tuple[int, int, int], t: TrainSpec, firs
 
 
 def _image_reader(split: Split, shape: tuple[int, int, int]) -> Callable[["tf.Tensor"], "tf.Tensor"]:
-    """index -> image (float32, at the spec's channels; in-memory ones already at its size)."""
+    """index -> a file's encoded bytes (the augmenter decodes them), or an in-memory image, float32 at the
+    spec's channels and size."""
     import tensorflow as tf
 
     if split.files:
         paths = tf.constant(split.files)
-        return lambda index: _decode(tf.gather(paths, index), shape[2])
+        return lambda index: tf.io.read_file(tf.gather(paths, index))
     images = _fit(tf.constant(split.images), shape)
     return lambda index: tf.gather(images, index)
 
@@ -358,8 +361,11 @@ def _shorter_side(image: "tf.Tensor", side: "tf.Tensor") -> "tf.Tensor":
     return tf.image.resize(image, scaled)
 
 
-def _augmenter(t: TrainSpec, shape: tuple[int, int, int], mirror_safe: bool):
-    """(image of any size, seed pair) -> augmented image at ``shape``: stateless, so the seed decides."""
+def _augmenter(t: TrainSpec, shape: tuple[int, int, int],
+               mirror_safe: bool) -> Callable[["tf.Tensor", "tf.Tensor"], "tf.Tensor"]:
+    """(image of any size, seed pair) -> augmented image at ``shape``: stateless, so the seed decides.
+    The image may be encoded bytes (a string tensor: files, records), decoded here so that a
+    random-resized crop of a JPEG decodes only its window."""
     import tensorflow as tf
 
     h, w, c = shape
@@ -367,25 +373,42 @@ def _augmenter(t: TrainSpec, shape: tuple[int, int, int], mirror_safe: bool):
     pad = t.pad or max(1, max(h, w) // 8)
     flip = mirror_safe if t.flip is None else t.flip
 
+    def pixels(image: tf.Tensor, window: Window | None = None) -> tf.Tensor:
+        """The image, cropped to ``window``: the one place an encoded image is decoded for training."""
+        if image.dtype == tf.string:
+            return decode(image, c, window)
+        return image if window is None else tf.slice(image, *window(tf.shape(image)))
+
     def augment(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
         if mode == "scale":  # He et al. 2015: the shorter side to a random 256..480 at 224, then a crop
             crop_seed, scale_seed = tf.unstack(tf.random.experimental.stateless_split(crop_seed, 2))
             side = tf.random.stateless_uniform([], scale_seed, min(h, w) * 256 / 224, min(h, w) * 480 / 224)
-            image = tf.image.stateless_random_crop(_shorter_side(image, side), (h, w, c), crop_seed)
+            image = tf.image.stateless_random_crop(_shorter_side(pixels(image), side), (h, w, c), crop_seed)
         elif mode == "pad_crop":
-            padded = tf.pad(_resize(image, shape), [[pad, pad], [pad, pad], [0, 0]])
+            padded = tf.pad(_resize(pixels(image), shape), [[pad, pad], [pad, pad], [0, 0]])
             image = tf.image.stateless_random_crop(padded, (h, w, c), crop_seed)
         elif mode == "resized_crop":
-            begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
-                tf.shape(image), tf.constant([[[0.0, 0.0, 1.0, 1.0]]]), crop_seed,
-                area_range=(0.08, 1.0), aspect_ratio_range=(3 / 4, 4 / 3), max_attempts=10)
-            image = tf.image.resize(tf.slice(image, begin, size), (h, w))
+            image = tf.image.resize(pixels(image, _resized_crop_window(crop_seed)), (h, w))
         else:
-            image = _resize(image, shape)
+            image = _resize(pixels(image), shape)
         return tf.image.stateless_random_flip_left_right(image, flip_seed) if flip else image
 
     return augment
+
+
+def _resized_crop_window(seed: "tf.Tensor") -> Window:
+    """Inception's random-resized crop (Szegedy et al. 2015): a box of 8% to all of the image's area and
+    aspect 3/4 to 4/3, drawn by ``seed`` in at most 10 attempts, else the whole image."""
+    import tensorflow as tf
+
+    def window(image_shape: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
+            image_shape, tf.constant([[[0.0, 0.0, 1.0, 1.0]]]), seed,
+            area_range=(0.08, 1.0), aspect_ratio_range=(3 / 4, 4 / 3), max_attempts=10)
+        return begin, size
+
+    return window
 
 
 def _synthetic(data: Data, shape: tuple[int, int, int], classes: int, t: TrainSpec,

@@ -4,6 +4,7 @@ the one place that decides the pixel scale the pipeline feeds: ``pipeline_scale`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,7 @@ from ...spec.errors import RunError
 if TYPE_CHECKING:
     import tensorflow as tf
 
+Window = Callable[["tf.Tensor"], tuple["tf.Tensor", "tf.Tensor"]]  # image shape -> begin, size (as tf.slice takes)
 WHITE = 255.0  # a full-scale pixel: models take pixel values and normalise them inside (the spec's preprocess)
 
 
@@ -81,10 +83,25 @@ def eight_bit(images: np.ndarray) -> np.ndarray:
     return np.clip(np.round(images * (255 / WHITE)), 0, 255).astype(np.uint8)
 
 
-def decode(contents: "tf.Tensor", channels: int) -> "tf.Tensor":
+def decode(contents: "tf.Tensor", channels: int, window: Window | None = None) -> "tf.Tensor":
     """Encoded image bytes (PNG, JPEG, GIF, BMP) as the pipeline takes them: float32 pixel values on the
-    pipeline's scale, as ``pipeline_scale`` gives arrays."""
+    pipeline's scale, as ``pipeline_scale`` gives arrays.
+
+    ``window`` crops the image: a JPEG then decodes only that window (rows below it are not read,
+    pixels outside it are not transformed), any other format decodes whole and is sliced; the
+    same pixels either way, up to the JPEG decoder's chroma upsampling along the window's edges. A
+    JPEG damaged below the window decodes: the first window that reaches the damage (or a full
+    decode) stops the run, and ``sources.images`` names the file.
+    """
     import tensorflow as tf
 
-    image = tf.io.decode_image(contents, channels=channels, expand_animations=False)
+    def whole() -> tf.Tensor:
+        image = tf.io.decode_image(contents, channels=channels, expand_animations=False)
+        return image if window is None else tf.slice(image, *window(tf.shape(image)))
+
+    def jpeg_window() -> tf.Tensor:
+        begin, size = window(tf.image.extract_jpeg_shape(contents))
+        return tf.image.decode_and_crop_jpeg(contents, tf.concat([begin[:2], size[:2]], 0), channels=channels)
+
+    image = whole() if window is None else tf.cond(tf.io.is_jpeg(contents), jpeg_window, whole)
     return tf.cast(image, tf.float32) * (WHITE / 255)

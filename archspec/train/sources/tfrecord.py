@@ -110,8 +110,11 @@ def _check_example(path: str) -> None:
                        f"0); its first record has {', '.join(sorted(features)) or 'no features'}")
 
 
-def records_dataset(records: Records, channels: int, classes: int, shuffle_seed: int | None) -> "tf.data.Dataset":
-    """(image, label) pairs from the shards; shards and records shuffled each epoch when training."""
+def records_dataset(records: Records, channels: int | None, classes: int,
+                    shuffle_seed: int | None) -> "tf.data.Dataset":
+    """(image, label) pairs from the shards; shards and records shuffled each epoch when training.
+    With ``channels`` None the images stay encoded (JPEG or PNG bytes): training decodes only the
+    window it crops (``decode``)."""
     import tensorflow as tf
 
     files = tf.data.Dataset.from_tensor_slices(list(records.shards))
@@ -133,6 +136,6 @@ def records_dataset(records: Records, channels: int, classes: int, shuffle_seed:
         tf.debugging.assert_less(label, classes, message=f"a record has an {LABEL} beyond the {classes} classes of "
                                                          f"the head (labels run from 0): pass --num-classes")
         tf.debugging.assert_non_negative(label, message=f"a record has a negative {LABEL}")
-        return decode(example[IMAGE], channels), label
+        return (example[IMAGE] if channels is None else decode(example[IMAGE], channels)), label
 
     return ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
