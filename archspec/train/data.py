@@ -32,7 +32,7 @@ from ..spec.train_schema import TrainSpec
 from .eval_transform import resize_and_crop
 from .sources.base import WHITE, Data, Split, decode, pipeline_scale
 from .sources.cifar import ARCHIVES, open_cifar
-from .sources.tfrecord import open_tfrecord, records_dataset
+from .sources.tfrecord import open_tfrecord
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -237,7 +237,7 @@ def pipelines(data: Data, spec: ModelSpec, t: TrainSpec,
 
     train = _training_epochs(data, shape, t, first_epoch, spec.num_classes)
     train = train.batch(t.batch_size, drop_remainder=True).map(one_hot)  # one op per batch, not per image
-    val = (records_dataset(data.val.records, shape[2], spec.num_classes, None) if data.val.records
+    val = (data.val.records.dataset(shape[2], spec.num_classes, None) if data.val.records is not None
            else _images(data.val, shape))
     val = val.map(lambda x, y: (evaluation_view(x, shape), y), num_parallel_calls=tf.data.AUTOTUNE)
     val = val.batch(t.batch_size).map(one_hot)
@@ -256,8 +256,8 @@ def _training_epochs(data: Data, shape: tuple[int, int, int], t: TrainSpec, firs
     Epoch e's key is the seed folded with e; it draws the epoch's permutation and, folded with
     an image's position, that image's crop and flip. Nothing depends on how many epochs this
     process has already run (tf.data's reshuffling would), so a resumed run continues the order.
-    TFRecord shards are a stream, not indexable: each epoch reads them shuffled by a seed drawn
-    from its key, so their order too is a function of (seed, epoch).
+    Streamed records (TFRecord shards, tfds splits) are not indexable: each epoch reads them shuffled
+    by a seed drawn from its key, so their order too is a function of (seed, epoch).
     """
     import tensorflow as tf
 
@@ -277,7 +277,7 @@ def _training_epochs(data: Data, shape: tuple[int, int, int], t: TrainSpec, firs
     if split.records is not None:  # tf.data shuffles only by a Python seed: one dataset per epoch, in a row
         def records_epoch(epoch: int) -> tf.data.Dataset:
             seed = int(np.random.SeedSequence([t.seed, epoch]).generate_state(1)[0])
-            pairs = records_dataset(split.records, shape[2], classes, seed).take(used)
+            pairs = split.records.dataset(shape[2], classes, seed).take(used)
             return augmented(pairs, keys(tf.constant(epoch, tf.int64))[1])
 
         return functools.reduce(tf.data.Dataset.concatenate, map(records_epoch, range(first_epoch, t.epochs)))
