@@ -11,7 +11,8 @@ Sources: ``digits`` (scikit-learn's 1797 8x8 grey digits, shipped with it), ``ci
 (one subfolder per class, PNG/JPEG/GIF/BMP files), ``npz:PATH`` (arrays ``x``: N x H x W
 [x C] and ``y``: N integer labels, and optionally ``x_val`` and ``y_val``: a fixed validation
 set, used instead of a random ``validation_split``, e.g. to evaluate several runs on the very
-same images), ``tfrecord:GLOB[,VAL_GLOB]`` (``sources/tfrecord.py``), ``synthetic[:N]`` (N random images a batch at a time, to measure throughput).
+same images), ``tfrecord:GLOB[,VAL_GLOB]`` (``sources/tfrecord.py``), ``tfds:NAME[:SPLIT[,VAL_SPLIT]]`` (a
+TensorFlow Datasets builder, ``sources/tfds.py``), ``synthetic[:N]`` (N random images a batch at a time, to measure throughput).
 A bare path is a folder or, ending in .npz, an npz file.
 """
 
@@ -32,6 +33,7 @@ from ..spec.train_schema import TrainSpec
 from .eval_transform import resize_and_crop
 from .sources.base import WHITE, Data, Split, decode, pipeline_scale
 from .sources.cifar import ARCHIVES, open_cifar
+from .sources.tfds import open_tfds
 from .sources.tfrecord import open_tfrecord
 
 if TYPE_CHECKING:
@@ -39,7 +41,8 @@ if TYPE_CHECKING:
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp")
 SYNTHETIC_IMAGES = 1024
-SOURCES = "digits, cifar10, cifar100, folder:PATH, npz:PATH, tfrecord:GLOB[,VAL_GLOB] or synthetic[:N]"
+SOURCES = ("digits, cifar10, cifar100, folder:PATH, npz:PATH, tfrecord:GLOB[,VAL_GLOB], tfds:NAME[:SPLIT[,VAL_SPLIT]] "
+           "or synthetic[:N]")
 
 
 def open_data(source: str, *, validation_split: float, seed: int, synthetic_classes: int) -> Data:
@@ -55,6 +58,8 @@ def open_data(source: str, *, validation_split: float, seed: int, synthetic_clas
         return open_cifar(kind)
     if kind == "tfrecord" and arg:  # labels are read with the images, and checked against the head's classes
         return open_tfrecord(source, arg, validation_split=validation_split, seed=seed, classes=synthetic_classes)
+    if kind == "tfds" and arg:
+        return open_tfds(source, arg, validation_split=validation_split, seed=seed)
     if kind == "synthetic":
         count = _count(arg, source) if arg else SYNTHETIC_IMAGES
         val = max(1, round(count * validation_split))
