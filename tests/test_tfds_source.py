@@ -182,3 +182,13 @@ def test_without_tensorflow_datasets_the_error_says_what_to_install(tmp_path, mo
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "data tfds:mnist needs tensorflow-datasets, which is not installed" in result.output, result.output
     assert "pip install 'archspec[tfds]'" in result.output and not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_the_pipeline_is_timed_beside_reading_and_decoding_alone(data_dir):
+    from archspec.graph.load import load_training
+    from archspec.train.pipeline_bench import measure_pipeline
+
+    spec = load_training("cifar_resnet20", None, {"num_classes": 3, "train": {"batch_size": 4}})
+    speed = measure_pipeline(open_source("tfds:archspec_test_images/train_test"), spec, images=16)
+    assert speed.pipeline_img_s > 0 and speed.bare_decode_img_s is not None and speed.bare_decode_img_s > 0
