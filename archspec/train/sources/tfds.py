@@ -61,8 +61,8 @@ class TfdsSplit:
         """
         import tensorflow as tf
 
-        shuffle_files = shuffle_seed if self.keep is None else None  # a kept side is read in its fixed order
-        ds = kept(_read(self.builder, self.split, self.image, shuffle_files), self.keep)
+        files_seed = shuffle_seed if self.keep is None else None  # a kept share is read in the split's fixed order
+        ds = kept(_read(self.builder, self.split, self.image, files_seed), self.keep)
         if shuffle_seed is not None:
             ds = ds.shuffle(SHUFFLE_BUFFER, seed=shuffle_seed, reshuffle_each_iteration=True)
         return ds.map(lambda example: (decode(example[self.image], channels), tf.cast(example[self.label], tf.int32)),
@@ -72,11 +72,11 @@ class TfdsSplit:
 def open_tfds(source: str, arg: str, *, validation_split: float, seed: int) -> Data:
     """The builder and splits ``arg`` names (``NAME[:SPLIT[,VAL_SPLIT]]``), checked."""
     name, _, splits = arg.partition(":")
-    train_split, _, val_split = (splits or "train").partition(",")
+    train_split, _, val_split = splits.partition(",")
     tfds = _import(source)
     builder = _builder(tfds, source, name.strip())
     image, label = _supervised(tfds, source, builder)
-    train = _side(source, builder, train_split.strip(), image, label)
+    train = _side(source, builder, train_split.strip() or "train", image, label)
     val_split = val_split.strip() or _validation(builder, train.split)
     if val_split:
         val = _side(source, builder, val_split, image, label)
