@@ -4,6 +4,7 @@ validation rule and resumption, and each bad input's one paragraph."""
 from __future__ import annotations
 
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -88,9 +89,11 @@ def write_spec(tmp_path, **fields) -> str:
 @pytest.mark.slow
 def test_training_on_mock_mnist_runs_end_to_end(tmp_path):
     spec = write_spec(tmp_path, input_shape=[8, 8, 1], num_classes=10, train={"epochs": 1, "batch_size": 4})
-    with tfds.testing.mock_data(num_examples=20):
+    with tfds.testing.mock_data(num_examples=20), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         result = CliRunner().invoke(main, ["train", spec, "--data", "tfds:mnist", "--out", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
+    assert not [w for w in caught if "ran out of data" in str(w.message)]  # fit knows the validation stream's length
     assert "data tfds:mnist: 18 training and 2 validation images, 10 classes" in result.output
     assert (tmp_path / "run" / "metrics.json").exists()
 

@@ -242,8 +242,11 @@ def pipelines(data: Data, spec: ModelSpec, t: TrainSpec,
 
     train = _training_epochs(data, shape, t, first_epoch, spec.num_classes)
     train = train.batch(t.batch_size, drop_remainder=True).map(one_hot)  # one op per batch, not per image
-    val = (data.val.records.dataset(shape[2], spec.num_classes, None) if data.val.records is not None
-           else _images(data.val, shape))
+    if data.val.records is not None:  # fit learns a stream's length only when told (else it warns "ran out of data")
+        val = data.val.records.dataset(shape[2], spec.num_classes, None).apply(
+            tf.data.experimental.assert_cardinality(len(data.val)))
+    else:
+        val = _images(data.val, shape)
     val = val.map(lambda x, y: (evaluation_view(x, shape), y), num_parallel_calls=tf.data.AUTOTUNE)
     val = val.batch(t.batch_size).map(one_hot)
     return train.prefetch(tf.data.AUTOTUNE), val.prefetch(tf.data.AUTOTUNE)
