@@ -56,8 +56,9 @@ RUN_ERRORS = (SpecError, RunError, OSError)
 data_option = click.option("--data", help="digits (scikit-learn's 8x8 digits; the default), cifar10, cifar100 "
                                     "(downloaded once into the Keras cache), folder:PATH (a subfolder of images per "
                                     "class, or train/ and val/ holding them), npz:PATH (arrays x and y, optionally "
-                                    "x_val and y_val as a fixed validation set), tfrecord:GLOB[,VAL_GLOB] or "
-                                    "synthetic[:N].")
+                                    "x_val and y_val as a fixed validation set), tfrecord:GLOB[,VAL_GLOB], "
+                                    "tfds:NAME[:SPLIT[,VAL_SPLIT]] (a prepared TensorFlow Datasets builder, with "
+                                    "the archspec[tfds] extra) or synthetic[:N].")
 
 
 def experiment_options(name: str, sized: bool = True) -> Callable:

@@ -26,7 +26,9 @@ class TrainSpec(StrictModel):
         description="digits (scikit-learn's 8x8 digits), cifar10 and cifar100 (keras.datasets' archives, test "
         "images as validation), folder:PATH (a subfolder per class, or train/ and val/ holding them), npz:PATH "
         "(arrays x and y; optional x_val and y_val are a fixed validation set, then validation_split is not "
-        "used), tfrecord:GLOB[,VAL_GLOB] (TFRecord shards of image/encoded and image/class/label), synthetic "
+        "used), tfrecord:GLOB[,VAL_GLOB] (TFRecord shards of image/encoded and image/class/label), "
+        "tfds:NAME[:SPLIT[,VAL_SPLIT]] (a prepared TensorFlow Datasets builder, e.g. tfds:cifar10 or "
+        "tfds:imagenette/320px-v2:train[:90%]; the archspec[tfds] extra), synthetic "
         "or synthetic:N (random images, for throughput).",
     )
     validation_split: float = Field(

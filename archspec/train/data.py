@@ -11,7 +11,8 @@ Sources: ``digits`` (scikit-learn's 1797 8x8 grey digits, shipped with it), ``ci
 (one subfolder per class, PNG/JPEG/GIF/BMP files), ``npz:PATH`` (arrays ``x``: N x H x W
 [x C] and ``y``: N integer labels, and optionally ``x_val`` and ``y_val``: a fixed validation
 set, used instead of a random ``validation_split``, e.g. to evaluate several runs on the very
-same images), ``tfrecord:GLOB[,VAL_GLOB]`` (``sources/tfrecord.py``), ``synthetic[:N]`` (N random images a batch at a time, to measure throughput).
+same images), ``tfrecord:GLOB[,VAL_GLOB]`` (``sources/tfrecord.py``), ``tfds:NAME[:SPLIT[,VAL_SPLIT]]`` (a
+TensorFlow Datasets builder, ``sources/tfds.py``), ``synthetic[:N]`` (N random images a batch at a time, to measure throughput).
 A bare path is a folder or, ending in .npz, an npz file.
 """
 
@@ -32,14 +33,16 @@ from ..spec.train_schema import TrainSpec
 from .eval_transform import resize_and_crop
 from .sources.base import WHITE, Data, Split, Window, decode, pipeline_scale
 from .sources.cifar import ARCHIVES, open_cifar
-from .sources.tfrecord import open_tfrecord, records_dataset
+from .sources.tfds import open_tfds
+from .sources.tfrecord import open_tfrecord
 
 if TYPE_CHECKING:
     import tensorflow as tf
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp")
 SYNTHETIC_IMAGES = 1024
-SOURCES = "digits, cifar10, cifar100, folder:PATH, npz:PATH, tfrecord:GLOB[,VAL_GLOB] or synthetic[:N]"
+SOURCES = ("digits, cifar10, cifar100, folder:PATH, npz:PATH, tfrecord:GLOB[,VAL_GLOB], tfds:NAME[:SPLIT[,VAL_SPLIT]] "
+           "or synthetic[:N]")
 
 
 def open_data(source: str, *, validation_split: float, seed: int, synthetic_classes: int) -> Data:
@@ -55,6 +58,8 @@ def open_data(source: str, *, validation_split: float, seed: int, synthetic_clas
         return open_cifar(kind)
     if kind == "tfrecord" and arg:  # labels are read with the images, and checked against the head's classes
         return open_tfrecord(source, arg, validation_split=validation_split, seed=seed, classes=synthetic_classes)
+    if kind == "tfds" and arg:
+        return open_tfds(source, arg, validation_split=validation_split, seed=seed)
     if kind == "synthetic":
         count = _count(arg, source) if arg else SYNTHETIC_IMAGES
         val = max(1, round(count * validation_split))
@@ -237,8 +242,11 @@ def pipelines(data: Data, spec: ModelSpec, t: TrainSpec,
 
     train = _training_epochs(data, shape, t, first_epoch, spec.num_classes)
     train = train.batch(t.batch_size, drop_remainder=True).map(one_hot)  # one op per batch, not per image
-    val = (records_dataset(data.val.records, shape[2], spec.num_classes, None) if data.val.records
-           else _images(data.val, shape))
+    if data.val.records is not None:  # fit learns a stream's length only when told (else it warns "ran out of data")
+        val = data.val.records.dataset(shape[2], spec.num_classes, None).apply(
+            tf.data.experimental.assert_cardinality(len(data.val)))
+    else:
+        val = _images(data.val, shape)
     val = val.map(lambda x, y: (evaluation_view(x, shape), y), num_parallel_calls=tf.data.AUTOTUNE)
     val = val.batch(t.batch_size).map(one_hot)
     return train.prefetch(tf.data.AUTOTUNE), val.prefetch(tf.data.AUTOTUNE)
@@ -256,8 +264,8 @@ def _training_epochs(data: Data, shape: tuple[int, int, int], t: TrainSpec, firs
     Epoch e's key is the seed folded with e; it draws the epoch's permutation and, folded with
     an image's position, that image's crop and flip. Nothing depends on how many epochs this
     process has already run (tf.data's reshuffling would), so a resumed run continues the order.
-    TFRecord shards are a stream, not indexable: each epoch reads them shuffled by a seed drawn
-    from its key, so their order too is a function of (seed, epoch).
+    Streamed records (TFRecord shards, tfds splits) are not indexable: each epoch reads them shuffled
+    by a seed drawn from its key, so their order too is a function of (seed, epoch).
     """
     import tensorflow as tf
 
@@ -279,7 +287,7 @@ def _training_epochs(data: Data, shape: tuple[int, int, int], t: TrainSpec, firs
     if split.records is not None:  # tf.data shuffles only by a Python seed: one dataset per epoch, in a row
         def records_epoch(epoch: int) -> tf.data.Dataset:
             seed = int(np.random.SeedSequence([t.seed, epoch]).generate_state(1)[0])
-            pairs = records_dataset(split.records, None, classes, seed).take(used)
+            pairs = split.records.dataset(None, classes, seed).take(used)  # encoded: augment decodes its crop
             return augmented(pairs, keys(tf.constant(epoch, tf.int64))[1])
 
         return functools.reduce(tf.data.Dataset.concatenate, map(records_epoch, range(first_epoch, t.epochs)))

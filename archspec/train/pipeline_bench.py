@@ -48,13 +48,15 @@ def _bare_decode(data: Data, channels: int) -> "tf.data.Dataset | None":
     """tf.data reading and decoding the training files (or records) in parallel, nothing else."""
     import tensorflow as tf
 
-    from .sources.tfrecord import IMAGE
+    from .sources.tfrecord import IMAGE, Records
 
-    if data.train.records is not None:
+    if isinstance(data.train.records, Records):
         records = tf.data.TFRecordDataset(list(data.train.records.shards), num_parallel_reads=tf.data.AUTOTUNE)
         image = tf.io.FixedLenFeature([], tf.string)
         return records.map(lambda r: decode(tf.io.parse_single_example(r, {IMAGE: image})[IMAGE], channels),
                            num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    if data.train.records is not None:  # another stream (a tfds split): its own reading and decoding
+        return data.train.records.dataset(channels, data.num_classes, None).map(lambda image, _: image)
     if data.train.files:
         files = tf.data.Dataset.from_tensor_slices(list(data.train.files))
         return files.map(lambda path: decode(tf.io.read_file(path), channels),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -17,29 +17,34 @@ if TYPE_CHECKING:
 
 Window = Callable[["tf.Tensor"], tuple["tf.Tensor", "tf.Tensor"]]  # image shape -> begin, size (as tf.slice takes)
 WHITE = 255.0  # a full-scale pixel: models take pixel values and normalise them inside (the spec's preprocess)
+SHUFFLE_BUFFER = 10_000  # records of a stream shuffled at once when training
 
 
-@dataclass(frozen=True)
-class Records:
-    """TFRecord shards, their record counts, and which of their records belong to one side."""
+class Stream(Protocol):
+    """Records read as a stream in one fixed order, each label read with its image, not indexable:
+    TFRecord shards (``tfrecord.Records``) or a tfds split (``tfds.TfdsSplit``). A side's records are
+    the whole stream, or those ``keep`` flags (a seeded hold-out)."""
 
-    shards: tuple[str, ...]
-    counts: tuple[int, ...]
-    keep: np.ndarray | None = None  # one flag per record of all the shards in order; None: every record
+    keep: np.ndarray | None
 
-    def __len__(self) -> int:
-        return int(self.keep.sum()) if self.keep is not None else sum(self.counts)
+    def __len__(self) -> int: ...
+
+    def dataset(self, channels: int | None, classes: int, shuffle_seed: int | None) -> "tf.data.Dataset":
+        """(image, label) pairs: images decoded on the pipeline's scale, or still encoded with ``channels``
+        None (training decodes only the window it crops); shuffled by ``shuffle_seed`` (one per epoch)
+        when training, in the stream's fixed order when None; ``classes`` is the head's."""
+        ...
 
 
 @dataclass(frozen=True)
 class Split:
-    """One side of the data: labels, and the images in memory (N x H x W x C) or as files; or
-    TFRecord shards (``records``), whose labels are read with the images."""
+    """One side of the data: labels, and the images in memory (N x H x W x C) or as files; or a
+    stream of records (TFRecord shards, a tfds split), whose labels are read with the images."""
 
     labels: np.ndarray
     images: np.ndarray | None = None
     files: tuple[str, ...] = ()
-    records: Records | None = None
+    records: Stream | None = None
 
     def __len__(self) -> int:
         return len(self.records) if self.records is not None else len(self.labels)
@@ -48,7 +53,7 @@ class Split:
 @dataclass(frozen=True)
 class Data:
     source: str
-    kind: str  # digits, folder, npz, synthetic, cifar10, cifar100, tfrecord
+    kind: str  # digits, folder, npz, synthetic, cifar10, cifar100, tfrecord, tfds
     num_classes: int
     shape: tuple[int, int, int] | None  # of in-memory images (files differ; they decode to the spec's)
     train: Split
@@ -59,6 +64,32 @@ class Data:
     def describe(self) -> str:
         return (f"data {self.source}: {len(self.train)} training and {len(self.val)} validation images, "
                 f"{self.num_classes} classes{f', values read as {self.reading}' if self.reading else ''}")
+
+
+def streamed(records: Stream) -> Split:
+    """A side read from a stream: its labels come with the images."""
+    return Split(np.zeros(0, np.int32), records=records)
+
+
+def hold_out(source: str, total: int, validation_split: float, seed: int) -> np.ndarray:
+    """Which of a stream's ``total`` records a seeded ``validation_split`` holds out (at least one),
+    by their place in the stream's fixed order."""
+    val = max(1, round(total * validation_split))
+    if total - val < 1:
+        raise RunError(f"data {source} has {total} records: too few to split into training and validation")
+    held_out = np.zeros(total, bool)
+    held_out[np.random.default_rng(seed).permutation(total)[:val]] = True
+    return held_out
+
+
+def kept(records: "tf.data.Dataset", keep: np.ndarray | None) -> "tf.data.Dataset":
+    """The records of a stream, read in its fixed order, that ``keep`` flags (all of them where None)."""
+    import tensorflow as tf
+
+    if keep is None:
+        return records
+    flags = tf.constant(keep)
+    return records.enumerate().filter(lambda i, _: flags[i]).map(lambda _, record: record)
 
 
 def pipeline_scale(images: np.ndarray, what: str) -> tuple[np.ndarray, str]:

@@ -34,7 +34,8 @@ def plan_shards(data: Data, out: Path, shard_size: int) -> list[Shard]:
     shards = []
     for name, split in (("train", data.train), ("val", data.val)):
         if split.records is not None:
-            raise RunError(f"data {data.source} is TFRecord shards already")
+            raise RunError(f"data {data.source} is streamed already (TFRecord shards or a tfds data set): "
+                           f"train on it as it is")
         count = math.ceil(len(split) / shard_size)
         shards += [Shard(out / f"{name}-{i:05d}-of-{count:05d}.tfrecord", split,
                          range(i * shard_size, min(len(split), (i + 1) * shard_size))) for i in range(count)]

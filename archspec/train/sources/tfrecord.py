@@ -15,19 +15,34 @@ from __future__ import annotations
 import glob
 import os
 import struct
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ...spec.errors import RunError
-from .base import Data, Records, Split, decode
+from .base import SHUFFLE_BUFFER, Data, decode, hold_out, kept, streamed
 
 if TYPE_CHECKING:
     import tensorflow as tf
 
 IMAGE, LABEL = "image/encoded", "image/class/label"
-SHUFFLE_BUFFER = 10_000  # records; shards are also read in a shuffled order, several at a time
-INTERLEAVE = 8  # shards read at once
+INTERLEAVE = 8  # shards read at once; when training, in a shuffled order
+
+
+@dataclass(frozen=True)
+class Records:
+    """TFRecord shards, their record counts, and which of their records belong to one side (a ``Stream``)."""
+
+    shards: tuple[str, ...]
+    counts: tuple[int, ...]
+    keep: np.ndarray | None = None  # one flag per record of all the shards in order; None: every record
+
+    def __len__(self) -> int:
+        return int(self.keep.sum()) if self.keep is not None else sum(self.counts)
+
+    def dataset(self, channels: int, classes: int, shuffle_seed: int | None) -> "tf.data.Dataset":
+        return records_dataset(self, channels, classes, shuffle_seed)
 
 
 def open_tfrecord(source: str, globs: str, *, validation_split: float, seed: int, classes: int) -> Data:
@@ -35,19 +50,10 @@ def open_tfrecord(source: str, globs: str, *, validation_split: float, seed: int
     train_glob, _, val_glob = globs.partition(",")
     train = _shards(source, train_glob)
     if val_glob:
-        return Data(source, "tfrecord", classes, None, _side(train), _side(_shards(source, val_glob)))
-    total = len(train)
-    val = max(1, round(total * validation_split))
-    if total - val < 1:
-        raise RunError(f"data {source} has {total} records: too few to split into training and validation")
-    held_out = np.zeros(total, bool)
-    held_out[np.random.default_rng(seed).permutation(total)[:val]] = True
-    return Data(source, "tfrecord", classes, None,
-                _side(Records(train.shards, train.counts, ~held_out)), _side(Records(train.shards, train.counts, held_out)))
-
-
-def _side(records: Records) -> Split:
-    return Split(np.zeros(0, np.int32), records=records)
+        return Data(source, "tfrecord", classes, None, streamed(train), streamed(_shards(source, val_glob)))
+    held_out = hold_out(source, len(train), validation_split, seed)
+    return Data(source, "tfrecord", classes, None, streamed(Records(train.shards, train.counts, ~held_out)),
+                streamed(Records(train.shards, train.counts, held_out)))
 
 
 def _shards(source: str, pattern: str) -> Records:
@@ -124,8 +130,7 @@ def records_dataset(records: Records, channels: int | None, classes: int,
         ds = files.interleave(tf.data.TFRecordDataset, cycle_length=min(INTERLEAVE, len(records.shards)),
                               num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     else:  # in order, so that each record's place says which side it is on
-        keep = tf.constant(records.keep)
-        ds = files.flat_map(tf.data.TFRecordDataset).enumerate().filter(lambda i, _: keep[i]).map(lambda _, r: r)
+        ds = kept(files.flat_map(tf.data.TFRecordDataset), records.keep)
     if shuffle_seed is not None:
         ds = ds.shuffle(SHUFFLE_BUFFER, seed=shuffle_seed, reshuffle_each_iteration=True)
 
