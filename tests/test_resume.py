@@ -163,7 +163,11 @@ def test_ctrl_c_keeps_the_committed_epochs_says_so_and_exits_130(tmp_path):
 
     spec, out = tmp_path / "net.yaml", tmp_path / "run"
     spec.write_text(json.dumps({**NET, "train": {**NET["train"], "epochs": 100}}))  # JSON is YAML
-    process = subprocess.Popen([sys.executable, "-m", "archspec.cli", "train", str(spec), "--out", str(out)],
+    # `python -m archspec.cli` with Ctrl-C raising KeyboardInterrupt even where the test runs in the background,
+    # whose processes inherit SIGINT ignored (Python then leaves it ignored)
+    command = ("import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+               "runpy.run_module('archspec.cli', run_name='__main__', alter_sys=True)")
+    process = subprocess.Popen([sys.executable, "-c", command, "train", str(spec), "--out", str(out)],
                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3"})
     deadline = time.monotonic() + 240
