@@ -81,12 +81,10 @@ def _ablation_command(name: str, help_text: str) -> None:
     def command(data: str | None, epochs: int | None, recipe: str | None, net: str | None, seed: int,
                 input_size: int | None, out: Path, tiny: bool) -> None:
         from ..experiments import ablations as experiment
-        from ..experiments.compare import chosen_recipe
 
         import_tensorflow()
         try:
-            t = chosen_recipe(recipe, data, seed, epochs, tiny, paper_data=paper.dataset, experiment=name,
-                              **(experiment.AT_SIZE.get(name, {}) if recipe and not tiny else {}))
+            t = experiment.training(name, recipe, data, seed, epochs, tiny)
             summary = experiment.run(name, out, t, net, at_size=bool(recipe), tiny=tiny, input_size=input_size,
                                      log=click.echo)
         except RUN_ERRORS as error:

@@ -26,7 +26,7 @@ from ..train.data import open_data
 from ..utils.atomic import write_csv
 from ..utils.figures import pyplot, save_figure
 from . import fitted
-from .compare import LINE_STYLES, Net, plot_curves, recipe_title, train_nets
+from .compare import LINE_STYLES, Net, chosen_recipe, plot_curves, recipe_title, train_nets
 
 # On small data: the nets that stand in for the papers' (ResNet-110's five orders would take an hour on 2 CPU cores).
 SMALL_NETS = {"shortcuts": "cifar_resnet20", "orders": "cifar_resnet56"}
@@ -41,6 +41,15 @@ COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:
 
 def table(name: str) -> Ablation:
     return ablations()[name]
+
+
+def training(name: str, recipe_name: str | None, data: str | None, seed: int, epochs: int | None,
+             tiny: bool) -> TrainSpec:
+    """Table ``name``'s recipe (``compare.chosen_recipe``; at size on the paper's data set, with the
+    paper's own additions, ``AT_SIZE``, except for a one-epoch --tiny check)."""
+    extra = AT_SIZE.get(name, {}) if recipe_name and not tiny else {}
+    return chosen_recipe(recipe_name, data, seed, epochs, tiny, paper_data=table(name).dataset, experiment=name,
+                         **extra)
 
 
 def variant(base: ModelSpec, row: AblationRow) -> dict[str, Any]:
