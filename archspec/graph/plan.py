@@ -120,9 +120,9 @@ def _stem(g: Graph, x: Tensor, stem: Stem) -> Tensor:
         x = g.conv(x, "conv1", stem.width, 3)
         x = g.act(g.norm(x, "conv1"), "conv1") if stem.normalize else x
     else:  # deep: three 3x3 convs, the first strided (ResNet-C, Bag of Tricks)
-        half = max(stem.width // 2, 1)
-        x = g.conv_norm_act(x, "conv1_1", half, 3, stride=2)
-        x = g.conv_norm_act(x, "conv1_2", half, 3)
+        first, second = stem.widths or (max(stem.width // 2, 1),) * 2
+        x = g.conv_norm_act(x, "conv1_1", first, 3, stride=2)
+        x = g.conv_norm_act(x, "conv1_2", second, 3)
         x = g.conv(x, "conv1_3", stem.width, 3)
         x = g.act(g.norm(x, "conv1_3"), "conv1_3") if stem.normalize else x
     if stem.pool and stem.type in ("imagenet", "deep"):

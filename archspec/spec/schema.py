@@ -75,11 +75,22 @@ class Stem(StrictModel):
         "cifar: one 3x3 conv; deep: three 3x3 convs (ResNet-C) + max pool; none: no stem.",
     )
     width: PositiveInt = 64
+    widths: tuple[PositiveInt, PositiveInt] | None = Field(
+        None,
+        description="deep stem only: the widths of its first two convs (default: half the width each; "
+        "timm's tiered stem of the '...t' nets: [24, 32]).",
+    )
     kernel: Literal[3, 5, 7] = Field(7, description="Kernel of the imagenet stem's strided conv (DPN-68: 3).")
     pool: bool = Field(True, description="Max pool after imagenet and deep stems.")
     normalize: bool = Field(
         True, description="Norm and activation after the stem conv (false for pre-activation nets)."
     )
+
+    @model_validator(mode="after")
+    def _widths_only_on_deep(self) -> "Stem":
+        if self.widths is not None and self.type != "deep":
+            raise ValueError(f"widths sets the first two convs of a deep stem; a {self.type!r} stem has none")
+        return self
 
 
 class _Stage(StrictModel):
