@@ -1,6 +1,6 @@
 """Reference data from the real PyTorch code, for the tests that run without it. Developers run it,
-CI does not: it needs torch, torchvision, timm and safetensors (a separate venv: `pip install torch
-torchvision timm safetensors`).
+CI does not: it needs torch, torchvision, timm and safetensors, and scikit-learn for its sample photos (a
+separate venv: `pip install torch torchvision timm safetensors scikit-learn`).
 
     python scripts/torch_reference.py fixtures [--out tests/fixtures/weights]
         For each family a narrow network built by torchvision's or timm's own classes, with seeded
@@ -10,6 +10,9 @@ torchvision timm safetensors`).
     python scripts/torch_reference.py full NAME OUT_DIR
         A full-size zoo entry's source model with seeded weights as OUT_DIR/NAME.pth, fixed images and
         its probabilities (tests/test_weights_parity_full.py calls it through ARCHSPEC_TORCH_PYTHON).
+    python scripts/torch_reference.py transforms [--out tests/fixtures/transforms]
+        JPEGs of several shapes cut from scikit-learn's two sample photos, and what torchvision's and timm's
+        own evaluation transforms make of them (tests/test_eval_transform.py).
     python scripts/torch_reference.py sources [results-imagenet.csv]
         The `source:` sections of the zoo's torchvision and timm entries, from their own metadata; timm's
         top-1 at 224 from its results/results-imagenet.csv (github.com/huggingface/pytorch-image-models),
@@ -248,15 +251,58 @@ def _weight_lines(library: str, name: str, tag: str, timm_top1: float | None) ->
             f"eval: {{resize: {int(crop / cfg.crop_pct)}, crop: {crop}, interpolation: {cfg.interpolation}}}"]
 
 
+# (width, height) of the JPEGs the transform fixtures cut: ImageNet's commonest shapes both ways round, odd
+# sizes whose centre crops fall on half pixels, and one smaller than the resize, so it is upsampled
+TRANSFORM_SHAPES = [(500, 375), (375, 500), (500, 333), (640, 427), (257, 341), (301, 199)]
+# the views compared: torchvision's V1 and V2 weights (bilinear 256/224, 232/224) and timm's a1 (bicubic 235/224)
+TRANSFORM_VIEWS = {
+    "torchvision_v1": lambda: torchvision.models.ResNet50_Weights.IMAGENET1K_V1.transforms(),
+    "torchvision_v2": lambda: torchvision.models.ResNet50_Weights.IMAGENET1K_V2.transforms(),
+    "timm_a1": lambda: timm.data.create_transform(
+        **timm.data.resolve_model_data_config(timm.create_model("resnet50d.a1_in1k", pretrained=False))),
+}
+
+
+def transforms(out: Path) -> None:
+    """Cut the JPEGs from scikit-learn's sample photos with PIL, then load each as torchvision's ImageFolder
+    does and save every view's output, un-normalised back to the whole pixel levels PIL resized to."""
+    import sklearn.datasets
+    from PIL import Image
+
+    photos = Path(sklearn.datasets.__file__).parent / "images"
+    out.mkdir(parents=True, exist_ok=True)
+    arrays = {}
+    for i, (width, height) in enumerate(TRANSFORM_SHAPES):
+        photo = Image.open(photos / ("china.jpg", "flower.jpg")[i % 2]).convert("RGB")
+        name = f"photo_{width}x{height}.jpg"
+        photo.resize((width, height), Image.BICUBIC).save(out / name, quality=90)
+        image = Image.open(out / name).convert("RGB")  # torchvision's default_loader
+        for view, make in TRANSFORM_VIEWS.items():
+            transform = make()
+            # torchvision's ImageClassification keeps its mean and std, timm's Compose ends in a Normalize
+            normalise = transform if hasattr(transform, "mean") else transform.transforms[-1]
+            tensor = transform(image)
+            mean = torch.as_tensor(normalise.mean)[:, None, None]
+            std = torch.as_tensor(normalise.std)[:, None, None]
+            pixels = ((tensor * std + mean) * 255).permute(1, 2, 0).numpy()  # whole levels to within 1e-4
+            arrays[f"{view}/{name}"] = pixels.round().astype(np.uint8)
+    views = {view: repr(make()) for view, make in TRANSFORM_VIEWS.items()}
+    np.savez_compressed(out / "reference.npz", **arrays)
+    (out / "views.json").write_text(json.dumps({"torch": torch.__version__, "torchvision": torchvision.__version__,
+                                                "timm": timm.__version__, "views": views}, indent=1) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["fixtures", "full", "sources"])
+    parser.add_argument("command", choices=["fixtures", "full", "transforms", "sources"])
     parser.add_argument("args", nargs="*")
     args = parser.parse_args()
     if args.command == "fixtures":
         fixtures(Path(args.args[0]) if args.args else Path(__file__).parents[1] / "tests" / "fixtures" / "weights")
     elif args.command == "full":
         full(args.args[0], Path(args.args[1]))
+    elif args.command == "transforms":
+        transforms(Path(args.args[0]) if args.args else Path(__file__).parents[1] / "tests" / "fixtures" / "transforms")
     else:
         sources(Path(args.args[0]) if args.args else None)
 

@@ -14,6 +14,7 @@ from ..spec.errors import RunError
 from ..spec.source_schema import EvalTransform
 from .data import Data
 from .eval_transform import resize_and_crop
+from .sources.base import decode
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ def read_image(path: Path, transform: Transform, channels: int):
     import tensorflow as tf
 
     try:
-        image = tf.io.decode_image(tf.io.read_file(str(path)), channels=channels, expand_animations=False)
+        image = decode(tf.io.read_file(str(path)), channels)
     except (tf.errors.OpError, ValueError) as err:
         message = getattr(err, "message", str(err)).splitlines()[0]
         raise RunError(f"cannot read image '{path}': {message}") from None
@@ -94,7 +95,7 @@ def _images(data: Data, transform: Transform, channels: int):
         files = list(data.train.files + data.val.files)
 
         def decode(path, label):
-            image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
+            image = decode(tf.io.read_file(path), channels)
             return transform.apply(image), label
 
         return tf.data.Dataset.from_tensor_slices((files, labels)).map(decode, num_parallel_calls=tf.data.AUTOTUNE)
