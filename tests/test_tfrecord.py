@@ -91,7 +91,7 @@ def test_pack_refuses_a_folder_of_shards_and_says_how_to_train(tmp_path):
 
 
 @pytest.mark.slow
-def test_training_reads_shards_and_stops_cleanly_on_a_label_beyond_the_head(tmp_path):
+def test_training_reads_shards_and_refuses_a_head_of_another_class_count(tmp_path):
     imagenet_layout(tmp_path / "imgs", per_class=4)
     pack(open_source(f"folder:{tmp_path / 'imgs'}"), tmp_path / "s", shard_size=5)
     spec = tmp_path / "small.yaml"
@@ -104,9 +104,23 @@ def test_training_reads_shards_and_stops_cleanly_on_a_label_beyond_the_head(tmp_
     result = CliRunner().invoke(main, ["train", str(spec), "--data", data, "--num-classes", "2",
                                        "--out", str(tmp_path / "run2")])
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert "error: a record of tfrecord:" in result.output, result.output
-    assert "beyond the 2 classes of the head (labels run from 0)" in result.output, result.output
-    assert not (tmp_path / "run2" / "state.json").exists()
+    assert "head has 2 classes but data tfrecord:" in result.output and "has 3" in result.output, result.output
+    assert not (tmp_path / "run2").exists()
+    # without data pack's class record, the labels are counted: one glob, a 10-class head, 3-class data
+    (tmp_path / "s" / "classes.json").unlink()
+    result = CliRunner().invoke(main, ["train", str(spec), "--data", f"tfrecord:{tmp_path}/s/train-*",
+                                       "--num-classes", "10", "--out", str(tmp_path / "run3")])
+    assert result.exit_code == 1 and "head has 10 classes" in result.output and "has 3" in result.output
+
+
+def test_data_pack_records_the_classes_beside_the_shards(tmp_path):
+    imagenet_layout(tmp_path / "imgs", per_class=2)
+    pack(open_source(f"folder:{tmp_path / 'imgs'}"), tmp_path / "s", shard_size=5)
+    data = open_source(f"tfrecord:{tmp_path}/s/train-*,{tmp_path}/s/val-*")
+    assert data.num_classes == 3 and data.classes == tuple(sorted(p.name for p in (tmp_path / "imgs" / "train").iterdir()))
+    (tmp_path / "s" / "classes.json").write_text('{"num_classes": "many"}')
+    with pytest.raises(RunError, match="cannot read the class record"):
+        open_source(f"tfrecord:{tmp_path}/s/train-*")
 
 
 def test_the_pipeline_is_timed_beside_a_bare_decode_of_its_files(tmp_path):

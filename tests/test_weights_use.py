@@ -113,8 +113,14 @@ def test_offline_without_the_file_names_the_url_and_where_to_put_it(tmp_path, mo
 
 
 def test_the_recorded_transform_is_scaled_to_the_input_size():
-    assert Transform.of(112, EvalTransform(resize=232, crop=224)) == Transform(112, 116, "bilinear")
-    assert Transform.of(224, None).describe().startswith("shorter side resized to 256")
+    recorded = Transform.of(112, EvalTransform(resize=232, crop=224))
+    assert (recorded.size, recorded.resize, recorded.interpolation) == (112, 116, "bilinear")
+    assert "recorded with the weights" in recorded.describe()
+    default = Transform.of(224, None).describe()
+    assert default.startswith("shorter side resized to 256") and "the weights record no view" in default
+    assert Transform.of(32, None).describe().startswith("whole image resized to 32x32")
+    changed = Transform.of(224, EvalTransform(resize=256, crop=224), resize=235, interpolation="bicubic")
+    assert (changed.resize, changed.interpolation) == (235, "bicubic") and "changed as given" in changed.describe()
 
 
 def test_resize_and_crop_keeps_the_centre():
@@ -135,7 +141,7 @@ def _write_images(folder: Path) -> list[Path]:
     reference = np.load(FIXTURES / "reference.npz")["resnet_basic_images"]
     files = []
     for i, image in enumerate(reference):
-        path = folder / f"class{i}" / f"image{i}.png"
+        path = folder / str(i) / f"image{i}.png"  # class folders named by output index
         path.parent.mkdir(parents=True)
         tf.io.write_file(str(path), tf.io.encode_png(image))
         files.append(path)
@@ -166,7 +172,10 @@ def test_predict_names_imagenet_classes(tmp_path):
     result = run("predict", spec, "--weights", saved, files[0], "--top", "2")
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert len(lines) == 3 and any(name in lines[1] for name in imagenet_classes())
+    assert lines[0].startswith("view: whole image resized to 32x32 (the default")
+    assert len(lines) == 4 and any(name in lines[2] for name in imagenet_classes())
+    direct = run("predict", saved, files[0], "--top", "2")  # the .keras file as the model
+    assert direct.exit_code == 0 and direct.output == result.output, direct.output
 
 
 def test_predict_refuses_a_file_that_is_no_image(tmp_path):

@@ -3,108 +3,195 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
 from ..graph.load import load_spec
 from ..keras.quiet import import_tensorflow
+from ..spec.errors import RunError
 from .common import RUN_ERRORS, WEIGHTS_HELP, fail
 
-weights_option = click.option("--weights", required=True, metavar="FILE|SOURCE", help=WEIGHTS_HELP)
+MODEL_HELP = ("MODEL is a spec (a zoo name or a YAML file) with --weights, or a trained model: a .keras file or an "
+              "`archspec train` run folder (its best epoch's model, and the class names of its data).")
 
 
-def _classifier(spec_name: str, weights: str):
-    """The built model with its weights, and the evaluation transform recorded with those weights."""
-    spec = load_spec(spec_name)
+@dataclass(frozen=True)
+class Classifier:
+    """A model ready to use, what to call it, the view its inputs get and the names of its outputs."""
+
+    name: str
+    model: Any  # keras.Model
+    transform: Any  # train.inference.Transform
+    names: tuple[str, ...]
+
+
+def _options(command):
+    """The options predict and evaluate share: the weights and the evaluation view."""
+    for option in reversed([
+        click.option("--weights", metavar="FILE|SOURCE", help=f"With a spec as MODEL: {WEIGHTS_HELP}"),
+        click.option("--resize", type=click.IntRange(1, 4096),
+                     help="Resize the shorter side to this many pixels before the centre crop [default: the view "
+                          "recorded with the weights, else the input size / 0.875]."),
+        click.option("--crop", type=click.IntRange(1, 4096),
+                     help="Side of the centre crop [default: the model's input size; a model built for any size "
+                          "needs it]."),
+        click.option("--interpolation", type=click.Choice(["bilinear", "bicubic"]),
+                     help="Resampling of the resize [default: the weights' record, else bilinear]."),
+    ]):
+        command = option(command)
+    return command
+
+
+def _classifier(model: str, weights: str | None, resize: int | None, crop: int | None,
+                interpolation: str | None) -> Classifier:
+    """The model with its weights, the evaluation view recorded with those weights (or set by hand) and
+    its class names: ImageNet's for 1,000 outputs, a run's own where its data named them."""
+    from ..spec.zoo import imagenet_classes
+
+    trained = _trained(Path(model))
+    if trained is not None and weights:
+        raise RunError(f"{model} is a trained model and holds its own weights: leave out --weights")
+    if trained is None and not weights:
+        raise RunError(f"{model} is a spec: pass its weights with --weights FILE|SOURCE (or give a trained "
+                       f".keras file or run folder as the model)")
+    spec = None if trained else load_spec(model)
     import_tensorflow()
-    from ..keras.build import build_model
-    from ..keras.weights.sources import record_for
     from ..train.inference import Transform
 
-    model = build_model(spec, weights=weights)
-    record = record_for(spec, weights)
-    return spec, model, Transform.of(spec.input_shape[0], record.eval if record else None)
+    record = None
+    if trained is not None:
+        from ..keras.build import load_model
+
+        path, names = trained
+        keras_model = load_model(path, compile=False)
+        name = str(path)
+    else:
+        from ..keras.build import build_model
+        from ..keras.weights.sources import record_for
+
+        keras_model = build_model(spec, weights=weights)
+        record = record_for(spec, weights)
+        name, names = spec.name, ()
+    outputs = keras_model.output_shape[-1]
+    if not names and outputs == len(imagenet_classes()):
+        names = imagenet_classes()
+    size = keras_model.input_shape[1]
+    if size is not None and crop not in (None, size):
+        raise RunError(f"{name} takes {size}x{size} images: --crop must be {size}, or left out")
+    if size is None and crop is None:
+        raise RunError(f"{name} takes images of any size: pass --crop N, the side of the centre crop it is fed")
+    transform = Transform.of(crop or size, record.eval if record else None, resize=resize,
+                             interpolation=interpolation)
+    return Classifier(name, keras_model, transform, tuple(names))
 
 
-@click.command()
-@click.argument("spec")
+def _trained(path: Path) -> tuple[Path, tuple[str, ...]] | None:
+    """A .keras file or a run folder as (the model file, the run's class names); None for a spec."""
+    from ..train.run_folder import RunFolder
+
+    if path.is_dir():
+        if not (path / "run.json").is_file():
+            raise RunError(f"{path} is a folder but not an `archspec train` run folder (it has no run.json)")
+        folder = RunFolder(path)
+        return folder.model_file(), folder.classes()
+    if path.suffix == ".keras":
+        if not path.is_file():
+            raise RunError(f"model file '{path}' does not exist")
+        folder = RunFolder(path.parent)
+        return path, folder.classes() if (path.parent / "run.json").is_file() else ()
+    return None
+
+
+@click.command(epilog=MODEL_HELP)
+@click.argument("model", metavar="MODEL")
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@weights_option
+@_options
 @click.option("--top", type=click.IntRange(1, 1000), default=5, show_default=True, help="Classes to print per image.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per image: file, classes, probabilities.")
-def predict(spec: str, images: tuple[Path, ...], weights: str, top: int, as_json: bool) -> None:
-    """The most likely classes of each image (PNG, JPEG, GIF, BMP) by SPEC with WEIGHTS.
+def predict(model: str, images: tuple[Path, ...], weights: str | None, resize: int | None, crop: int | None,
+            interpolation: str | None, top: int, as_json: bool) -> None:
+    """The most likely classes of each image (PNG, JPEG, GIF, BMP) by MODEL.
 
-    Each image goes through the evaluation transform recorded with the weights (torchvision's V1:
-    resize to 256, crop 224), or the shorter side to size / 0.875 and a centre crop; 1,000-class
-    models print ImageNet's class names.
+    Each image goes through the evaluation view recorded with the weights (torchvision's V1: resize to
+    256, crop 224, bilinear), computed as torchvision and timm compute it on PIL images; weights without
+    a record get the shorter side resized to size / 0.875 and a centre crop, and the view used is said.
+    1,000-class models print ImageNet's class names, a trained run its data's.
 
     \b
     Examples:
       archspec predict resnet50 --weights resnet50-0676ba61.pth cat.jpg dog.png
-      archspec predict keras_resnet50 --weights imagenet photo.jpg --top 3
+      archspec predict se_resnet50 --weights model.safetensors --resize 235 --interpolation bicubic cat.jpg
+      archspec predict runs/my_net photo.jpg --top 3
     """
-    from ..spec.zoo import imagenet_classes
-
     try:
-        loaded, model, transform = _classifier(spec, weights)
+        classifier = _classifier(model, weights, resize, crop, interpolation)
         from ..train.inference import predict_files
 
-        probabilities = predict_files(model, list(images), transform)
+        probabilities = predict_files(classifier.model, list(images), classifier.transform)
     except RUN_ERRORS as error:
         raise fail(error) from error
-    names = imagenet_classes() if probabilities.shape[1] == len(imagenet_classes()) else None
+    names = classifier.names if len(classifier.names) == probabilities.shape[1] else None
+    if not as_json:
+        click.echo(f"view: {classifier.transform.describe()}", err=True)
     for path, row in zip(images, probabilities):
         best = row.argsort()[::-1][:top]
-        labels = [f"{names[i]} ({i})" if names else f"class {i}" for i in best]
         if as_json:
             click.echo(json.dumps({"file": str(path), "classes": [int(i) for i in best],
                                    "names": [names[i] for i in best] if names else None,
                                    "probabilities": [round(float(row[i]), 6) for i in best]}))
             continue
         click.echo(f"{path}:")
-        for i, label in zip(best, labels):
-            click.echo(f"  {row[i]:7.2%}  {label}")
+        for i in best:
+            click.echo(f"  {row[i]:7.2%}  {f'{names[i]} ({i})' if names else f'class {i}'}")
 
 
-@click.command()
-@click.argument("spec")
-@weights_option
-@click.option("--data", required=True, help="folder:PATH (a subfolder per class, sorted names are the class "
-                                            "indices: ImageNet's validation set by synset) or npz:PATH (x, y).")
+@click.command(epilog=MODEL_HELP)
+@click.argument("model", metavar="MODEL")
+@_options
+@click.option("--data", required=True,
+              help="folder:PATH (a subfolder per class, named by ImageNet synset, by the model's class names or by "
+                   "output index; an ImageNet layout's val/), npz:PATH, cifar10, cifar100, tfrecord:GLOB[,VAL_GLOB] "
+                   "or tfds:NAME[:SPLIT[,VAL_SPLIT]]: its own validation side where it has one, else every image.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object: images, top1, top5, transform.")
-def evaluate(spec: str, weights: str, data: str, batch_size: int, as_json: bool) -> None:
-    """Top-1 and top-5 accuracy of SPEC with WEIGHTS on every image of DATA.
+def evaluate(model: str, weights: str | None, resize: int | None, crop: int | None, interpolation: str | None,
+             data: str, batch_size: int, as_json: bool) -> None:
+    """Top-1 and top-5 accuracy of MODEL on DATA.
 
-    Images go through the evaluation transform recorded with the weights (torchvision's V1 weights:
-    resize 256, crop 224, bilinear; V2: 232/224; timm's a1: 224 / 0.95, bicubic), scaled to the
-    spec's input size; weights without a record get the shorter side resized to size / 0.875 and a
-    centre crop.
+    Images go through the evaluation view recorded with the weights (torchvision's V1 weights: resize
+    256, crop 224, bilinear; V2: 232/224; timm's a1: 235/224, bicubic), scaled to the model's input
+    size and computed as torchvision and timm compute it; weights without a record get the shorter
+    side resized to size / 0.875 and a centre crop. Class folders named by ImageNet synset
+    (n01440764) or class name are matched to the model's outputs; data whose classes cannot be matched
+    is refused.
 
     \b
-    Example:
-      archspec evaluate resnet50 --weights torchvision:IMAGENET1K_V2 --data folder:imagenet/val
+    Examples:
+      archspec evaluate resnet50 --weights torchvision:IMAGENET1K_V2 --data folder:imagenet
+      archspec evaluate runs/my_net --data folder:photos/val
     """
     try:
-        loaded, model, transform = _classifier(spec, weights)
+        classifier = _classifier(model, weights, resize, crop, interpolation)
         from ..train.data import open_data
         from ..train.inference import evaluate as run
 
-        source = open_data(data, validation_split=0.5, seed=0, synthetic_classes=loaded.num_classes)
+        outputs = classifier.model.output_shape[-1]
+        source = open_data(data, validation_split=0.5, seed=0, synthetic_classes=outputs)
 
         def progress(batches, total):
             stderr = click.get_text_stream("stderr")
             with click.progressbar(batches, length=total, label="evaluating", file=stderr) as bar:
                 yield from bar
 
-        accuracy = run(model, source, transform, batch_size, progress)
+        accuracy = run(classifier.model, source, classifier.transform, batch_size, classifier.names, progress)
     except RUN_ERRORS as error:
         raise fail(error) from error
     if as_json:
         click.echo(json.dumps({"images": accuracy.images, "top1": accuracy.top1, "top5": accuracy.top5,
-                               "transform": transform.describe()}))
+                               "transform": classifier.transform.describe()}))
     else:
-        click.echo(f"{loaded.name} on {data}: top-1 {accuracy.top1:.2%}, top-5 {accuracy.top5:.2%} "
-                   f"({accuracy.images:,} images; {transform.describe()})")
+        click.echo(f"{classifier.name} on {data}: top-1 {accuracy.top1:.2%}, top-5 {accuracy.top5:.2%} "
+                   f"({accuracy.images:,} images; {classifier.transform.describe()})")

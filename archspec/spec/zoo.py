@@ -83,9 +83,19 @@ def ablations() -> dict[str, Ablation]:
 
 
 IMAGENET_CLASSES_FILE = ZOO_DIR / "imagenet_classes.txt"  # torchvision's list (torchvision.models._meta)
+# the WordNet ids of the same classes in the same order (sorted: ImageNet-1k's class indices), as timm ships them
+# (timm/data/_info/imagenet_synsets.txt); the ILSVRC 2012 development kit's synsets of the 1,000 leaf classes
+IMAGENET_SYNSETS_FILE = ZOO_DIR / "imagenet_synsets.txt"
 
 
 @lru_cache(maxsize=1)
 def imagenet_classes() -> tuple[str, ...]:
     """The 1,000 ImageNet-1k class names in the index order every zoo classifier's outputs use."""
     return tuple(IMAGENET_CLASSES_FILE.read_text(encoding="utf-8").splitlines())
+
+
+@lru_cache(maxsize=1)
+def imagenet_synsets() -> tuple[str, ...]:
+    """The WordNet id (``n01440764``) of each ImageNet-1k class, in the same order: how ImageNet's own
+    folders are named."""
+    return tuple(IMAGENET_SYNSETS_FILE.read_text(encoding="utf-8").split())

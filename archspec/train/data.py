@@ -22,6 +22,7 @@ import functools
 import os
 import zipfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp")
 SYNTHETIC_IMAGES = 1024
+SMALL_INPUT = 64  # inputs up to this side are evaluated on the whole image resized, larger ones on a centre crop
 SOURCES = ("digits, cifar10, cifar100, folder:PATH, npz:PATH, tfrecord:GLOB[,VAL_GLOB], tfds:NAME[:SPLIT[,VAL_SPLIT]] "
            "or synthetic[:N]")
 
@@ -56,8 +58,8 @@ def open_data(source: str, *, validation_split: float, seed: int, synthetic_clas
         return _split(source, "digits", images, digits.target, validation_split, seed, mirror_safe=False)
     if kind in ARCHIVES and not arg:
         return open_cifar(kind)
-    if kind == "tfrecord" and arg:  # labels are read with the images, and checked against the head's classes
-        return open_tfrecord(source, arg, validation_split=validation_split, seed=seed, classes=synthetic_classes)
+    if kind == "tfrecord" and arg:
+        return open_tfrecord(source, arg, validation_split=validation_split, seed=seed)
     if kind == "tfds" and arg:
         return open_tfds(source, arg, validation_split=validation_split, seed=seed)
     if kind == "synthetic":
@@ -76,16 +78,17 @@ def open_data(source: str, *, validation_split: float, seed: int, synthetic_clas
         files, labels, classes = _folder(path / "train")
         val_files, val_labels, _ = _folder(path / "val", classes)
         return Data(source, "folder", len(classes), None, Split(labels, files=tuple(files)),
-                    Split(val_labels, files=tuple(val_files)))
+                    Split(val_labels, files=tuple(val_files)), classes=tuple(classes), given_val=True)
     if kind == "folder":
-        files, labels, _ = _folder(path)
-        return _split(source, "folder", None, labels, validation_split, seed, files=files)
+        files, labels, classes = _folder(path)
+        return replace(_split(source, "folder", None, labels, validation_split, seed, files=files),
+                       num_classes=len(classes), classes=tuple(classes))
     if kind == "npz":
         images, labels, val, reading = _npz(path)
         if val is None:
             return _split(source, "npz", images, labels, validation_split, seed, reading=reading)
         return Data(source, "npz", int(labels.max()) + 1, images.shape[1:], Split(labels, images), val,
-                    reading=reading)
+                    reading=reading, given_val=True)
     raise RunError(f"unknown data source '{source}': use {SOURCES} (a bare path must be a folder or end "
                    f"in .npz, and exist)")
 
@@ -357,7 +360,7 @@ def evaluation_view(image: "tf.Tensor", shape: tuple[int, int, int]) -> "tf.Tens
     side resized to size / 0.875 (256 at 224), then the centre crop (``eval_transform``, which
     ``evaluate`` shares); small ones are resized whole."""
     h, w, _ = shape
-    return _resize(image, shape) if max(h, w) <= 64 else resize_and_crop(image, (h, w))
+    return _resize(image, shape) if max(h, w) <= SMALL_INPUT else resize_and_crop(image, (h, w))
 
 
 def _shorter_side(image: "tf.Tensor", side: "tf.Tensor") -> "tf.Tensor":

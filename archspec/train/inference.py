@@ -3,7 +3,8 @@ on a data source, each image fed through the evaluation transform recorded with 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,30 +13,48 @@ import numpy as np
 
 from ..spec.errors import RunError
 from ..spec.source_schema import EvalTransform
-from .data import Data
-from .eval_transform import resize_and_crop
-from .sources.base import decode
+from ..spec.zoo import imagenet_synsets
+from .data import SMALL_INPUT, Data, evaluation_view
+from .eval_transform import default_resize, resize_and_crop
+from .sources.base import Split, decode
 
 
 @dataclass(frozen=True)
 class Transform:
-    """The evaluation transform for a model of input ``size``: the record's, scaled to that size."""
+    """The evaluation view for a model of input ``size``: the weights' recorded one scaled to that size, any
+    part of it set by hand, or the training runs' validation view (``data.evaluation_view``)."""
 
     size: int
-    resize: int | None = None  # None: size / 0.875
+    resize: int | None = None  # None: the validation view (size / 0.875, or the whole image at 64 pixels or less)
     interpolation: str = "bilinear"
+    origin: str = "the default: the weights record no view; set one with --resize and --interpolation"
 
     @classmethod
-    def of(cls, size: int, record: EvalTransform | None) -> Transform:
-        if record is None:
-            return cls(size)
-        return cls(size, round(record.resize * size / record.crop), record.interpolation)
+    def of(cls, size: int, record: EvalTransform | None, *, resize: int | None = None,
+           interpolation: str | None = None) -> Transform:
+        """The view for ``size`` from the weights' ``record`` (if any), with ``resize`` and ``interpolation``
+        given by hand taking precedence."""
+        if record is not None:
+            origin = "recorded with the weights"
+            resize = resize or round(record.resize * size / record.crop)
+            interpolation = interpolation or record.interpolation
+        else:
+            origin = cls.origin
+        if resize or interpolation:
+            origin = "as given" if record is None else f"{origin}, changed as given"
+            resize = resize or default_resize(size)
+        return cls(size, resize, interpolation or "bilinear", origin)
 
     def describe(self) -> str:
-        resize = self.resize or f"{int(self.size / 0.875)} (size / 0.875; the weights record none)"
-        return f"shorter side resized to {resize} ({self.interpolation}), centre {self.size}x{self.size} crop"
+        if self.resize is None and self.size <= SMALL_INPUT:
+            return f"whole image resized to {self.size}x{self.size} ({self.origin})"
+        resize = self.resize or default_resize(self.size)
+        return (f"shorter side resized to {resize} ({self.interpolation}), centre {self.size}x{self.size} crop "
+                f"({self.origin})")
 
     def apply(self, image):
+        if self.resize is None:
+            return evaluation_view(image, (self.size, self.size, image.shape[-1]))
         return resize_and_crop(image, self.size, self.resize, self.interpolation)
 
 
@@ -67,47 +86,101 @@ class Accuracy:
     top5: float
 
 
-def evaluate(model: keras.Model, data: Data, transform: Transform, batch_size: int,
+SYNSET = re.compile(r"n\d{8}")
+
+
+def label_mapping(data: Data, outputs: int, names: Sequence[str] = ()) -> np.ndarray | None:
+    """Each of ``data``'s labels as the index of the model output it means, or None where they are the
+    same; RunError where they cannot be matched.
+
+    Named classes (class folders, tfds labels, a ``data pack`` record) match by ImageNet synset
+    (``n01440764``, a 1,000-class model), by the model's own class ``names``, or as output indices
+    (folders ``0``, ``1``, ...). Unnamed labels are output indices when the class counts agree."""
+    classes = data.classes
+    if classes and all(SYNSET.fullmatch(c) for c in classes):
+        synsets = imagenet_synsets()
+        if outputs != len(synsets):
+            raise RunError(f"{data.source} names its classes by ImageNet synset ({classes[0]}, ...), but the model "
+                           f"has {outputs} outputs, not ImageNet-1k's {len(synsets)}")
+        return _matched(data, classes, synsets, "ImageNet-1k synsets")
+    if classes and names and set(classes) <= set(names):
+        return _matched(data, classes, names, "the model's class names")
+    if classes and all(c.isdigit() and int(c) < outputs for c in classes):
+        return np.array([int(c) for c in classes], np.int32)
+    if data.num_classes == outputs and not (classes and names):
+        return None
+    what = f"classes {_some(classes)}" if classes else f"labels 0..{data.num_classes - 1}"
+    ways = ("name its class folders by ImageNet synset (n01440764) or by output index (0, 1, ...)"
+            if outputs == len(imagenet_synsets()) else "name its class folders by output index (0, 1, ...)")
+    if names:
+        ways += f" or by the model's class names ({_some(names)})"
+    raise RunError(f"{data.source} has {data.num_classes} {what}, which cannot be matched with the model's "
+                   f"{outputs} outputs: {ways}")
+
+
+def _matched(data: Data, classes: Sequence[str], names: Sequence[str], what: str) -> np.ndarray:
+    unknown = [c for c in classes if c not in names]
+    if unknown:
+        raise RunError(f"{data.source} has classes that are not among {what}: {_some(unknown)}")
+    doubled = [c for c in classes if names.count(c) > 1]
+    if doubled:
+        raise RunError(f"{data.source}: class {doubled[0]!r} names {names.count(doubled[0])} of the model's outputs "
+                       f"({', '.join(str(i) for i, n in enumerate(names) if n == doubled[0])}); name its folder by "
+                       f"ImageNet synset or by output index instead")
+    return np.array([names.index(c) for c in classes], np.int32)
+
+
+def _some(names: Sequence[str]) -> str:
+    return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+
+
+def evaluate(model: keras.Model, data: Data, transform: Transform, batch_size: int, names: Sequence[str] = (),
              progress: Callable[[Iterator, int], Iterator] = lambda batches, _: batches) -> Accuracy:
-    """Top-1 and top-5 accuracy over every image of ``data`` (both sides of its split)."""
-    classes = model.output_shape[-1]
-    if data.num_classes > classes:
-        raise RunError(f"{data.source} has labels up to {data.num_classes - 1}, the model {classes} classes")
+    """Top-1 and top-5 accuracy over the source's own validation side (ImageNet's ``val/``, a test split), or
+    over every image of a source that has none, its labels matched to the model's outputs (``label_mapping``)."""
+    outputs = model.output_shape[-1]
+    mapping = label_mapping(data, outputs, names)
     hits1 = hits5 = seen = 0
-    dataset = _images(data, transform, model.input_shape[-1]).batch(batch_size)
-    total = -(-(len(data.train) + len(data.val)) // batch_size)
+    splits = data.evaluated()
+    dataset = _images(data, splits, transform, model.input_shape[-1]).batch(batch_size)
+    total = -(-sum(len(split) for split in splits) // batch_size)
     for images, labels in progress(iter(dataset), total):
-        probabilities = np.asarray(model(images, training=False))
+        probabilities = keras.ops.convert_to_numpy(model(images, training=False))
         top = np.argsort(-probabilities, axis=1)[:, :5]
-        labels = labels.numpy()
+        labels = np.asarray(labels) if mapping is None else mapping[np.asarray(labels)]
         hits1 += int((top[:, 0] == labels).sum())
         hits5 += int((top == labels[:, None]).any(axis=1).sum())
         seen += len(labels)
+    if not seen:
+        raise RunError(f"{data.source} holds no images to evaluate on")
     return Accuracy(seen, hits1 / seen, hits5 / seen)
 
 
-def _images(data: Data, transform: Transform, channels: int):
-    """(image, label) pairs of both sides of the split, transformed; in-memory images are taken as 0..255."""
+def _images(data: Data, splits: list[Split], transform: Transform, channels: int):
+    """(image, label) pairs of ``splits``, transformed; in-memory images are taken as 0..255."""
     import tensorflow as tf
 
-    labels = np.concatenate([data.train.labels, data.val.labels])
-    if data.train.files:
-        files = list(data.train.files + data.val.files)
+    parts = []
+    for split in splits:
+        if split.records is not None:  # a stream: its labels come with its images
+            pairs = split.records.dataset(channels, data.num_classes, None)
+            parts.append(pairs.map(lambda image, label: (transform.apply(image), label)))
+        elif split.files:
+            pairs = tf.data.Dataset.from_tensor_slices((list(split.files), split.labels))
+            parts.append(pairs.map(lambda path, label: (transform.apply(decode(tf.io.read_file(path), channels)),
+                                                        label), num_parallel_calls=tf.data.AUTOTUNE))
+        elif split.images is None:
+            raise RunError(f"{data.source} holds no images to evaluate on")
+        else:
+            images = split.images if split.images.ndim == 4 else split.images[..., None]
 
-        def decode(path, label):
-            image = decode(tf.io.read_file(path), channels)
-            return transform.apply(image), label
+            def fit(image, label):
+                if image.shape[-1] != channels:
+                    image = tf.image.grayscale_to_rgb(image) if channels == 3 else tf.image.rgb_to_grayscale(image)
+                return transform.apply(image), label
 
-        return tf.data.Dataset.from_tensor_slices((files, labels)).map(decode, num_parallel_calls=tf.data.AUTOTUNE)
-    if data.train.images is None:
-        raise RunError(f"{data.source} holds no images to evaluate on")
-    images = np.concatenate([data.train.images, data.val.images])
-    if images.ndim == 3:
-        images = images[..., None]
-
-    def fit(image, label):
-        if image.shape[-1] != channels:
-            image = tf.image.grayscale_to_rgb(image) if channels == 3 else tf.image.rgb_to_grayscale(image)
-        return transform.apply(image), label
-
-    return tf.data.Dataset.from_tensor_slices((images, labels)).map(fit)
+            parts.append(tf.data.Dataset.from_tensor_slices((images, split.labels)).map(fit))
+    dataset = parts[0]
+    for part in parts[1:]:
+        dataset = dataset.concatenate(part)
+    return dataset

@@ -5,7 +5,7 @@ starts, after every check has passed, so a folder holds started runs only; ``sta
 commits each finished epoch (its history row, the best epoch and the resume weights) and
 is renamed into place last, so whatever interrupts a run, the folder names a consistent
 epoch to resume from. ``history.csv`` is rewritten from the committed history,
-``metrics.json`` marks a finished run. A finished run keeps its last resume weights, so
+``metrics.json`` marks a finished run, ``classes.json`` names the outputs where the data names its classes. A finished run keeps its last resume weights, so
 that ``--epochs`` can extend it later. No TensorFlow here.
 """
 
@@ -22,7 +22,7 @@ from ..graph.diff import field_changes
 from ..spec.errors import RunError
 from ..utils.atomic import write_csv, write_text
 
-FILES = ("run.json", "state.json", "history.csv", "metrics.json", "last.keras", "best.keras")
+FILES = ("run.json", "classes.json", "state.json", "history.csv", "metrics.json", "last.keras", "best.keras")
 FOLDERS = ("resume", "tensorboard")
 Status = Literal["new", "resume", "extend", "finished"]
 EPOCHS = "spec.train.epochs"  # the one field a run may change: it can be extended
@@ -108,6 +108,21 @@ class RunFolder:
                 shutil.rmtree(self.path / name, ignore_errors=True)
         self.resume.mkdir(exist_ok=True)
         write_text(self.path / "run.json", json.dumps(config, indent=2) + "\n")
+
+    def record_classes(self, names: tuple[str, ...]) -> None:
+        """The name of each output, where the data names its classes (``predict`` and ``evaluate`` print them)."""
+        write_text(self.path / "classes.json", json.dumps(list(names)) + "\n")
+
+    def classes(self) -> tuple[str, ...]:
+        """The recorded class names; none for data without names, or a run from before they were recorded."""
+        return tuple(self._json("classes.json")) if (self.path / "classes.json").is_file() else ()
+
+    def model_file(self) -> Path:
+        """The run's model to use: its best epoch's, else its last one's."""
+        for path in (self.best, self.last):
+            if path.is_file():
+                return path
+        raise RunError(f"run folder {self.path} holds no model yet (best.keras or last.keras): no epoch has finished")
 
     def state(self) -> State:
         state = State(**self._json("state.json"))

@@ -99,6 +99,8 @@ def train(spec: ModelSpec, options: RunOptions) -> dict[str, Any]:
         train_ds, val_ds = (shard(ds) for ds in pipelines(data, spec, t, first_epoch=state.epochs))
         # every check has passed: from here on the folder holds a started run (a worker's own is temporary)
         written.start(config, fresh=status == "new" or written is not folder)
+        if data.classes:
+            written.record_classes(data.classes)
         options.log(data.describe())
         if recorded_epochs is not None:
             options.log(f"extending {options.out} from {recorded_epochs} to {t.epochs} epochs after epoch "

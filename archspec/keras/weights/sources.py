@@ -42,8 +42,9 @@ def resolve(spec: ModelSpec, weights: str) -> Path:
 
 
 def record_for(spec: ModelSpec, weights: str | Path) -> WeightFile | None:
-    """The ``source:`` record of these weights: the named source's, or the one whose URL ends in the
-    file's name (torchvision's file names carry their hash); None for weights the spec does not record."""
+    """The ``source:`` record of these weights: the named source's, the one whose URL ends in the file's name
+    (torchvision's file names carry their hash), or the one whose full SHA-256 the file has (timm's files are
+    all named model.safetensors); None for weights the spec does not record."""
     if spec.source is None:
         return None
     text = str(weights)
@@ -52,7 +53,13 @@ def record_for(spec: ModelSpec, weights: str | Path) -> WeightFile | None:
     if is_named(text) and not Path(text).exists():
         name, _, tag = text.partition(":")
         return _weight_file(spec, LIBRARY_OF[name], tag, text)
-    return next((w for w in spec.source.weights if w.url.rsplit("/", 1)[-1] == Path(text).name), None)
+    path = Path(text)
+    by_name = next((w for w in spec.source.weights if w.url.rsplit("/", 1)[-1] == path.name), None)
+    if by_name is not None or not path.is_file():
+        return by_name
+    hashed = [w for w in spec.source.weights if w.sha256 and len(w.sha256) == 64]
+    digest = _sha256(path) if hashed else None
+    return next((w for w in hashed if w.sha256 == digest), None)
 
 
 def _weight_file(spec: ModelSpec, library: str, tag: str, asked: str) -> WeightFile:

@@ -61,6 +61,12 @@ class Data:
     val: Split
     mirror_safe: bool = True  # whether a horizontal flip keeps the class
     reading: str = ""  # how in-memory values were read (pipeline_scale), said in describe()
+    classes: tuple[str, ...] = ()  # the name of each label, where the source names them (folders, tfds, records)
+    given_val: bool = False  # the validation side is the source's own (val/, x_val, a test split), not held out
+
+    def evaluated(self) -> list[Split]:
+        """What ``evaluate`` measures: the source's own validation side where it has one, else every image."""
+        return [self.val] if self.given_val else [self.train, self.val]
 
     def describe(self) -> str:
         return (f"data {self.source}: {len(self.train)} training and {len(self.val)} validation images, "

@@ -62,7 +62,8 @@ def open_cifar(name: str) -> Data:
     x, y = zip(*(_batch(folder / part, archive.label_key) for part in archive.train))
     x_test, y_test = _batch(folder / archive.test, archive.label_key)
     train = Split(np.concatenate(y), pipeline_scale(np.concatenate(x), name)[0])
-    return Data(name, name, archive.classes, (32, 32, 3), train, Split(y_test, pipeline_scale(x_test, name)[0]))
+    return Data(name, name, archive.classes, (32, 32, 3), train, Split(y_test, pipeline_scale(x_test, name)[0]),
+                given_val=True)
 
 
 def _unpacked(name: str, archive: Archive) -> Path:

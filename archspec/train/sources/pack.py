@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ...spec.errors import RunError
 from .base import Data, Split, eight_bit
-from .tfrecord import IMAGE, LABEL
+from .tfrecord import IMAGE, LABEL, write_classes
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,7 @@ def pack(data: Data, out: Path, shard_size: int, progress: Callable[[int], None]
         for future in as_completed(futures):
             future.result()
             progress(len(futures[future].indices))
+    write_classes(out, data.num_classes, data.classes)
     return [s.path for s in shards]
 
 

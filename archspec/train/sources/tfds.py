@@ -86,7 +86,9 @@ def open_tfds(source: str, arg: str, *, validation_split: float, seed: int) -> D
     else:
         held_out = hold_out(source, train.count, validation_split, seed)
         train, val = replace(train, keep=~held_out), replace(train, keep=held_out)
-    return Data(source, "tfds", builder.info.features[label].num_classes, None, streamed(train), streamed(val))
+    labels = builder.info.features[label]
+    return Data(source, "tfds", labels.num_classes, None, streamed(train), streamed(val),
+                classes=tuple(labels.names or ()), given_val=bool(val_split))
 
 
 def _import(source: str) -> Any:

@@ -6,27 +6,32 @@ the TF Model Garden write: ``image/encoded`` (JPEG or PNG bytes) and ``image/cla
 the fixed validation set; with one glob a seeded ``validation_split`` of the records is held
 out. At start-up every shard's record framing is walked (a seek per record, no decoding), so a
 truncated shard is named before anything is built, and the first record is checked for the two
-features. Labels are checked against the head's classes as records are read: a shard's labels
-are only known by reading all of it.
+features. The classes are those ``data pack`` recorded beside the shards (``classes.json``), or else
+counted from every record's label at start-up; labels are checked against the head's classes again as
+records are read.
 """
 
 from __future__ import annotations
 
 import glob
+import json
 import os
 import struct
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ...spec.errors import RunError
+from ...utils.atomic import write_text
 from .base import SHUFFLE_BUFFER, Data, decode, hold_out, kept, streamed
 
 if TYPE_CHECKING:
     import tensorflow as tf
 
 IMAGE, LABEL = "image/encoded", "image/class/label"
+CLASSES_FILE = "classes.json"  # beside the shards: their class count and names (``data pack`` writes it)
 INTERLEAVE = 8  # shards read at once; when training, in a shuffled order
 
 
@@ -45,15 +50,53 @@ class Records:
         return records_dataset(self, channels, classes, shuffle_seed)
 
 
-def open_tfrecord(source: str, globs: str, *, validation_split: float, seed: int, classes: int) -> Data:
-    """The shards of ``globs`` (training, and optionally ``,VALIDATION``), checked; ``classes`` is the head's."""
+def open_tfrecord(source: str, globs: str, *, validation_split: float, seed: int) -> Data:
+    """The shards of ``globs`` (training, and optionally ``,VALIDATION``), checked, and their classes: those
+    ``data pack`` recorded beside them (``classes.json``), else counted from the labels of every record."""
     train_glob, _, val_glob = globs.partition(",")
     train = _shards(source, train_glob)
-    if val_glob:
-        return Data(source, "tfrecord", classes, None, streamed(train), streamed(_shards(source, val_glob)))
+    val = _shards(source, val_glob) if val_glob else None
+    count, names = _classes(train, val)
+    if val is not None:
+        return Data(source, "tfrecord", count, None, streamed(train), streamed(val), classes=names, given_val=True)
     held_out = hold_out(source, len(train), validation_split, seed)
-    return Data(source, "tfrecord", classes, None, streamed(Records(train.shards, train.counts, ~held_out)),
-                streamed(Records(train.shards, train.counts, held_out)))
+    return Data(source, "tfrecord", count, None, streamed(Records(train.shards, train.counts, ~held_out)),
+                streamed(Records(train.shards, train.counts, held_out)), classes=names)
+
+
+def write_classes(folder: Path, count: int, names: tuple[str, ...]) -> None:
+    """The record ``open_tfrecord`` reads instead of counting labels: the class count and names, if any."""
+    write_text(folder / CLASSES_FILE, json.dumps({"num_classes": count, "classes": list(names) or None}) + "\n")
+
+
+def _classes(train: Records, val: Records | None) -> tuple[int, tuple[str, ...]]:
+    record = Path(train.shards[0]).parent / CLASSES_FILE
+    if record.is_file():
+        try:
+            written = json.loads(record.read_text(encoding="utf-8"))
+            count, names = int(written["num_classes"]), tuple(written.get("classes") or ())
+        except (OSError, ValueError, TypeError, KeyError) as err:
+            raise RunError(f"cannot read the class record '{record}' ({err}): it should hold "
+                           f'{{"num_classes": N, "classes": [names] or null}}, as `archspec data pack` writes it; '
+                           f"delete it to count the classes from the labels") from None
+        if count < 1 or (names and len(names) != count):
+            raise RunError(f"the class record '{record}' says {count} classes and names {len(names)}")
+        return count, names
+    return _label_count(train.shards + (val.shards if val else ())), ()
+
+
+def _label_count(shards: tuple[str, ...]) -> int:
+    """One more than the largest label of any record (reading every record; ``data pack`` writes a record
+    that spares this)."""
+    from ...keras.quiet import import_tensorflow
+
+    import_tensorflow()
+    import tensorflow as tf
+
+    label = {LABEL: tf.io.FixedLenFeature([], tf.int64)}
+    records = tf.data.TFRecordDataset(list(shards), num_parallel_reads=tf.data.AUTOTUNE)
+    labels = records.map(lambda r: tf.io.parse_single_example(r, label)[LABEL], num_parallel_calls=tf.data.AUTOTUNE)
+    return int(labels.reduce(tf.constant(-1, tf.int64), tf.maximum)) + 1
 
 
 def _shards(source: str, pattern: str) -> Records:
