@@ -13,6 +13,7 @@ import keras
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 from archspec.cli import main
 from archspec.graph.load import load_spec, load_text, load_training
@@ -138,9 +139,18 @@ def test_bad_sources_say_what_is_wrong(source, message):
 
 def test_bad_folders_and_files_are_found_before_training(tmp_path):  # bad images: test_sources.py
     one = tmp_path / "one"
-    (one / "cats").mkdir(parents=True)
-    with pytest.raises(RunError, match="one subfolder of images per class, at least two; it has 1"):
+    one.mkdir()
+    with pytest.raises(RunError, match="one subfolder of images per class; it has none"):
         open_data(f"folder:{one}", validation_split=0.1, seed=0, synthetic_classes=10)
+    (one / "cats" / "a.png").mkdir(parents=True)  # a folder named like an image is skipped
+    with pytest.raises(RunError, match="class folder .*cats' holds no images"):
+        open_data(f"folder:{one}", validation_split=0.1, seed=0, synthetic_classes=10)
+    (one / "cats" / "a.png").rmdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(one / "cats" / "a.png")
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(one / "cats" / "b.png")
+    single = open_data(f"folder:{one}", validation_split=0.5, seed=0, synthetic_classes=10)  # evaluate takes it
+    with pytest.raises(RunError, match="has one class: training needs two or more"):
+        check_fits(single, load_spec("cifar_resnet20"), batch_size=1)
     np.savez(tmp_path / "a.npz", images=np.zeros((4, 8, 8)))
     with pytest.raises(RunError, match="holds arrays images; it needs x"):
         open_data(f"npz:{tmp_path / 'a.npz'}", validation_split=0.1, seed=0, synthetic_classes=10)

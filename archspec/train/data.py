@@ -112,9 +112,8 @@ def _folder(root: Path, classes: list[str] | None = None) -> tuple[list[str], np
         found = sorted(p.name for p in os.scandir(root) if p.is_dir() and not p.name.startswith("."))
     except OSError as err:
         raise RunError(f"cannot read data folder '{root}': {err.strerror}") from None
-    if classes is None and len(found) < 2:
-        raise RunError(f"data folder '{root}' needs one subfolder of images per class, at least two; "
-                       f"it has {len(found)}")
+    if classes is None and not found:
+        raise RunError(f"data folder '{root}' needs one subfolder of images per class; it has none")
     unknown = sorted(set(found) - set(classes or found))
     if unknown or not found:
         raise RunError(f"validation folder '{root}' needs one subfolder of images per class, named as the "
@@ -208,6 +207,9 @@ def _split(source: str, kind: str, images: np.ndarray | None, labels: np.ndarray
 
 def check_fits(data: Data, spec: ModelSpec, batch_size: int) -> None:
     """The data suits the network: one class per output, images it can take, a batch's worth."""
+    if data.num_classes < 2:
+        raise RunError(f"data {data.source} has one class: training needs two or more (one subfolder of images "
+                       f"per class)")
     if data.num_classes != spec.num_classes:
         labels = "subfolders" if data.kind == "folder" else f"labels 0..{data.num_classes - 1}"
         raise RunError(f"{spec.name}'s head has {spec.num_classes} classes but data {data.source} has "

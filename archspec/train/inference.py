@@ -122,11 +122,6 @@ def _matched(data: Data, classes: Sequence[str], names: Sequence[str], what: str
     unknown = [c for c in classes if c not in names]
     if unknown:
         raise RunError(f"{data.source} has classes that are not among {what}: {_some(unknown)}")
-    doubled = [c for c in classes if names.count(c) > 1]
-    if doubled:
-        raise RunError(f"{data.source}: class {doubled[0]!r} names {names.count(doubled[0])} of the model's outputs "
-                       f"({', '.join(str(i) for i, n in enumerate(names) if n == doubled[0])}); name its folder by "
-                       f"ImageNet synset or by output index instead")
     return np.array([names.index(c) for c in classes], np.int32)
 
 
