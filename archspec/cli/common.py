@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Callable
 
@@ -13,13 +14,16 @@ from ..spec.errors import RunError, SpecError
 EPILOG = "Specs are YAML files (see specs/resnext50.yaml) or zoo names (see `archspec zoo list`)."
 
 
+TF_NODE_NAMES = re.compile(r"\s*\{\{(function_)?node [^}]*\}\}")  # TensorFlow's internals, never for the user
+
+
 class Failure(click.ClickException):
     """An expected failure: printed as one paragraph, exit code 1."""
 
     exit_code = 1
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.message}", err=True)
+        click.echo(f"error: {TF_NODE_NAMES.sub('', self.message)}", err=True)
 
 
 def fail(error: Exception) -> Failure:

@@ -12,7 +12,7 @@ from ..graph.load import load_spec, load_training
 from ..keras.quiet import import_tensorflow
 from ..spec.errors import SpecError
 from ..spec.recipes import recipe_names, recipe_path
-from ..train.cluster import CLUSTER_TIMEOUT, cluster_config
+from ..train.cluster import CLUSTER_TIMEOUT, multiworker_cluster
 from .common import RUN_ERRORS, Failure, data_option, fail, input_size_option, num_classes_option, resized
 
 
@@ -90,7 +90,7 @@ def train(spec: str, config: Path | None, recipe: str | None, data: str | None, 
 
         check_transfer(loaded, init_from, freeze)
         if strategy == "multiworker":
-            cluster_config()  # a malformed TF_CONFIG stops here, before TensorFlow starts
+            multiworker_cluster()  # a missing or malformed TF_CONFIG stops here, before TensorFlow starts
     except RUN_ERRORS as error:
         raise fail(error) from error
     if init_from and lr is None:

@@ -99,10 +99,20 @@ def _malformed(problem: str) -> RunError:
                     f"JSON on every worker but for the task index, e.g. TF_CONFIG='{TF_CONFIG_EXAMPLE}'")
 
 
+def multiworker_cluster() -> Cluster:
+    """TF_CONFIG's cluster, which ``--strategy multiworker`` needs: unset, the run would silently train alone."""
+    cluster = cluster_config()
+    if cluster is None:
+        raise RunError(f"--strategy multiworker trains on the cluster TF_CONFIG describes, and TF_CONFIG is not set: "
+                       f"set it on every worker (the same JSON but for the task index), e.g. "
+                       f"TF_CONFIG='{TF_CONFIG_EXAMPLE}'; on one machine use --strategy mirrored")
+    return cluster
+
+
 def make_strategy(name: Strategy, timeout: float = CLUSTER_TIMEOUT) -> Any:
     """default: one device; mirrored: every GPU, or every logical CPU when there is none;
-    multiworker: the cluster TF_CONFIG describes (one worker when it is unset), once every
-    worker has answered, within ``timeout`` seconds."""
+    multiworker: the cluster TF_CONFIG describes (an error when it is unset), once every worker has
+    answered, within ``timeout`` seconds."""
     import tensorflow as tf
 
     if name == "default":
@@ -110,14 +120,13 @@ def make_strategy(name: Strategy, timeout: float = CLUSTER_TIMEOUT) -> Any:
     if name == "mirrored":
         gpus = tf.config.list_logical_devices("GPU")
         return tf.distribute.MirroredStrategy([d.name for d in gpus or tf.config.list_logical_devices("CPU")])
-    cluster = cluster_config()
+    cluster = multiworker_cluster()
     unreachable = (f"--strategy multiworker: not every worker of the cluster ({', '.join(_addresses(cluster))}) "
                    f"answered within {timeout:g} s: start all of them (each with its own task index in TF_CONFIG), "
                    f"check that this machine can reach their ports, or wait longer with --cluster-timeout")
-    if cluster:
-        if not _wait_for_peers(cluster, timeout):
-            raise RunError(unreachable)
-        _bound_waits(cluster, timeout)
+    if not _wait_for_peers(cluster, timeout):
+        raise RunError(unreachable)
+    _bound_waits(cluster, timeout)
     try:
         return _multi_worker_strategy()
     except tf.errors.DeadlineExceededError:

@@ -18,6 +18,7 @@ A bare path is a folder or, ending in .npz, an npz file.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import os
 import zipfile
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp")
 SYNTHETIC_IMAGES = 1024
 SMALL_INPUT = 64  # inputs up to this side are evaluated on the whole image resized, larger ones on a centre crop
+SOURCE_KINDS = ("digits", "cifar10", "cifar100", "folder", "npz", "tfrecord", "tfds", "synthetic")
 SOURCES = ("digits, cifar10, cifar100, folder:PATH, npz:PATH, tfrecord:GLOB[,VAL_GLOB], tfds:NAME[:SPLIT[,VAL_SPLIT]] "
            "or synthetic[:N]")
 
@@ -89,7 +91,9 @@ def open_data(source: str, *, validation_split: float, seed: int, synthetic_clas
             return _split(source, "npz", images, labels, validation_split, seed, reading=reading)
         return Data(source, "npz", int(labels.max()) + 1, images.shape[1:], Split(labels, images), val,
                     reading=reading, given_val=True)
-    raise RunError(f"unknown data source '{source}': use {SOURCES} (a bare path must be a folder or end "
+    close = difflib.get_close_matches(source.partition(":")[0], SOURCE_KINDS, n=1, cutoff=0.6)
+    hint = f"did you mean '{close[0]}{source[len(source.partition(':')[0]):]}'? " if close else ""
+    raise RunError(f"unknown data source '{source}': {hint}use {SOURCES} (a bare path must be a folder or end "
                    f"in .npz, and exist)")
 
 

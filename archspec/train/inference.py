@@ -11,12 +11,13 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from ..spec.errors import RunError
+from ..spec.errors import RunError, reason
 from ..spec.source_schema import EvalTransform
 from ..spec.zoo import imagenet_synsets
 from .data import SMALL_INPUT, Data, evaluation_view
 from .eval_transform import default_resize, resize_and_crop
 from .sources.base import Split, decode
+from .sources.images import unreadable_image
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,7 @@ def read_image(path: Path, transform: Transform, channels: int):
     try:
         image = decode(tf.io.read_file(str(path)), channels)
     except (tf.errors.OpError, ValueError) as err:
-        message = getattr(err, "message", str(err)).splitlines()[0]
-        raise RunError(f"cannot read image '{path}': {message}") from None
+        raise RunError(f"cannot read image '{path}': {reason(err)}") from None
     return transform.apply(image)
 
 
@@ -139,13 +139,21 @@ def evaluate(model: keras.Model, data: Data, transform: Transform, batch_size: i
     splits = data.evaluated()
     dataset = _images(data, splits, transform, model.input_shape[-1]).batch(batch_size)
     total = -(-sum(len(split) for split in splits) // batch_size)
-    for images, labels in progress(iter(dataset), total):
-        probabilities = keras.ops.convert_to_numpy(model(images, training=False))
-        top = np.argsort(-probabilities, axis=1)[:, :5]
-        labels = np.asarray(labels) if mapping is None else mapping[np.asarray(labels)]
-        hits1 += int((top[:, 0] == labels).sum())
-        hits5 += int((top == labels[:, None]).any(axis=1).sum())
-        seen += len(labels)
+    import tensorflow as tf
+
+    try:
+        for images, labels in progress(iter(dataset), total):
+            probabilities = keras.ops.convert_to_numpy(model(images, training=False))
+            top = np.argsort(-probabilities, axis=1)[:, :5]
+            labels = np.asarray(labels) if mapping is None else mapping[np.asarray(labels)]
+            hits1 += int((top[:, 0] == labels).sum())
+            hits5 += int((top == labels[:, None]).any(axis=1).sum())
+            seen += len(labels)
+    except tf.errors.OpError as err:  # an image that does not decode, met in the pipeline
+        files = [f for split in splits for f in split.files]
+        found = unreadable_image(files, model.input_shape[-1])
+        what = f"image '{found[0]}' cannot be read ({found[1]})" if found else f"{data.source}: {reason(err)}"
+        raise RunError(f"{what}; evaluation stopped after {seen:,} images") from None
     if not seen:
         raise RunError(f"{data.source} holds no images to evaluate on")
     return Accuracy(seen, hits1 / seen, hits5 / seen)

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...spec.errors import RunError
+from ...spec.errors import RunError, reason
 from .base import Data, Split, eight_bit
 from .tfrecord import IMAGE, LABEL, write_classes
 
@@ -77,8 +77,7 @@ def _write(shard: Shard) -> None:
         partial.rename(shard.path)
     except (OSError, tf.errors.OpError) as err:
         partial.unlink(missing_ok=True)
-        raise RunError(f"cannot write {shard.path}: {getattr(err, 'strerror', None) or getattr(err, 'message', err)}"
-                       ) from None
+        raise RunError(f"cannot write {shard.path}: {getattr(err, 'strerror', None) or reason(err)}") from None
 
 
 def _examples(shard: Shard) -> Iterator[tuple[bytes, int]]:

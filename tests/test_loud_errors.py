@@ -1,0 +1,49 @@
+"""Where archspec used to stay silent or leak TensorFlow's internals: each case is one paragraph now."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from archspec.cli import main
+from archspec.cli.common import Failure
+from archspec.spec.errors import RunError
+from archspec.train.data import open_data
+
+
+def test_multiworker_without_tf_config_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    result = CliRunner().invoke(main, ["train", "cifar_resnet20", "--strategy", "multiworker",
+                                       "--out", str(tmp_path / "run")])
+    assert result.exit_code == 1 and "TF_CONFIG is not set" in result.output
+    assert "--strategy mirrored" in result.output and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("typo,meant", [("digts", "digits"), ("foldr:photos", "folder:photos"),
+                                        ("tfrecrd:a-*", "tfrecord:a-*")])
+def test_a_mistyped_data_source_gets_a_suggestion(typo, meant):
+    with pytest.raises(RunError, match=re.escape(f"did you mean '{meant}'")):
+        open_data(typo, validation_split=0.1, seed=0, synthetic_classes=2)
+
+
+def test_an_image_that_does_not_decode_is_named_without_tensorflows_internals(tmp_path):
+    for name in ("0", "1"):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(tmp_path / "data" / name / "fine.png")
+    broken = tmp_path / "data" / "1" / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    model = tmp_path / "net.keras"
+    assert CliRunner().invoke(main, ["build", "cifar_resnet20", "--num-classes", "2", "--save", str(model)]).exit_code == 0
+    result = CliRunner().invoke(main, ["evaluate", str(model), "--data", f"folder:{tmp_path / 'data'}"])
+    assert result.exit_code == 1 and f"image '{broken}' cannot be read" in result.output, result.output
+    assert "{{" not in result.output and "Traceback" not in result.output
+
+
+def test_failures_never_print_tensorflows_node_names(capsys):
+    Failure("cannot read it: Invalid JPEG data {{function_node __inference_one_step_123}} "
+            "{{node DecodeJpeg}} and more").show()
+    assert capsys.readouterr().err == "error: cannot read it: Invalid JPEG data and more\n"
