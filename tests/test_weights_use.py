@@ -200,3 +200,32 @@ def test_timm_weights_without_huggingface_hub_say_what_to_install(monkeypatch):
     with pytest.raises(WeightsFileError, match=r"needs huggingface_hub \(pip install 'archspec\[hub\]'\).*"
                                                r"https://huggingface.co/timm/seresnet50.a1_in1k"):
         resolve(load_spec("se_resnet50"), "timm")
+
+
+def test_a_hand_downloaded_file_is_recognised_by_its_sha256(tmp_path):
+    """timm's files are all named model.safetensors: a full SHA-256 in the record finds the view for it."""
+    data = (FIXTURES / "resnet_basic.pth").read_bytes()
+    spec = _sourced_spec("hf://timm/fixture.a1_in1k", sha256=hashlib.sha256(data).hexdigest(),
+                         eval={"resize": 235, "crop": 224, "interpolation": "bicubic"})
+    downloaded = tmp_path / "model.safetensors"
+    downloaded.write_bytes(data)
+    assert record_for(spec, downloaded) is spec.source.weights[0]
+    other = tmp_path / "other" / "model.safetensors"
+    other.parent.mkdir()
+    other.write_bytes(data + b"\0")
+    assert record_for(spec, other) is None
+
+
+def test_an_unrecognised_file_says_which_view_it_used_and_how_to_get_the_records(tmp_path):
+    spec = yaml.safe_load((FIXTURES / "resnet_basic.yaml").read_text())
+    spec["source"] = {"library": "timm", "model": "fixture", "weights": [
+        {"name": "a1_in1k", "url": "hf://timm/fixture.a1_in1k", "eval": {"resize": 235, "crop": 224,
+                                                                          "interpolation": "bicubic"}}]}
+    (tmp_path / "net.yaml").write_text(yaml.safe_dump(spec))
+    weights = tmp_path / "downloaded.pth"
+    weights.write_bytes((FIXTURES / "resnet_basic.pth").read_bytes())
+    image = _write_images(tmp_path / "images")[0]
+    result = run("predict", tmp_path / "net.yaml", "--weights", weights, image)
+    assert result.exit_code == 0, result.output
+    assert "is none of the weights" in result.output
+    assert "a1_in1k: --resize 235 --interpolation bicubic" in result.output

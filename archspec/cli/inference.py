@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +85,12 @@ def _classifier(model: str, weights: str | None, resize: int | None, crop: int |
         raise RunError(f"{name} takes images of any size: pass --crop N, the side of the centre crop it is fed")
     transform = Transform.of(crop or size, record.eval if record else None, resize=resize,
                              interpolation=interpolation)
+    if record is None and spec is not None and spec.source and not (resize or interpolation):
+        views = "; ".join(f"{w.name}: --resize {w.eval.resize} --interpolation {w.eval.interpolation}"
+                          for w in spec.source.weights if w.eval)
+        if views:
+            transform = replace(transform, origin=f"the default: {weights} is none of the weights {spec.name} records "
+                                                  f"by name or SHA-256; for theirs pass {views}")
     return Classifier(name, keras_model, transform, tuple(names))
 
 
