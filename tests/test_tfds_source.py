@@ -3,6 +3,7 @@ validation rule and resumption, and each bad input's one paragraph."""
 
 from __future__ import annotations
 
+import json
 import sys
 import warnings
 
@@ -195,3 +196,12 @@ def test_the_pipeline_is_timed_beside_reading_and_decoding_alone(data_dir):
     spec = load_training("cifar_resnet20", None, {"num_classes": 3, "train": {"batch_size": 4}})
     speed = measure_pipeline(open_source("tfds:archspec_test_images/train_test"), spec, images=16)
     assert speed.pipeline_img_s > 0 and speed.bare_decode_img_s is not None and speed.bare_decode_img_s > 0
+
+
+def test_evaluate_scores_the_builders_own_test_split(tmp_path, data_dir):
+    model = tmp_path / "tiny.keras"
+    assert CliRunner().invoke(main, ["build", write_spec(tmp_path), "--save", str(model)]).exit_code == 0
+    result = CliRunner().invoke(main, ["evaluate", str(model), "--data", "tfds:archspec_test_images/train_test",
+                                       "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output.splitlines()[-1])["images"] == len(TEST)
