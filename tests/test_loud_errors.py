@@ -47,3 +47,17 @@ def test_failures_never_print_tensorflows_node_names(capsys):
     Failure("cannot read it: Invalid JPEG data {{function_node __inference_one_step_123}} "
             "{{node DecodeJpeg}} and more").show()
     assert capsys.readouterr().err == "error: cannot read it: Invalid JPEG data and more\n"
+
+
+@pytest.mark.parametrize("args", [["evaluate", "resnet50", "--wieghts", "torchvision", "--data", "digits"],
+                                  ["predict", "resnet50"], ["train", "resnet50", "--strategy", "mirorred"],
+                                  ["evaluate", "resnet50", "--data", "digits"]])
+def test_argument_errors_come_before_tensorflow_is_imported(args):
+    """A typo costs well under a second: TensorFlow (seconds to import) is loaded only once the command runs."""
+    import subprocess
+    import sys
+
+    probe = (f"import sys\nfrom archspec.cli import main\ntry:\n    main({args!r})\nexcept SystemExit as exit:\n"
+             f"    print('exit', exit.code, 'tensorflow' in sys.modules, file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.stderr.strip().splitlines()[-1] in ("exit 2 False", "exit 1 False"), done.stderr
