@@ -10,6 +10,10 @@ separate venv: `pip install torch torchvision timm safetensors scikit-learn`).
     python scripts/torch_reference.py full NAME OUT_DIR
         A full-size zoo entry's source model with seeded weights as OUT_DIR/NAME.pth, fixed images and
         its probabilities (tests/test_weights_parity_full.py calls it through ARCHSPEC_TORCH_PYTHON).
+    python scripts/torch_reference.py checkpoints [--out tests/fixtures/checkpoints]
+        The densenet weight fixture saved as training scripts and wrappers save checkpoints: in a
+        state_dict entry, with DataParallel's module. and torch.compile's _orig_mod. prefixes, beside EMA
+        weights, as float16, and as a safetensors file named .pth.
     python scripts/torch_reference.py transforms [--out tests/fixtures/transforms]
         JPEGs of several shapes cut from scikit-learn's two sample photos, and what torchvision's and timm's
         own evaluation transforms make of them (tests/test_eval_transform.py).
@@ -251,6 +255,28 @@ def _weight_lines(library: str, name: str, tag: str, timm_top1: float | None) ->
             f"eval: {{resize: {int(crop / cfg.crop_pct)}, crop: {crop}, interpolation: {cfg.interpolation}}}"]
 
 
+def checkpoints(out: Path) -> None:
+    """Each file holds the densenet fixture's weights (tests/fixtures/weights/densenet.pth, renamed as
+    torchvision renames its pre-0.4 keys); where a file holds two sets, the other is the same weights
+    halved, so a test can tell which set loaded."""
+    import re
+
+    fixture = Path(__file__).parents[1] / "tests" / "fixtures" / "weights" / "densenet.pth"
+    legacy = torch.load(fixture, weights_only=True)
+    state = collections.OrderedDict((re.sub(r"(denselayer\d+\.(?:norm|conv))\.([12])", r"\1\2", k), v)
+                                    for k, v in legacy.items())
+    halved = collections.OrderedDict((k, v / 2 if v.is_floating_point() else v) for k, v in state.items())
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": state, "epoch": 90, "arch": "densenet"}, out / "wrapped.pth")
+    torch.save(collections.OrderedDict((f"module.{k}", v) for k, v in state.items()), out / "data_parallel.pth")
+    torch.save(collections.OrderedDict((f"_orig_mod.{k}", v) for k, v in state.items()), out / "compiled.pt")
+    torch.save({"model": halved, "model_ema": state}, out / "with_ema.pth")
+    torch.save({"state_dict_ema": state}, out / "ema_only.pth.tar")
+    torch.save(collections.OrderedDict((k, v.half() if v.is_floating_point() else v) for k, v in state.items()),
+               out / "half.pth")
+    save_file(collections.OrderedDict((k, v.contiguous()) for k, v in state.items()), str(out / "safetensors.pth"))
+
+
 # (width, height) of the JPEGs the transform fixtures cut: ImageNet's commonest shapes both ways round, odd
 # sizes whose centre crops fall on half pixels, and one smaller than the resize, so it is upsampled
 TRANSFORM_SHAPES = [(500, 375), (375, 500), (500, 333), (640, 427), (257, 341), (301, 199)]
@@ -294,13 +320,15 @@ def transforms(out: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["fixtures", "full", "transforms", "sources"])
+    parser.add_argument("command", choices=["fixtures", "full", "checkpoints", "transforms", "sources"])
     parser.add_argument("args", nargs="*")
     args = parser.parse_args()
     if args.command == "fixtures":
         fixtures(Path(args.args[0]) if args.args else Path(__file__).parents[1] / "tests" / "fixtures" / "weights")
     elif args.command == "full":
         full(args.args[0], Path(args.args[1]))
+    elif args.command == "checkpoints":
+        checkpoints(Path(args.args[0]) if args.args else Path(__file__).parents[1] / "tests" / "fixtures" / "checkpoints")
     elif args.command == "transforms":
         transforms(Path(args.args[0]) if args.args else Path(__file__).parents[1] / "tests" / "fixtures" / "transforms")
     else:

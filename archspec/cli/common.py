@@ -43,6 +43,10 @@ WEIGHTS_HELP = ("A torchvision/timm .pth or .safetensors file (read without PyTo
                 ".keras model; or the entry's published weights: imagenet (keras_* entries), torchvision, timm, "
                 "torchvision:TAG, hf://timm/NAME (see `zoo show`).")
 
+ema_option = click.option("--ema", is_flag=True,
+                          help="Use a checkpoint's EMA weights (timm's state_dict_ema or model_ema) instead of its "
+                               "plain ones.")
+
 input_size_option = click.option("--input-size", type=click.IntRange(min=1),
                            help="Square input size instead of the spec's (training data is resized to it).")
 num_classes_option = click.option("--num-classes", type=click.IntRange(min=1), help="Classifier size instead of the spec's.")

@@ -12,7 +12,7 @@ import click
 from ..graph.load import load_spec
 from ..keras.quiet import import_tensorflow
 from ..spec.errors import RunError
-from .common import RUN_ERRORS, WEIGHTS_HELP, fail
+from .common import RUN_ERRORS, WEIGHTS_HELP, ema_option, fail
 
 MODEL_HELP = ("MODEL is a spec (a zoo name or a YAML file) with --weights, or a trained model: a .keras file or an "
               "`archspec train` run folder (its best epoch's model, and the class names of its data).")
@@ -32,6 +32,7 @@ def _options(command):
     """The options predict and evaluate share: the weights and the evaluation view."""
     for option in reversed([
         click.option("--weights", metavar="FILE|SOURCE", help=f"With a spec as MODEL: {WEIGHTS_HELP}"),
+        ema_option,
         click.option("--resize", type=click.IntRange(1, 4096),
                      help="Resize the shorter side to this many pixels before the centre crop [default: the view "
                           "recorded with the weights, else the input size / 0.875]."),
@@ -45,15 +46,15 @@ def _options(command):
     return command
 
 
-def _classifier(model: str, weights: str | None, resize: int | None, crop: int | None,
+def _classifier(model: str, weights: str | None, ema: bool, resize: int | None, crop: int | None,
                 interpolation: str | None) -> Classifier:
     """The model with its weights, the evaluation view recorded with those weights (or set by hand) and
     its class names: ImageNet's for 1,000 outputs, a run's own where its data named them."""
     from ..spec.zoo import imagenet_classes
 
     trained = _trained(Path(model))
-    if trained is not None and weights:
-        raise RunError(f"{model} is a trained model and holds its own weights: leave out --weights")
+    if trained is not None and (weights or ema):
+        raise RunError(f"{model} is a trained model and holds its own weights: leave out --weights and --ema")
     if trained is None and not weights:
         raise RunError(f"{model} is a spec: pass its weights with --weights FILE|SOURCE (or give a trained "
                        f".keras file or run folder as the model)")
@@ -72,7 +73,7 @@ def _classifier(model: str, weights: str | None, resize: int | None, crop: int |
         from ..keras.build import build_model
         from ..keras.weights.sources import record_for
 
-        keras_model = build_model(spec, weights=weights)
+        keras_model = build_model(spec, weights=weights, ema=ema)
         record = record_for(spec, weights)
         name, names = spec.name, ()
     outputs = keras_model.output_shape[-1]
@@ -117,8 +118,8 @@ def _trained(path: Path) -> tuple[Path, tuple[str, ...]] | None:
 @_options
 @click.option("--top", type=click.IntRange(1, 1000), default=5, show_default=True, help="Classes to print per image.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per image: file, classes, probabilities.")
-def predict(model: str, images: tuple[Path, ...], weights: str | None, resize: int | None, crop: int | None,
-            interpolation: str | None, top: int, as_json: bool) -> None:
+def predict(model: str, images: tuple[Path, ...], weights: str | None, ema: bool, resize: int | None,
+            crop: int | None, interpolation: str | None, top: int, as_json: bool) -> None:
     """The most likely classes of each image (PNG, JPEG, GIF, BMP) by MODEL.
 
     Each image goes through the evaluation view recorded with the weights (torchvision's V1: resize to
@@ -133,7 +134,7 @@ def predict(model: str, images: tuple[Path, ...], weights: str | None, resize: i
       archspec predict runs/my_net photo.jpg --top 3
     """
     try:
-        classifier = _classifier(model, weights, resize, crop, interpolation)
+        classifier = _classifier(model, weights, ema, resize, crop, interpolation)
         from ..train.inference import predict_files
 
         probabilities = predict_files(classifier.model, list(images), classifier.transform)
@@ -163,8 +164,8 @@ def predict(model: str, images: tuple[Path, ...], weights: str | None, resize: i
                    "or tfds:NAME[:SPLIT[,VAL_SPLIT]]: its own validation side where it has one, else every image.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object: images, top1, top5, transform.")
-def evaluate(model: str, weights: str | None, resize: int | None, crop: int | None, interpolation: str | None,
-             data: str, batch_size: int, as_json: bool) -> None:
+def evaluate(model: str, weights: str | None, ema: bool, resize: int | None, crop: int | None,
+             interpolation: str | None, data: str, batch_size: int, as_json: bool) -> None:
     """Top-1 and top-5 accuracy of MODEL on DATA.
 
     Images go through the evaluation view recorded with the weights (torchvision's V1 weights: resize
@@ -180,7 +181,7 @@ def evaluate(model: str, weights: str | None, resize: int | None, crop: int | No
       archspec evaluate runs/my_net --data folder:photos/val
     """
     try:
-        classifier = _classifier(model, weights, resize, crop, interpolation)
+        classifier = _classifier(model, weights, ema, resize, crop, interpolation)
         from ..train.data import open_data
         from ..train.inference import evaluate as run
 

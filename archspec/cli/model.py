@@ -20,6 +20,7 @@ from .common import (
     WEIGHTS_HELP,
     Failure,
     cannot_write,
+    ema_option,
     fail,
     input_size_option,
     num_classes_option,
@@ -41,6 +42,7 @@ from .common import (
 @click.option("--max-activation-mb", type=click.FloatRange(min=0, min_open=True), default=MAX_ACTIVATION_MB,
               show_default=True, help="Refuse, before building, a model whose layer outputs take more MiB per image.")
 @click.option("--weights", metavar="FILE|SOURCE", help=WEIGHTS_HELP)
+@ema_option
 @click.option("--features", is_flag=True,
               help="The backbone without its head: outputs the last feature map at each resolution, "
                    "P2 (stride 4) to P5 (stride 32) as keras-hub names them.")
@@ -49,7 +51,7 @@ from .common import (
                    "include_top=False, pooling=).")
 def build(spec: str, summary: bool, as_json: bool, input_size: int | None, num_classes: int | None,
           save: Path | None, seed: int | None, max_params: int, max_activation_mb: float,
-          weights: str | None, features: bool, pooling: str | None) -> None:
+          weights: str | None, ema: bool, features: bool, pooling: str | None) -> None:
     """Build SPEC (a YAML file or zoo name) into a Keras model and report its size.
 
     The figures come from the built model; they equal the analytic ones that
@@ -59,6 +61,8 @@ def build(spec: str, summary: bool, as_json: bool, input_size: int | None, num_c
         raise click.BadParameter(f"'{save}' must end in .keras", param_hint="--save")
     if pooling is not None and not features:
         raise click.UsageError("--pooling pools the backbone's last feature map: add --features")
+    if ema and weights is None:
+        raise click.UsageError("--ema picks a checkpoint's EMA weights: add --weights FILE")
     try:
         loaded = load_spec(spec, overrides=resized(spec, input_size, num_classes))
         analytic = complexity(loaded, features=features, pooling=pooling)
@@ -71,14 +75,17 @@ def build(spec: str, summary: bool, as_json: bool, input_size: int | None, num_c
     import_tensorflow()
     from ..keras.build import build_model
     from ..keras.stats import model_stats
+    from ..keras.weights.load import load_weights
 
     try:
         model = build_model(loaded, seed=seed, max_params=max_params, max_activation_mb=max_activation_mb,
-                            weights=weights, features=features, pooling=pooling)
+                            features=features, pooling=pooling)
+        filled = load_weights(model, loaded, weights, ema=ema) if weights is not None else None
     except (SpecError, RunError) as error:
         raise fail(error) from error
     if weights is not None:  # on stderr beside --json, whose stdout is one JSON object
-        click.echo(f"loaded the weights of {weights} into {loaded.name}", err=as_json)
+        click.echo(f"loaded the weights of {weights} into {loaded.name}{filled.describe() if filled else ''}",
+                   err=as_json)
     stats = model_stats(model)
     if summary:
         model.summary(print_fn=lambda line, **_: click.echo(line), expand_nested=False)

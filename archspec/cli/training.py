@@ -50,6 +50,8 @@ from .common import RUN_ERRORS, Failure, data_option, fail, input_size_option, n
                    "--num-classes; without --lr at a tenth of the recipe's lr. A checkpoint .keras or a .h5 weights "
                    "file (matched by layer name), or a PyTorch .pth or .safetensors file of a family archspec maps "
                    "(as build --weights takes).")
+@click.option("--ema", is_flag=True, help="With --init-from: start from the checkpoint's EMA weights (timm's "
+                                          "state_dict_ema or model_ema).")
 @click.option("--freeze", type=click.IntRange(min=0), default=0, show_default=True,
               help="With --init-from: keep the stem and stages 1..N fixed (0: train everything).")
 def train(spec: str, config: Path | None, recipe: str | None, data: str | None, epochs: int | None,
@@ -57,7 +59,7 @@ def train(spec: str, config: Path | None, recipe: str | None, data: str | None, 
           lr: float | None, seed: int | None, input_size: int | None, num_classes: int | None,
           mixed_precision: str | None, jit: bool | None, strategy: str, cluster_timeout: float, deterministic: bool,
           out: Path | None,
-          overwrite: bool, init_from: Path | None, freeze: int) -> None:
+          overwrite: bool, init_from: Path | None, ema: bool, freeze: int) -> None:
     """Train SPEC (a YAML file or zoo name) on a data set; rerun to resume.
 
     The recipe is the spec's train: section, a named --recipe, a --config file, then these flags; every
@@ -88,7 +90,7 @@ def train(spec: str, config: Path | None, recipe: str | None, data: str | None, 
         loaded = load_training(spec, configs + ([config] if config else []), overrides)
         from ..train.preflight import check_transfer, fine_tuning
 
-        check_transfer(loaded, init_from, freeze)
+        check_transfer(loaded, init_from, freeze, ema)
         if strategy == "multiworker":
             multiworker_cluster()  # a missing or malformed TF_CONFIG stops here, before TensorFlow starts
     except RUN_ERRORS as error:
@@ -104,7 +106,7 @@ def train(spec: str, config: Path | None, recipe: str | None, data: str | None, 
 
     options = RunOptions(out=out or Path("runs") / loaded.name, mixed_precision=mixed_precision, jit=jit,
                          strategy=strategy, cluster_timeout=cluster_timeout, deterministic=deterministic,
-                         overwrite=overwrite, log=click.echo, init_from=init_from, freeze=freeze)
+                         overwrite=overwrite, log=click.echo, init_from=init_from, ema=ema, freeze=freeze)
     try:
         metrics = run_training(loaded, options)
     except RUN_ERRORS as error:

@@ -25,7 +25,7 @@ def build_model(spec: Any, *, input_size: int | None = None, num_classes: int | 
                 seed: int | None = None, max_params: int = MAX_PARAMS,
                 max_activation_mb: float = MAX_ACTIVATION_MB, lesion: Iterable[int] = (),
                 weights_from: keras.Model | None = None, weights: str | Path | None = None,
-                features: bool = False, pooling: Literal["avg", "max"] | None = None) -> keras.Model:
+                features: bool = False, pooling: Literal["avg", "max"] | None = None, ema: bool = False) -> keras.Model:
     """Compile a spec (object, path, zoo name or dict) into a ``keras.Model``.
 
     ``input_size`` replaces the input's height and width; ``num_classes`` the classifier size.
@@ -44,7 +44,10 @@ def build_model(spec: Any, *, input_size: int | None = None, num_classes: int | 
     every layer filled, or refused), keras.applications' ``.h5`` downloads, any Keras ``.h5`` or
     ``.keras`` model (by layer name); or a named source of the spec's ``source:`` record:
     ``"imagenet"`` (keras_* entries), ``"torchvision"``, ``"timm"``, ``"torchvision:TAG"``,
-    ``"hf://timm/NAME"``, fetched into the Keras or Hugging Face cache on first use.
+    ``"hf://timm/NAME"``, fetched into the Keras or Hugging Face cache on first use. A file is recognised by
+    its content, not its name; a checkpoint wrapping its weights (``state_dict``, ``model``, DataParallel's
+    ``module.``) loads as the bare state dict, and ``ema`` takes its EMA weights (``state_dict_ema``,
+    ``model_ema``) instead.
 
     ``features`` builds the backbone, without the head: its outputs are a dict of the last feature
     map at each resolution, keyed as keras-hub's ``pyramid_outputs`` ("P2": stride 4 ... "P5": stride
@@ -74,7 +77,7 @@ def build_model(spec: Any, *, input_size: int | None = None, num_classes: int | 
     if weights_from is not None:
         copy_weights(weights_from, model)
     if weights is not None:
-        load_weights(model, loaded, weights)
+        load_weights(model, loaded, weights, ema=ema)
     return model
 
 

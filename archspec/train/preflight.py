@@ -10,9 +10,11 @@ from ..spec.schema import ModelSpec
 from ..spec.train_schema import TrainSpec
 
 
-def check_transfer(spec: ModelSpec, init_from: Path | None, freeze: int) -> None:
-    """Refuse, before anything trains, a --freeze past the last stage or without --init-from, or an
-    --init-from file that is missing."""
+def check_transfer(spec: ModelSpec, init_from: Path | None, freeze: int, ema: bool = False) -> None:
+    """Refuse, before anything trains, a --freeze past the last stage, a --freeze or --ema without
+    --init-from, or an --init-from file that is missing."""
+    if ema and init_from is None:
+        raise RunError("--ema starts from a checkpoint's EMA weights, so it needs --init-from CHECKPOINT")
     if not 0 <= freeze <= len(spec.stages):
         raise RunError(f"cannot freeze up to stage {freeze}: {spec.name} has {len(spec.stages)} stages, so --freeze "
                        f"takes 0 (nothing frozen) to {len(spec.stages)} (the stem and every stage; only the head trains)")

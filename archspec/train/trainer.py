@@ -58,6 +58,7 @@ class RunOptions:
     callbacks: tuple[Any, ...] = ()  # extra Keras callbacks, run after the run's own
     init_from: Path | None = None  # transfer learning: start from these weights (by layer name), a fresh classifier
     # (the CLI lowers the lr to a tenth of the recipe's for it, unless --lr is given: see preflight.fine_tuning)
+    ema: bool = False  # with init_from: the checkpoint's EMA weights
     freeze: int = 0  # keep the stem and the first ``freeze`` stages' weights fixed
     log: Callable[[str], None] = print
 
@@ -71,7 +72,7 @@ def train(spec: ModelSpec, options: RunOptions) -> dict[str, Any]:
     spec = spec.model_copy(update={"train": t})  # run.json records the recipe in full
     data = open_data(t.data, validation_split=t.validation_split, seed=t.seed, synthetic_classes=spec.num_classes)
     check_fits(data, spec, t.batch_size)
-    check_transfer(spec, options.init_from, options.freeze)
+    check_transfer(spec, options.init_from, options.freeze, options.ema)
     config = {"spec": spec.model_dump(mode="json")}
     if options.init_from or options.freeze:  # a resumed run must start from the same weights and freeze
         config["transfer"] = {"init_from": str(options.init_from or ""), "freeze": options.freeze}
@@ -88,7 +89,7 @@ def train(spec: ModelSpec, options: RunOptions) -> dict[str, Any]:
         with strategy.scope():
             model = build_model(spec)
             if options.init_from and not state.weights:
-                _init_from(model, spec, options.init_from, options.log)
+                _init_from(model, spec, options.init_from, options.ema, options.log)
             _freeze(spec, model, options.freeze)
             model.compile(optimizer=_optimizer(t), loss=_loss(spec, t),
                           metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
@@ -133,13 +134,13 @@ def train(spec: ModelSpec, options: RunOptions) -> dict[str, Any]:
         return metrics
 
 
-def _init_from(model: keras.Model, spec: ModelSpec, path: Path, log: Callable[[str], None]) -> None:
+def _init_from(model: keras.Model, spec: ModelSpec, path: Path, ema: bool, log: Callable[[str], None]) -> None:
     """Every layer but the classifier (``predictions``, left fresh for the new classes) from ``path``:
     a Keras checkpoint or weights file by layer name, a PyTorch or safetensors file by its family's map."""
     from ..keras.weights.load import load_weights
 
-    load_weights(model, spec, path, fresh_classifier=True)
-    log(f"initialised from {path} (all but the classifier {model.layers[-1].name!r})")
+    filled = load_weights(model, spec, path, fresh_classifier=True, ema=ema)
+    log(f"initialised from {path} (all but the classifier {model.layers[-1].name!r}){filled.describe() if filled else ''}")
 
 
 def _freeze(spec: ModelSpec, model: keras.Model, freeze: int) -> None:

@@ -10,17 +10,23 @@ import keras
 from ...spec.schema import ModelSpec
 from ..builder import load_weights_by_name
 from .sources import is_named, resolve
+from .tensors import file_kind
+from .torch_pickle import WeightsFileError
 from .transfer import Loaded, load_source_weights
 
 
 def load_weights(model: keras.Model, spec: ModelSpec, weights: str | Path, *,
-                 fresh_classifier: bool = False) -> Loaded | None:
-    """Fill ``model`` from ``weights`` (with ``fresh_classifier``, all but its classifier, to fine-tune for
-    other classes); what a PyTorch or safetensors file filled, None for Keras files."""
+                 fresh_classifier: bool = False, ema: bool = False) -> Loaded | None:
+    """Fill ``model`` from ``weights``, whatever the file is named (with ``fresh_classifier``, all but its
+    classifier, to fine-tune for other classes; with ``ema``, a checkpoint's EMA weights); what a PyTorch or
+    safetensors file filled, None for Keras files."""
     path = Path(weights)
     if not path.exists() and is_named(weights):
         path = resolve(spec, str(weights))
-    if path.suffix in (".h5", ".keras"):
+    if file_kind(path) in ("h5", "keras"):
+        if ema:
+            raise WeightsFileError(f"{path}: a Keras file holds one set of weights, no separate EMA ones: "
+                                   f"leave out --ema")
         load_weights_by_name(model, path, skip=(model.layers[-1].name,) if fresh_classifier else ())
         return None
-    return load_source_weights(model, path, fresh_classifier=fresh_classifier)
+    return load_source_weights(model, path, fresh_classifier=fresh_classifier, ema=ema)

@@ -126,6 +126,8 @@ class TorchCheckpoint:
     tensors: dict[str, TensorRef]
     _file: io.BufferedReader
     _offsets: dict[str, int]  # storage key -> byte offset of its data in the file
+    wrapper: str = ""  # the entry the state dict came from ("state_dict", "model_ema"), "" for a bare one
+    unused_ema: str = ""  # an entry of EMA weights the file also holds, not used
 
     def read(self, name: str) -> np.ndarray:
         """The tensor ``name`` as a C-ordered numpy array (float32 for bfloat16)."""
@@ -147,15 +149,17 @@ class TorchCheckpoint:
         self._file.close()
 
 
-def read_checkpoint(path: Path) -> TorchCheckpoint:
-    """The state dict in a ``.pth`` file (zip or legacy format), refusing any global but a state dict's."""
+def read_checkpoint(path: Path, ema: bool = False) -> TorchCheckpoint:
+    """The state dict in a ``.pth`` file (zip or legacy format), refusing any global but a state dict's;
+    with ``ema``, its EMA weights."""
     try:
         file = open(path, "rb")
     except OSError as err:
         raise WeightsFileError(f"{path}: cannot read it: {err.strerror or err}") from None
     try:
         state, offsets = _read_zip(path, file) if zipfile.is_zipfile(file) else _read_legacy(file)
-        return TorchCheckpoint(path, _tensors_of(path, state), file, offsets)
+        tensors, wrapper, unused_ema = _tensors_of(path, state, ema)
+        return TorchCheckpoint(path, tensors, file, offsets, wrapper, unused_ema)
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError,
             struct.error, zipfile.BadZipFile, OverflowError, MemoryError, RecursionError) as err:
         file.close()
@@ -249,15 +253,32 @@ def _no_storage(pid: tuple) -> StorageRef:
     raise pickle.UnpicklingError("a storage where the file's framing should be")
 
 
-def _tensors_of(path: Path, state: Any) -> dict[str, TensorRef]:
-    """The checkpoint's tensors by name, also from the ``{"state_dict": ...}`` and ``{"model": ...}``
-    wrappers training scripts save; ``num_batches_tracked`` counters are not weights."""
+WRAPPERS = ("state_dict", "model", "model_state_dict")  # what training scripts wrap a state dict in
+EMA_WRAPPERS = ("state_dict_ema", "model_ema")  # timm's exponential moving average of the weights
+
+
+def _tensors_of(path: Path, state: Any, ema: bool) -> tuple[dict[str, TensorRef], str, str]:
+    """The checkpoint's tensors by name, from the wrapper timm's ``load_checkpoint`` would choose (EMA weights
+    only with ``ema``), with the wrapper used and an EMA wrapper left unused; ``num_batches_tracked``
+    counters are not weights."""
+    used = unused_ema = ""
     if isinstance(state, dict) and not any(isinstance(v, TensorRef) for v in state.values()):
-        inner = [state[k] for k in ("state_dict", "model", "model_state_dict") if isinstance(state.get(k), dict)]
-        state = inner[0] if inner else state
+        emas = [k for k in EMA_WRAPPERS if isinstance(state.get(k), dict)]
+        plain = [k for k in WRAPPERS if isinstance(state.get(k), dict)]
+        if ema and not emas:
+            raise WeightsFileError(f"{path}: holds no EMA weights ({' or '.join(EMA_WRAPPERS)}) to use; its entries "
+                                   f"are {', '.join(map(str, state)) or 'none'}: leave out --ema")
+        if not ema and not plain and emas:
+            raise WeightsFileError(f"{path}: holds only EMA weights ({emas[0]}): pass --ema (ema=True) to use them")
+        used = emas[0] if ema else plain[0] if plain else ""
+        unused_ema = emas[0] if emas and not ema else ""
+        state = state[used] if used else state
+    elif ema:
+        raise WeightsFileError(f"{path}: holds one state dict and no EMA weights ({' or '.join(EMA_WRAPPERS)}): "
+                               f"leave out --ema")
     if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
         raise WeightsFileError(f"{path}: holds a {type(state).__name__}, not a state dict of named tensors")
     tensors = {k: v for k, v in state.items() if isinstance(v, TensorRef) and not k.endswith("num_batches_tracked")}
     if not tensors:
         raise WeightsFileError(f"{path}: holds no tensors")
-    return tensors
+    return tensors, used, unused_ema

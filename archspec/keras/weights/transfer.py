@@ -44,18 +44,29 @@ class Loaded:
     tensors: int
     layers: int
     unused_head: int  # classifier tensors a backbone left out
+    wrapper: str = ""  # the checkpoint entry the weights came from ("state_dict", "model_ema"); "" for a bare one
+    unused_ema: str = ""  # an entry of EMA weights the file also holds, left unused
+
+    def describe(self) -> str:
+        """Which weights of the file were used, where it holds more than one set."""
+        used = f" (its {self.wrapper!r} entry{', the EMA weights' if 'ema' in self.wrapper else ''})" \
+            if self.wrapper else ""
+        other = f"; it also holds EMA weights ({self.unused_ema!r}): --ema uses them" if self.unused_ema else ""
+        return used + other
 
 
-def load_source_weights(model: keras.Model, path: str | Path, *, fresh_classifier: bool = False) -> Loaded:
-    """Fill every weighted layer of ``model`` from a ``.pth`` or ``.safetensors`` file, or refuse; with
+def load_source_weights(model: keras.Model, path: str | Path, *, fresh_classifier: bool = False,
+                        ema: bool = False) -> Loaded:
+    """Fill every weighted layer of ``model`` from a PyTorch or safetensors file, or refuse; with
     ``fresh_classifier``, all but the classifier, which keeps its initial weights (to fine-tune for
-    other classes), leaving the file's classifier unused."""
-    with open_tensors(path) as tensors:
+    other classes), leaving the file's classifier unused; with ``ema``, a checkpoint's EMA weights."""
+    with open_tensors(path, ema) as tensors:
         fit = check_fit(model, tensors.shapes, tensors.path, fresh_classifier=fresh_classifier)
         for layer, layer_needs in fit.needs.items():
             layer.set_weights([need.convert(tensors.read(fit.file_names[need.name])) for need in layer_needs])
         used = sum(len(n) for n in fit.needs.values())
-        return Loaded(tensors.path, fit.family.label, used, len(fit.needs), len(fit.file_names) - used)
+        return Loaded(tensors.path, fit.family.label, used, len(fit.needs), len(fit.file_names) - used,
+                      tensors.wrapper, tensors.unused_ema)
 
 
 @dataclass(frozen=True)
@@ -154,13 +165,19 @@ def _check(fit: Fit, shapes: dict[str, tuple[int, ...]], path: Path, model: kera
     """Refuse, naming the first misfit: a tensor missing or of another shape, or one no layer uses
     (a ``headless`` model, a backbone or one taking a fresh classifier, leaves the file's classifier unused)."""
     wanted = set()
+    every = [need for layer_needs in fit.needs.values() for need in layer_needs]
+    missing = [need.name for need in every if need.name not in fit.file_names]
     for layer, layer_needs in fit.needs.items():
         for need in layer_needs:
             wanted.add(need.name)
             if need.name not in fit.file_names:
+                others = "no other" if len(missing) == 1 else f"{len(missing) - 1} other"
+                what = (f"the file lacks it and {others} of the {len(every)} the model needs: it is incomplete"
+                        if len(missing) <= max(2, len(every) // 20)
+                        else f"the file lacks it: it holds another architecture's weights (a {fit.family.label} "
+                             f"file, but not of this spec)")
                 raise WeightsFileError(f"{path}: the model's layer {layer.name!r} needs tensor {need.name!r} of shape "
-                                       f"{need.shape}, which the file lacks: it holds another architecture's "
-                                       f"weights (a {fit.family.label} file, but not of this spec)")
+                                       f"{need.shape}; {what}")
             found = shapes[fit.file_names[need.name]]
             if not need.accepts(found):
                 raise WeightsFileError(f"{path}: tensor {need.name!r} has shape {found}, the model's layer "
