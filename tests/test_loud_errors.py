@@ -61,3 +61,29 @@ def test_argument_errors_come_before_tensorflow_is_imported(args):
              f"    print('exit', exit.code, 'tensorflow' in sys.modules, file=sys.stderr)")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert done.stderr.strip().splitlines()[-1] in ("exit 2 False", "exit 1 False"), done.stderr
+
+
+def test_weight_sources_say_which_one_an_entry_has_and_what_a_typo_meant():
+    imagenet = CliRunner().invoke(main, ["build", "resnet50", "--weights", "imagenet"])
+    assert imagenet.exit_code == 1 and "resnet50 is torchvision's resnet50: use --weights torchvision" in imagenet.output
+    typo = CliRunner().invoke(main, ["build", "resnet50", "--weights", "torchvison:IMAGENET1K_V2"])
+    assert typo.exit_code == 1 and "did you mean 'torchvision:IMAGENET1K_V2'?" in typo.output, typo.output
+    tag = CliRunner().invoke(main, ["build", "resnet50", "--weights", "torchvision:IMAGENET1K_V3"])
+    assert tag.exit_code == 1 and "did you mean torchvision:IMAGENET1K_V2?" in tag.output, tag.output
+
+
+def test_an_unreachable_hub_fails_at_once(monkeypatch, tmp_path):
+    """huggingface_hub retries an unreachable hub for about 30 s; archspec asks it only once the host answers."""
+    import time
+
+    pytest.importorskip("huggingface_hub")
+    from archspec.graph.load import load_spec
+    from archspec.keras.weights.sources import resolve
+    from archspec.keras.weights.torch_pickle import WeightsFileError
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", "https://archspec-test.invalid")
+    start = time.monotonic()
+    with pytest.raises(WeightsFileError, match="archspec-test.invalid cannot be reached.*download it from"):
+        resolve(load_spec("se_resnet50"), "timm")
+    assert time.monotonic() - start < 10

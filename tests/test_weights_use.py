@@ -106,10 +106,12 @@ def test_offline_without_the_file_names_the_url_and_where_to_put_it(tmp_path, mo
         resolve(spec, "torchvision")
     assert "https://example.invalid/fixture-00000000.pth" in str(error.value)
     assert str(tmp_path / "archspec" / "torchvision" / "fixture-00000000.pth") in str(error.value)
-    with pytest.raises(WeightsFileError, match="records torchvision's fixture"):
+    with pytest.raises(WeightsFileError, match="is torchvision's fixture: use --weights torchvision"):
         resolve(spec, "timm")
     with pytest.raises(WeightsFileError, match="no weights 'V9'.*it has V1"):
         resolve(spec, "torchvision:V9")
+    with pytest.raises(WeightsFileError, match="no weights 'V11'.*did you mean torchvision:V1"):
+        resolve(spec, "torchvision:V11")
 
 
 def test_the_recorded_transform_is_scaled_to_the_input_size():

@@ -59,6 +59,10 @@ def _classifier(model: str, weights: str | None, ema: bool, resize: int | None, 
         raise RunError(f"{model} is a spec: pass its weights with --weights FILE|SOURCE (or give a trained "
                        f".keras file or run folder as the model)")
     spec = None if trained else load_spec(model)
+    if weights:
+        from ..keras.weights.sources import check_named_or_file
+
+        check_named_or_file(weights)  # a typo costs no TensorFlow start-up
     import_tensorflow()
     from ..train.inference import Transform
 

@@ -12,6 +12,7 @@ from ..graph.guards import MAX_ACTIVATION_MB, MAX_PARAMS, Limits, check_size
 from ..graph.load import load_spec
 from ..graph.report import complexity_table
 from ..keras.quiet import import_tensorflow
+from ..keras.weights.sources import check_named_or_file
 from ..spec.errors import RunError, SpecError
 from ..spec.schema import json_schema
 from ..utils.atomic import check_writable, save_model, write_text
@@ -67,9 +68,11 @@ def build(spec: str, summary: bool, as_json: bool, input_size: int | None, num_c
         loaded = load_spec(spec, overrides=resized(spec, input_size, num_classes))
         analytic = complexity(loaded, features=features, pooling=pooling)
         check_size(loaded, analytic, Limits(max_params, max_activation_mb))  # before importing TF
+        if weights is not None:
+            check_named_or_file(weights)
         if save is not None:
             check_writable(save)
-    except (SpecError, OSError) as error:
+    except (SpecError, RunError, OSError) as error:
         raise fail(error) from error
 
     import_tensorflow()

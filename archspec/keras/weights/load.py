@@ -9,7 +9,7 @@ import keras
 
 from ...spec.schema import ModelSpec
 from ..builder import load_weights_by_name
-from .sources import is_named, resolve
+from .sources import check_named_or_file, is_named, resolve
 from .tensors import file_kind
 from .torch_pickle import WeightsFileError
 from .transfer import Loaded, load_source_weights
@@ -20,6 +20,7 @@ def load_weights(model: keras.Model, spec: ModelSpec, weights: str | Path, *,
     """Fill ``model`` from ``weights``, whatever the file is named (with ``fresh_classifier``, all but its
     classifier, to fine-tune for other classes; with ``ema``, a checkpoint's EMA weights); what a PyTorch or
     safetensors file filled, None for Keras files."""
+    check_named_or_file(weights)
     path = Path(weights)
     if not path.exists() and is_named(weights):
         path = resolve(spec, str(weights))

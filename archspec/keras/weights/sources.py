@@ -11,11 +11,12 @@ it is one paragraph naming the URL and where to put the file.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
+import socket
+import urllib.parse
 from pathlib import Path
-
-import keras
 
 from ...spec.schema import ModelSpec
 from ...spec.source_schema import WeightFile
@@ -28,6 +29,20 @@ def is_named(weights: str | Path) -> bool:
     """Whether ``weights`` names a source rather than a file."""
     text = str(weights)
     return text.startswith("hf://") or text.split(":", 1)[0] in LIBRARY_OF
+
+
+def check_named_or_file(weights: str | Path) -> None:
+    """Refuse weights that are neither a file nor a source name, suggesting the source a typo meant."""
+    text = str(weights)
+    if is_named(text) or Path(text).exists():
+        return
+    name, _, tag = text.partition(":")
+    close = difflib.get_close_matches(name, [*LIBRARY_OF, "hf"], n=1, cutoff=0.7)
+    hint = ""
+    if close:
+        hint = f"; did you mean '{close[0]}{':' + tag if tag else ''}'?" if close[0] != "hf" else "; did you mean hf://...?"
+    raise WeightsFileError(f"weights '{text}' is neither a file nor a weight source ({', '.join(LIBRARY_OF)}, "
+                           f"SOURCE:TAG or hf://timm/NAME){hint}")
 
 
 def resolve(spec: ModelSpec, weights: str) -> Path:
@@ -64,18 +79,29 @@ def record_for(spec: ModelSpec, weights: str | Path) -> WeightFile | None:
 
 def _weight_file(spec: ModelSpec, library: str, tag: str, asked: str) -> WeightFile:
     source = spec.source
-    if source is None or source.library != library or not source.weights:
-        recorded = f"records {source.library}'s {source.model}" if source else "records no source"
+    if source is not None and source.weights and source.library != library:
+        own = name_of(source.library)
+        raise WeightsFileError(f"{spec.name}: weights={asked!r} asks for {library}'s published weights, but "
+                               f"{spec.name} is {source.library}'s {source.model}: use --weights {own} (or "
+                               f"{', '.join(f'{own}:{w.name}' for w in source.weights)})")
+    if source is None or not source.weights:
         raise WeightsFileError(f"{spec.name}: weights={asked!r} asks for {library}'s published weights, but the "
-                               f"spec {recorded}; pass a weights file, or a zoo entry whose source is {library} "
-                               f"(`archspec zoo show NAME` lists them)")
+                               f"spec records no source; pass a weights file, or a zoo entry whose source is "
+                               f"{library} (`archspec zoo show NAME` lists them)")
     if not tag:
         return source.weights[0]
     for record in source.weights:
         if record.name == tag:
             return record
+    close = difflib.get_close_matches(tag, [w.name for w in source.weights], n=1)
+    hint = f"; did you mean {name_of(library)}:{close[0]}?" if close else ""
     raise WeightsFileError(f"{spec.name}: {library} publishes no weights {tag!r} for {source.model}; it has "
-                           f"{', '.join(w.name for w in source.weights)}")
+                           f"{', '.join(w.name for w in source.weights)}{hint}")
+
+
+def name_of(library: str) -> str:
+    """The source name that asks for ``library``'s weights: torchvision, timm, or imagenet (keras.applications)."""
+    return next(name for name, lib in LIBRARY_OF.items() if lib == library)
 
 
 def cache_home() -> Path:
@@ -89,6 +115,8 @@ def cache_path(record: WeightFile, subdir: str) -> Path:
 
 
 def _cached(record: WeightFile, subdir: str) -> Path:
+    import keras
+
     target = cache_path(record, subdir)
     try:
         path = Path(keras.utils.get_file(target.name, record.url, file_hash=record.md5, cache_subdir=subdir,
@@ -114,14 +142,33 @@ def _hub_file(url: str) -> Path:
     """``hf://timm/NAME``: the repository's model.safetensors from the Hugging Face hub (or its cache)."""
     repo = url[len("hf://"):]
     try:
+        import huggingface_hub
         from huggingface_hub import hf_hub_download
     except ImportError:
         raise WeightsFileError(f"{url}: fetching from the Hugging Face hub needs huggingface_hub "
                                f"(pip install 'archspec[hub]'), or download model.safetensors from "
                                f"https://huggingface.co/{repo} and pass the file") from None
     try:
+        return Path(hf_hub_download(repo, "model.safetensors", local_files_only=True))
+    except Exception:  # not in the cache: fetch it, if the hub can be reached at all
+        pass
+    offline = (f"on a machine without network access, download it from https://huggingface.co/{repo} and "
+               f"pass the file")
+    unreachable = _unreachable(huggingface_hub.constants.ENDPOINT)
+    if unreachable:  # huggingface_hub would retry for half a minute
+        raise WeightsFileError(f"cannot fetch model.safetensors of {url}: {unreachable}; {offline}")
+    try:
         return Path(hf_hub_download(repo, "model.safetensors"))
-    except Exception as err:  # network, missing repository, or not cached offline
-        raise WeightsFileError(f"cannot fetch model.safetensors of {url} ({type(err).__name__}: {err}); on a "
-                               f"machine without network access, download it from https://huggingface.co/{repo} "
-                               f"and pass the file") from None
+    except Exception as err:  # a missing repository, a failed download
+        raise WeightsFileError(f"cannot fetch model.safetensors of {url} ({type(err).__name__}: {err}); "
+                               f"{offline}") from None
+
+
+def _unreachable(endpoint: str, timeout: float = 3.0) -> str:
+    """Why ``endpoint``'s host cannot be reached within ``timeout`` seconds ("" when it answers)."""
+    parts = urllib.parse.urlsplit(endpoint)
+    try:
+        socket.create_connection((parts.hostname, parts.port or 443), timeout=timeout).close()
+    except OSError as err:
+        return f"{parts.hostname} cannot be reached ({err.strerror or err})"
+    return ""
