@@ -9,7 +9,7 @@ import click
 
 from ..graph.complexity import complexity
 from ..graph.guards import MAX_ACTIVATION_MB, MAX_PARAMS, Limits, check_size
-from ..graph.load import load_spec
+from ..graph.load import at_reference_size, load_spec
 from ..graph.report import complexity_table
 from ..keras.quiet import import_tensorflow
 from ..keras.weights.sources import check_named_or_file
@@ -66,7 +66,8 @@ def build(spec: str, summary: bool, as_json: bool, input_size: int | None, num_c
         raise click.UsageError("--ema picks a checkpoint's EMA weights: add --weights FILE")
     try:
         loaded = load_spec(spec, overrides=resized(spec, input_size, num_classes))
-        analytic = complexity(loaded, features=features, pooling=pooling)
+        reported = at_reference_size(loaded)  # an any-size network's figures are at 224x224
+        analytic = complexity(reported, features=features, pooling=pooling)
         check_size(loaded, analytic, Limits(max_params, max_activation_mb))  # before importing TF
         if weights is not None:
             check_named_or_file(weights)
@@ -101,7 +102,10 @@ def build(spec: str, summary: bool, as_json: bool, input_size: int | None, num_c
                else {}),
         }))
     else:
-        click.echo(complexity_table(loaded, analytic))
+        click.echo(complexity_table(reported, analytic))
+        if loaded.any_size:
+            click.echo(f"  the model takes images of any size (input_shape {list(loaded.input_shape)}); MACs above are "
+                       f"at {reported.input_shape[0]}x{reported.input_shape[1]} (--input-size N for another size)")
     if save is not None:
         try:
             save_model(model, save)  # atomically: a crash never leaves a half-written file
@@ -129,8 +133,10 @@ def validate(specs: tuple[str, ...], quiet: bool) -> None:
             click.echo(str(error), err=True)
             continue
         if not quiet:
-            c = complexity(spec)
-            click.echo(f"ok {source}: {c.params:,} params, {c.macs / 1e9:.3f} GMACs")
+            sized = at_reference_size(spec)
+            c = complexity(sized)
+            at = f" at {sized.input_shape[0]}x{sized.input_shape[1]} (it takes any size)" if spec.any_size else ""
+            click.echo(f"ok {source}: {c.params:,} params, {c.macs / 1e9:.3f} GMACs{at}")
     if failed:
         raise Failure(f"{failed} of {len(specs)} specs are invalid")
 

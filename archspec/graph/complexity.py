@@ -15,6 +15,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Literal
 
+from ..spec.errors import SpecError
 from ..spec.schema import ModelSpec
 from .ir import Graph
 from .plan import plan
@@ -68,5 +69,10 @@ def graph_complexity(graph: Graph) -> Complexity:
 
 
 def complexity(spec: ModelSpec, features: bool = False, pooling: Literal["avg", "max"] | None = None) -> Complexity:
-    """The whole classifier's figures, or with ``features`` (and ``pooling``) its backbone's (see ``plan``)."""
+    """The whole classifier's figures, or with ``features`` (and ``pooling``) its backbone's (see ``plan``).
+    MACs and activations depend on the image size, so a network that takes any size needs one."""
+    if spec.any_size:
+        raise SpecError(f"{spec.name} takes images of any size (input_shape [null, null, {spec.input_shape[2]}]), "
+                        f"and its MACs and activations depend on the size: give one (complexity(spec, input_size=N); "
+                        f"--input-size N on the command line)")
     return graph_complexity(plan(spec, features=features, pooling=pooling))

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..spec.schema import ModelSpec
 from .complexity import Complexity, complexity
+from .load import at_reference_size
 from .report import human
 
 ABSENT = "-"
@@ -71,7 +72,7 @@ def diff_report(a: ModelSpec, b: ModelSpec) -> str:
     changes = field_changes(a.model_dump(mode="json"), b.model_dump(mode="json"))
     lines = [f"A: {a.name}, B: {b.name}: {len(changes) or 'no'} field{'s' if len(changes) != 1 else ''} differ"]
     lines += [f"  {path}: {_show(old)} -> {_show(new)}" for path, old, new in changes]
-    ca, cb = complexity(a), complexity(b)
+    ca, cb = complexity(at_reference_size(a)), complexity(at_reference_size(b))
     fa, fb = _figures(ca), _figures(cb)
     lines += ["", f"  {'part':<8} {'params A':>13} {'params B':>13} {'change':>19} {'MACs A':>9} {'MACs B':>9} "
                   f"{'change':>9}"]

@@ -70,6 +70,7 @@ class Graph:
     units: list[tuple[str, bool]] = field(default_factory=list)  # every plain/residual block: name, removable
     feature_maps: list[str] = field(default_factory=list)  # stem and stage outputs, in order (see ``pyramid``)
     outputs: dict[str, str] | None = None  # the model's named outputs (a backbone's pyramid); None: the last node
+    any_size: bool = False  # planned at a reference size for a model that takes images of any size
     _on_shortcut: bool = False
     _recompute: str | None = None
     _names: set[str] = field(default_factory=set)

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..spec import loader
 from ..spec.schema import ModelSpec
-from .plan import plan
+from .plan import REFERENCE_SIZE, plan
 
 
 def _plans(spec: ModelSpec) -> None:
@@ -31,15 +31,26 @@ def load_spec(source: ModelSpec | Mapping[str, Any] | str | Path, *,
     return loader.read_spec(source, overrides=overrides, check=_plans)
 
 
-def resized(spec: ModelSpec, input_size: int | None = None, num_classes: int | None = None) -> dict[str, Any]:
-    """``input_size`` (square, the spec's channels kept) and ``num_classes`` as overrides of ``spec``:
-    what ``build_model``, ``complexity`` and the commands' --input-size and --num-classes mean."""
+def resized(spec: ModelSpec, input_size: int | Literal["any"] | None = None,
+            num_classes: int | None = None) -> dict[str, Any]:
+    """``input_size`` (square, the spec's channels kept; "any": images of any size, keras-hub's
+    ``image_shape=(None, None, 3)``) and ``num_classes`` as overrides of ``spec``: what ``build_model``,
+    ``complexity`` and the commands' --input-size and --num-classes mean."""
     overrides: dict[str, Any] = {}
     if input_size is not None:
-        overrides["input_shape"] = (input_size, input_size, spec.input_shape[2])
+        side = None if input_size == "any" else input_size
+        overrides["input_shape"] = (side, side, spec.input_shape[2])
     if num_classes is not None:
         overrides["num_classes"] = num_classes
     return overrides
+
+
+def at_reference_size(spec: ModelSpec) -> ModelSpec:
+    """``spec`` at the size its figures are reported at: unchanged, or for a network that takes any size
+    (``input_shape: [null, null, C]``) the reference size it is planned at (224x224)."""
+    if not spec.any_size:
+        return spec
+    return load_spec(spec, overrides=resized(spec, REFERENCE_SIZE))
 
 
 def load_text(text: str, filename: str = "<string>") -> ModelSpec:

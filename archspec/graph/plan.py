@@ -40,6 +40,14 @@ def check_plan_size(spec: ModelSpec) -> None:
         )
 
 
+REFERENCE_SIZE = 224  # the size an any-size network is planned (and its guards checked) at
+
+
+def planned_shape(spec: ModelSpec) -> tuple[int, int, int]:
+    """The input shape the graph is planned at: the spec's, or a reference size where it takes any size."""
+    return (REFERENCE_SIZE, REFERENCE_SIZE, spec.input_shape[2]) if spec.any_size else spec.input_shape
+
+
 def plan(spec: ModelSpec, lesion: Iterable[int] = (), features: bool = False,
          pooling: Literal["avg", "max"] | None = None) -> Graph:
     """``lesion``: blocks (1-based over the plain and residual stages' blocks, see ``Graph.units``)
@@ -51,8 +59,8 @@ def plan(spec: ModelSpec, lesion: Iterable[int] = (), features: bool = False,
     """
     check_plan_size(spec)  # before planning: a huge depth would take hours to refuse otherwise
     lesion = frozenset(lesion)
-    g = Graph(spec.defaults, blocks=spec.residual_blocks, lesion=lesion)
-    x = g.input(spec.input_shape)
+    g = Graph(spec.defaults, blocks=spec.residual_blocks, lesion=lesion, any_size=spec.any_size)
+    x = g.input(planned_shape(spec))
     normalization = spec.input_normalization
     if normalization is not None:
         with g.at("input", ("preprocess",)):

@@ -99,7 +99,8 @@ def build_graph(graph: Graph, name: str, native_grouped: bool = False, routed: b
     }
 
     _allow_recursion_for(len(graph.nodes))
-    inputs = keras.Input(shape=graph.nodes[0].shape, name=graph.nodes[0].name)
+    shape = (None, None, graph.nodes[0].shape[2]) if graph.any_size else graph.nodes[0].shape
+    inputs = keras.Input(shape=shape, name=graph.nodes[0].name)
     route = keras.Input(shape=(graph.blocks,), name="route") if routed else None
     tensors: dict[str, Any] = {graph.nodes[0].name: inputs}
     for nodes in _runs(graph.nodes[1:]):

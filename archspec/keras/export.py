@@ -17,6 +17,7 @@ import keras
 import numpy as np
 
 from ..graph.load import load_spec
+from ..graph.plan import REFERENCE_SIZE
 from ..spec.errors import RunError
 from ..utils.atomic import check_writable, replacing, save_model
 from .build import build_model
@@ -55,10 +56,16 @@ def export(model: keras.Model, fmt: Format, out: Path) -> None:
         save_model(model, out)
         return
     model = float32(model)
-    model(np.zeros((1, *model.input_shape[1:]), np.float32))  # an exported function needs a traced call
+    model(np.zeros((1, *example_shape(model)), np.float32))  # an exported function needs a traced call
     with replacing(out) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # Keras's tf2onnx shim probes np.object
         model.export(str(tmp), format="tf_saved_model" if fmt == "savedmodel" else "onnx", verbose=False)
+
+
+def example_shape(model: keras.Model) -> tuple[int, int, int]:
+    """One image's shape to trace and check ``model`` with: its input's, or for a model that takes any size
+    the reference size it was planned at (the exported files keep taking any size)."""
+    return tuple(REFERENCE_SIZE if d is None else d for d in model.input_shape[1:])
 
 
 def float32(model: keras.Model) -> keras.Model:
@@ -78,7 +85,7 @@ def parity(model: keras.Model, fmt: Format, out: Path, images: int = 4) -> float
     """Largest difference between Keras's and the exported model's outputs (every output of a backbone's
     feature maps) on random images of pixel values 0..255 (what every built model takes), relative to
     the output's largest value where that exceeds 1; None when onnxruntime, to check ONNX, is not installed."""
-    x = np.random.default_rng(0).uniform(0, 255, (images, *model.input_shape[1:])).astype(np.float32)
+    x = np.random.default_rng(0).uniform(0, 255, (images, *example_shape(model))).astype(np.float32)
     expected = _named(float32(model)(x, training=False))
     if fmt == "keras":
         got = _named(load_model(out)(x, training=False))

@@ -16,7 +16,7 @@ import keras
 class ModelStats:
     params: int
     total_params: int
-    macs: int
+    macs: int | None  # None for a model that takes images of any size
     layers: int
 
 
@@ -41,9 +41,10 @@ def _input_shape(layer: keras.layers.Layer) -> tuple | list:
 
 
 def model_stats(model: keras.Model) -> ModelStats:
+    sized = None not in model.input_shape[1:]
     return ModelStats(
         params=sum(int(math.prod(w.shape)) for w in model.trainable_weights),
         total_params=model.count_params(),
-        macs=sum(_layer_macs(layer, _input_shape(layer)) for layer in model.layers[1:]),
+        macs=sum(_layer_macs(layer, _input_shape(layer)) for layer in model.layers[1:]) if sized else None,
         layers=len(model.layers),
     )

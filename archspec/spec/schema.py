@@ -379,8 +379,10 @@ class ModelSpec(StrictModel):
     name: str = Field("model", pattern=r"^[A-Za-z0-9_.\-]+$", max_length=100)
     family: str = Field("custom", description="Zoo family (resnet, resnext, wide, ...).")
     description: str = ""
-    input_shape: tuple[PositiveInt, PositiveInt, PositiveInt] = Field(
-        (224, 224, 3), strict=False, description="Height, width, channels of one image."  # a YAML list is fine
+    input_shape: tuple[PositiveInt | None, PositiveInt | None, PositiveInt] = Field(
+        (224, 224, 3), strict=False,  # a YAML list is fine
+        description="Height, width, channels of one image; [null, null, C]: images of any size (a backbone, or "
+        "a classifier with a global pooling head).",
     )
     num_classes: PositiveInt = 1000
     preprocess: Union[PreprocessPreset, Preprocess] = Field(
@@ -409,6 +411,22 @@ class ModelSpec(StrictModel):
     def input_normalization(self) -> Preprocess | None:
         """``preprocess`` with a preset resolved; None for none."""
         return PREPROCESS_PRESETS[self.preprocess] if isinstance(self.preprocess, str) else self.preprocess
+
+    @property
+    def any_size(self) -> bool:
+        """Whether the network takes images of any height and width (``input_shape: [null, null, C]``)."""
+        return self.input_shape[0] is None
+
+    @model_validator(mode="after")
+    def _any_size_is_both_sides_and_pooled(self) -> "ModelSpec":
+        if (self.input_shape[0] is None) != (self.input_shape[1] is None):
+            raise ValueError(f"input_shape {list(self.input_shape)} fixes one side only: give both a size, or "
+                             f"both null for images of any size")
+        if self.any_size and self.head.pooling == "flatten":
+            raise ValueError("input_shape [null, null, C] takes images of any size, but head.pooling flatten feeds "
+                             "the classifier a size-dependent number of values; use head.pooling avg or max, or a "
+                             "fixed input_shape")
+        return self
 
     @property
     def residual_blocks(self) -> int:

@@ -211,6 +211,9 @@ def _split(source: str, kind: str, images: np.ndarray | None, labels: np.ndarray
 
 def check_fits(data: Data, spec: ModelSpec, batch_size: int) -> None:
     """The data suits the network: one class per output, images it can take, a batch's worth."""
+    if spec.any_size:
+        raise RunError(f"{spec.name} takes images of any size, but training feeds batches of one size: pass "
+                       f"--input-size N (the spec's input_shape stays [null, null, C] for other uses)")
     if data.num_classes < 2:
         raise RunError(f"data {data.source} has one class: training needs two or more (one subfolder of images "
                        f"per class)")

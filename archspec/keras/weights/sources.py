@@ -38,6 +38,8 @@ def check_named_or_file(weights: str | Path) -> None:
         return
     name, _, tag = text.partition(":")
     close = difflib.get_close_matches(name, [*LIBRARY_OF, "hf"], n=1, cutoff=0.7)
+    if not close and ("/" in text or Path(text).suffix):
+        raise WeightsFileError(f"weights file '{text}' does not exist")
     hint = ""
     if close:
         hint = f"; did you mean '{close[0]}{':' + tag if tag else ''}'?" if close[0] != "hf" else "; did you mean hf://...?"

@@ -1,0 +1,69 @@
+"""Networks that take images of any size (``input_shape: [null, null, C]``, keras-hub's
+``image_shape=(None, None, 3)``): built, saved and run at several sizes, giving what a fixed-size
+build gives; figures that depend on the size ask for one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+
+import archspec
+from archspec import build_model, load_spec
+from archspec.cli import main
+from archspec.keras.build import load_model
+from archspec.spec.errors import RunError, SpecError
+from archspec.train.data import check_fits, open_data
+
+ANY = {"extends": "cifar_resnet20", "name": "any_resnet20", "input_shape": [None, None, 3]}
+
+
+def test_a_backbone_of_any_size_gives_the_fixed_size_builds_features():
+    spec = load_spec(ANY)
+    assert spec.any_size
+    anywhere = build_model(spec, features=True, seed=0)
+    assert anywhere.input_shape == (None, None, None, 3)
+    for height, width in ((32, 32), (40, 56)):
+        fixed = build_model(load_spec(ANY, overrides={"input_shape": [height, width, 3]}), features=True, seed=0)
+        x = np.random.default_rng(1).uniform(0, 255, (2, height, width, 3)).astype(np.float32)
+        ours, theirs = anywhere(x), fixed(x)
+        assert ours.keys() == theirs.keys()
+        for name in ours:
+            np.testing.assert_allclose(np.asarray(ours[name]), np.asarray(theirs[name]), rtol=1e-5, atol=1e-5)
+
+
+def test_a_pooled_classifier_of_any_size_saves_and_loads_safely(tmp_path):
+    model = build_model(ANY, seed=0)
+    x = np.random.default_rng(2).uniform(0, 255, (1, 48, 36, 3)).astype(np.float32)
+    model.save(tmp_path / "any.keras")
+    again = load_model(tmp_path / "any.keras")  # safe mode
+    assert again.input_shape == (None, None, None, 3)
+    np.testing.assert_allclose(again(x), model(x), rtol=1e-6)
+
+
+def test_the_size_dependent_figures_ask_for_a_size():
+    with pytest.raises(SpecError, match=r"takes images of any size .*complexity\(spec, input_size=N\)"):
+        archspec.complexity(ANY)
+    assert archspec.complexity(ANY, input_size=32).macs == archspec.complexity("cifar_resnet20").macs
+    assert build_model("cifar_resnet20", input_size="any").input_shape == (None, None, None, 3)
+    data = open_data("digits", validation_split=0.5, seed=0, synthetic_classes=10)
+    with pytest.raises(RunError, match="training feeds batches of one size: pass --input-size N"):
+        check_fits(data, load_spec(ANY), batch_size=8)
+
+
+def test_one_free_side_and_a_flatten_head_are_spec_errors():
+    with pytest.raises(SpecError, match="fixes one side only"):
+        load_spec({**ANY, "input_shape": [None, 32, 3]})
+    with pytest.raises(SpecError, match="head.pooling flatten feeds the classifier a size-dependent number"):
+        load_spec({**ANY, "head": {"pooling": "flatten"}})
+
+
+def test_build_and_validate_report_figures_at_the_reference_size(tmp_path):
+    spec = tmp_path / "any.yaml"
+    spec.write_text(yaml.safe_dump(ANY))
+    built = CliRunner().invoke(main, ["build", str(spec), "--features"])
+    assert built.exit_code == 0, built.output
+    assert "takes images of any size" in built.output and "at 224x224" in built.output
+    checked = CliRunner().invoke(main, ["validate", str(spec)])
+    assert checked.exit_code == 0 and "at 224x224 (it takes any size)" in checked.output
