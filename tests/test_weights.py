@@ -72,7 +72,8 @@ def test_a_missing_tensor_is_named_with_its_shape(tmp_path):
     del arrays["layer2.1.bn2.running_var"]
     save_file(arrays, str(tmp_path / "missing.safetensors"))
     with pytest.raises(WeightsFileError, match=r"layer 'conv3_block2_2_bn' needs tensor 'layer2.1.bn2.running_var' "
-                                               r"of shape \(16,\), ; the file lacks it and no other of the 77 the model needs: it is incomplete"):
+                                               r"of shape \(16,\); the file lacks it and no other of the 77 the "
+                                               r"model needs: it is incomplete"):
         load_source_weights(_fixture_model("resnet_basic"), tmp_path / "missing.safetensors")
 
 
