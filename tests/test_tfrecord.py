@@ -132,6 +132,10 @@ def test_the_pipeline_is_timed_beside_a_bare_decode_of_its_files(tmp_path):
     speed = measure_pipeline(open_source(source), spec, images=16)
     assert speed.pipeline_img_s > 0 and speed.bare_decode_img_s > 0 and speed.ratio == pytest.approx(
         speed.pipeline_img_s / speed.bare_decode_img_s)
+    assert speed.whole_decode_img_s > 0
+    cropped = load_training("cifar_resnet20", None, {"num_classes": 3, "input_shape": [72, 72, 3],
+                                                     "train": {"batch_size": 4}})  # random-resized crops
+    assert measure_pipeline(open_source(source), cropped, images=16).bare_decode_img_s > 0
     np.savez(tmp_path / "d.npz", x=np.zeros((20, 8, 8), np.uint8), y=np.arange(20) % 3)
     in_memory = measure_pipeline(open_source(f"npz:{tmp_path / 'd.npz'}"), spec, images=16)
     assert in_memory.bare_decode_img_s is None and in_memory.ratio is None

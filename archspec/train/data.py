@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp")
 SYNTHETIC_IMAGES = 1024
-SMALL_INPUT = 64  # inputs up to this side are evaluated on the whole image resized, larger ones on a centre crop
+SMALL_INPUT = 64  # up to this side: evaluated resized whole, trained on padded crops; above: centre and resized crops
 SOURCE_KINDS = ("digits", "cifar10", "cifar100", "folder", "npz", "tfrecord", "tfds", "synthetic")
 SOURCES = ("digits, cifar10, cifar100, folder:PATH, npz:PATH, tfrecord:GLOB[,VAL_GLOB], tfds:NAME[:SPLIT[,VAL_SPLIT]] "
            "or synthetic[:N]")
@@ -389,7 +389,7 @@ def _augmenter(t: TrainSpec, shape: tuple[int, int, int],
     import tensorflow as tf
 
     h, w, c = shape
-    mode = t.augment if t.augment != "auto" else ("pad_crop" if max(h, w) <= 64 else "resized_crop")
+    mode = augment_mode(t, shape)
     pad = t.pad or max(1, max(h, w) // 8)
     flip = mirror_safe if t.flip is None else t.flip
 
@@ -409,7 +409,7 @@ def _augmenter(t: TrainSpec, shape: tuple[int, int, int],
             padded = tf.pad(_resize(pixels(image), shape), [[pad, pad], [pad, pad], [0, 0]])
             image = tf.image.stateless_random_crop(padded, (h, w, c), crop_seed)
         elif mode == "resized_crop":
-            image = tf.image.resize(pixels(image, _resized_crop_window(crop_seed)), (h, w))
+            image = tf.image.resize(pixels(image, resized_crop_window(crop_seed)), (h, w))
         else:
             image = _resize(pixels(image), shape)
         return tf.image.stateless_random_flip_left_right(image, flip_seed) if flip else image
@@ -417,7 +417,12 @@ def _augmenter(t: TrainSpec, shape: tuple[int, int, int],
     return augment
 
 
-def _resized_crop_window(seed: "tf.Tensor") -> Window:
+def augment_mode(t: TrainSpec, shape: tuple[int, int, int]) -> str:
+    """The recipe's augmentation; ``auto``: pad-and-crop up to 64 pixels (CIFAR), random-resized crops above."""
+    return t.augment if t.augment != "auto" else ("pad_crop" if max(shape[:2]) <= SMALL_INPUT else "resized_crop")
+
+
+def resized_crop_window(seed: "tf.Tensor") -> Window:
     """Inception's random-resized crop (Szegedy et al. 2015): a box of 8% to all of the image's area and
     aspect 3/4 to 4/3, drawn by ``seed`` in at most 10 attempts, else the whole image."""
     import tensorflow as tf
