@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..graph.load import load_spec
-from ..keras.quiet import import_tensorflow
+from ..keras.quiet import import_keras
 from .common import RUN_ERRORS, WEIGHTS_HELP, fail
 
 weights_option = click.option("--weights", required=True, metavar="FILE|SOURCE", help=WEIGHTS_HELP)
@@ -17,7 +17,7 @@ weights_option = click.option("--weights", required=True, metavar="FILE|SOURCE",
 def _classifier(spec_name: str, weights: str):
     """The built model with its weights, and the evaluation transform recorded with those weights."""
     spec = load_spec(spec_name)
-    import_tensorflow()
+    import_keras()
     from ..keras.build import build_model
     from ..keras.weights.sources import record_for
     from ..train.inference import Transform

@@ -56,7 +56,7 @@ def predict_files(model: keras.Model, files: list[Path], transform: Transform) -
 
     channels = model.input_shape[-1]
     batch = tf.stack([read_image(path, transform, channels) for path in files])
-    return np.asarray(model.predict(batch, verbose=0))
+    return np.asarray(model.predict(np.asarray(batch), verbose=0))
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def evaluate(model: keras.Model, data: Data, transform: Transform, batch_size: i
     dataset = _images(data, transform, model.input_shape[-1]).batch(batch_size)
     total = -(-(len(data.train) + len(data.val)) // batch_size)
     for images, labels in progress(iter(dataset), total):
-        probabilities = np.asarray(model(images, training=False))
+        probabilities = keras.ops.convert_to_numpy(model(np.asarray(images), training=False))
         top = np.argsort(-probabilities, axis=1)[:, :5]
         labels = labels.numpy()
         hits1 += int((top[:, 0] == labels).sum())

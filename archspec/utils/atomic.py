@@ -37,11 +37,6 @@ def replacing(path: Path) -> Iterator[Path]:
             tmp.unlink(missing_ok=True)
 
 
-def save_model(model: Any, path: Path) -> None:
-    with replacing(path) as tmp:
-        model.save(tmp)
-
-
 def write_text(path: Path, text: str) -> None:
     with replacing(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
