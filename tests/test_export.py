@@ -15,7 +15,7 @@ from archspec.graph.diff import diff_report, field_changes
 from archspec.graph.load import load_spec
 from archspec.keras.drawing import stage_diagram
 from archspec.keras.export import load_source, parity, run
-from archspec.utils.atomic import save_model
+from archspec.keras.model_io import save_model
 
 # A basic block, a grouped bottleneck and option-A padding: every custom layer an export meets.
 SMALL = {

@@ -82,7 +82,7 @@ def test_routes_change_no_output_and_the_paths_gradients_sum_to_the_whole(traine
 def _measure(tmp_path, checkpoint_model, spec=NET, *extra):
     import yaml
 
-    from archspec.utils.atomic import save_model
+    from archspec.keras.model_io import save_model
 
     spec_file, checkpoint = tmp_path / "net.yaml", tmp_path / "net.keras"
     spec_file.write_text(yaml.safe_dump(spec))

@@ -88,3 +88,12 @@ def experiment_options(name: str, sized: bool = True) -> Callable:
         return command
 
     return apply
+
+def needs_tensorflow(purpose: str) -> None:
+    """Import TensorFlow quietly for ``purpose`` (its data pipeline, SavedModel), or fail in one line without it."""
+    from ..keras.quiet import import_tensorflow
+
+    try:
+        import_tensorflow(purpose)
+    except RunError as error:
+        raise fail(error) from error

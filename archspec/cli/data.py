@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import RUN_ERRORS, fail
+from .common import RUN_ERRORS, fail, needs_tensorflow
 
 
 @click.group()
@@ -35,11 +35,10 @@ def pack_command(source: str, out: Path, shard_size: int, validation_split: floa
       archspec data pack folder:/data/imagenet --out /data/imagenet-tfrecords
       archspec train resnet50 --data 'tfrecord:/data/imagenet-tfrecords/train-*,/data/imagenet-tfrecords/val-*'
     """
-    from ..keras.quiet import import_tensorflow
     from ..train.data import open_data
     from ..train.sources.pack import check_out, pack
 
-    import_tensorflow()
+    needs_tensorflow("data pack")
     try:
         check_out(out)
         opened = open_data(source, validation_split=validation_split, seed=seed, synthetic_classes=2)

@@ -7,9 +7,8 @@ from pathlib import Path
 import click
 
 from ..graph.load import load_spec
-from ..keras.quiet import import_tensorflow
 from ..spec.errors import SpecError
-from .common import RUN_ERRORS, experiment_options, fail
+from .common import RUN_ERRORS, experiment_options, fail, needs_tensorflow
 
 
 @click.group()
@@ -41,7 +40,7 @@ def degradation(data: str | None, epochs: int | None, recipe: str | None, seed: 
     from ..experiments import compare
     from ..experiments import degradation as experiment
 
-    import_tensorflow()
+    needs_tensorflow("this experiment (it trains through TensorFlow's data pipeline)")
     try:
         t = compare.chosen_recipe(recipe, data, seed, epochs, tiny, paper_data="cifar10", experiment="degradation")
         summary = experiment.run(out, t, tiny=tiny, input_size=input_size, log=click.echo, paper=bool(recipe),
@@ -82,7 +81,7 @@ def _ablation_command(name: str, help_text: str) -> None:
                 input_size: int | None, out: Path, tiny: bool) -> None:
         from ..experiments import ablations as experiment
 
-        import_tensorflow()
+        needs_tensorflow("this experiment (it trains through TensorFlow's data pipeline)")
         try:
             t = experiment.training(name, recipe, data, seed, epochs, tiny)
             summary = experiment.run(name, out, t, net, at_size=bool(recipe), tiny=tiny, input_size=input_size,
@@ -148,7 +147,7 @@ def lesion(data: str | None, epochs: int, draws: int, seed: int, input_size: int
     from ..experiments.compare import recipe
     from ..experiments.lesion import run
 
-    import_tensorflow()
+    needs_tensorflow("this experiment (it trains through TensorFlow's data pipeline)")
     try:
         rows = run(out, recipe(data or "digits", 1 if tiny else epochs, seed), tiny=tiny,
                    draws=2 if tiny else draws, input_size=input_size, log=click.echo)
@@ -184,7 +183,7 @@ def finetune(data: str | None, shots: str | None, seed: int, input_size: int | N
 
     try:
         counts = parse_shots(shots) if shots is not None else None
-        import_tensorflow()
+        needs_tensorflow("this experiment (it trains through TensorFlow's data pipeline)")
         rows = run(out, data or "digits", counts, seed=seed, tiny=tiny, input_size=input_size, log=click.echo)
     except RUN_ERRORS as error:
         raise fail(error) from error
@@ -209,7 +208,7 @@ def gradients(specs: tuple[str, ...], data: str | None, batch_size: int, seed: i
     """
     from ..experiments.gradients import DEFAULT_SPECS, run
 
-    import_tensorflow()
+    needs_tensorflow("this experiment (it trains through TensorFlow's data pipeline)")
     try:
         rows = run(specs or DEFAULT_SPECS, out, data=data or "digits", batch_size=batch_size,
                    input_size=input_size, seed=seed)
@@ -254,7 +253,7 @@ def paths(spec: str, checkpoint: Path | None, data: str | None, seed: int, out: 
     click.echo(paths_table(loaded))
     if checkpoint is None:
         return
-    import_tensorflow()
+    needs_tensorflow("this experiment (it trains through TensorFlow's data pipeline)")
     from ..experiments.path_gradients import measure, write
 
     try:

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from ..graph.load import load_spec
-from ..keras.quiet import import_tensorflow
+from ..keras.quiet import import_keras
 from ..spec.errors import RunError
 from .common import RUN_ERRORS, WEIGHTS_HELP, ema_option, fail
 
@@ -63,7 +63,7 @@ def _classifier(model: str, weights: str | None, ema: bool, resize: int | None, 
         from ..keras.weights.sources import check_named_or_file
 
         check_named_or_file(weights)  # a typo costs no TensorFlow start-up
-    import_tensorflow()
+    import_keras()
     from ..train.inference import Transform
 
     record = None

@@ -11,11 +11,11 @@ from ..graph.complexity import complexity
 from ..graph.guards import MAX_ACTIVATION_MB, MAX_PARAMS, Limits, check_size
 from ..graph.load import at_reference_size, load_spec
 from ..graph.report import complexity_table
-from ..keras.quiet import import_tensorflow
+from ..keras.quiet import import_keras
 from ..keras.weights.sources import check_named_or_file
 from ..spec.errors import RunError, SpecError
 from ..spec.schema import json_schema
-from ..utils.atomic import check_writable, save_model, write_text
+from ..utils.atomic import check_writable, write_text
 from .common import (
     RUN_ERRORS,
     WEIGHTS_HELP,
@@ -76,8 +76,9 @@ def build(spec: str, summary: bool, as_json: bool, input_size: int | None, num_c
     except (SpecError, RunError, OSError) as error:
         raise fail(error) from error
 
-    import_tensorflow()
+    import_keras()
     from ..keras.build import build_model
+    from ..keras.model_io import save_model
     from ..keras.stats import model_stats
     from ..keras.weights.load import load_weights
 
@@ -175,7 +176,7 @@ def plot(spec: str, out: Path | None, input_size: int | None, num_classes: int |
         if out is None:
             return
         check_graph_tools(out)
-        import_tensorflow()
+        import_keras()
         from ..keras.build import build_model
 
         draw_graph(build_model(loaded), out)
@@ -227,7 +228,7 @@ def export(source: str, fmt: str, out: Path | None, input_size: int | None, num_
     """
     try:
         overrides = None if source.endswith(".keras") else resized(source, input_size, num_classes)
-        import_tensorflow()  # before keras.export imports it, so its start-up notices are not printed
+        import_keras()  # before keras.export imports it, so its start-up notices are not printed
         from ..keras.export import run
 
         path, difference = run(source, fmt, out, overrides)

@@ -9,11 +9,19 @@ from typing import Any
 import click
 
 from ..graph.load import load_spec, load_training
-from ..keras.quiet import import_tensorflow
 from ..spec.errors import SpecError
 from ..spec.recipes import recipe_names, recipe_path
 from ..train.cluster import CLUSTER_TIMEOUT, multiworker_cluster
-from .common import RUN_ERRORS, Failure, data_option, fail, input_size_option, num_classes_option, resized
+from .common import (
+    RUN_ERRORS,
+    Failure,
+    data_option,
+    fail,
+    input_size_option,
+    needs_tensorflow,
+    num_classes_option,
+    resized,
+)
 
 
 @click.command()
@@ -100,7 +108,7 @@ def train(spec: str, config: Path | None, recipe: str | None, data: str | None, 
         click.echo(f"fine-tuning from {init_from} at lr {loaded.train.lr:g}, a tenth of the recipe's (--lr sets "
                    f"another)")
     if strategy != "multiworker":  # a multi-worker strategy must start before TensorFlow's devices do
-        import_tensorflow()
+        needs_tensorflow("training")
     from ..train.trainer import RunOptions
     from ..train.trainer import train as run_training
 
@@ -193,7 +201,7 @@ def bench_command(spec: str, batch_size: int, steps: int, input_size: int | None
 
 def _pipeline_speed(spec: str, source: str, batch_size: int, input_size: int | None, images: int) -> Any:
     """The training pipeline's speed on ``source`` at ``spec``'s input (resized as the benchmark is)."""
-    import_tensorflow()
+    needs_tensorflow("the pipeline benchmark")
     from ..train.data import check_fits, open_data
     from ..train.pipeline_bench import measure_pipeline
 

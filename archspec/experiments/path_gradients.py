@@ -97,8 +97,9 @@ def measure(source: str | ModelSpec, checkpoint: Path, *, data: str = "digits", 
             seed: int = 0, log: Callable[[str], None] = print) -> PathGradients:
     """Mean input-gradient norm of ``samples`` random single paths of each length through the net
     in ``checkpoint`` (a ``.keras`` model of ``source``), on training images of ``data``."""
-    import tensorflow as tf
+    import keras
 
+    from ..keras.autodiff import input_gradient
     from ..keras.model_io import load_model
 
     trained = load_model(checkpoint, compile=False)
@@ -115,21 +116,20 @@ def measure(source: str | ModelSpec, checkpoint: Path, *, data: str = "digits", 
         raise RunError(f"{checkpoint} classifies {spec.num_classes} classes but data {data} has "
                        f"{images.num_classes}: measure on the data the checkpoint was trained on (--data)")
     t = TrainSpec(data=data, batch_size=min(BATCH, len(images.train)), seed=seed, augment="none", flip=False)
-    batches = [(normalise(x), y) for x, y in _images(pipelines(images, spec, t)[0], samples)]
-    loss = tf.keras.losses.CategoricalCrossentropy(from_logits=spec.head.activation == "linear", reduction="sum")
+    batches = [(keras.ops.convert_to_numpy(normalise(x.numpy())), y.numpy())
+               for x, y in _images(pipelines(images, spec, t)[0], samples)]
+    loss = keras.losses.CategoricalCrossentropy(from_logits=spec.head.activation == "linear", reduction="sum")
 
-    @tf.function
-    def norms(x: tf.Tensor, y: tf.Tensor, route: tf.Tensor) -> tf.Tensor:
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            value = loss(y, model([x, route], training=False))  # a sum: each image's gradient is its own loss's
-        gradient = tape.gradient(value, x)
-        return tf.norm(tf.reshape(gradient, (tf.shape(x)[0], -1)), axis=1)
+    # the loss is a sum: each image's gradient is its own loss's
+    gradient = input_gradient(lambda x, y, route: loss(y, model([x, route], training=False)))
+
+    def norms(x: np.ndarray, y: np.ndarray, route: np.ndarray) -> np.ndarray:
+        return np.linalg.norm(gradient(x, y, route).reshape(len(x), -1), axis=1)
 
     rng, n = np.random.default_rng(seed), spec.residual_blocks
     single = []
     for k in range(n + 1):  # every length on the same images: a few badly classified ones dominate any mean
-        measured = [norms(x, y, tf.constant((rng.random((len(x), n)).argsort(axis=1) < k).astype("float32")))
+        measured = [norms(x, y, (rng.random((len(x), n)).argsort(axis=1) < k).astype("float32"))
                     for x, y in batches]  # each image down its own path through k random branches
         single.append(float(np.concatenate(measured).mean()))
         if k % 10 == 0 or k == n:

@@ -4,6 +4,10 @@ then checked: the exported model is loaded back and must give the Keras model's 
 A ``.keras`` source is loaded safely (``archspec.keras.model_io``); a spec or zoo name is built with fresh
 weights. SavedModel and ONNX are inference graphs in float32 (a model trained in mixed
 precision is converted first); ONNX needs the ``onnx`` extra (tf2onnx), its check onnxruntime.
+
+Formats by Keras backend: ``.keras`` on every one; SavedModel and ONNX on TensorFlow and on JAX
+(Keras converts a JAX model through jax2tf, so both need TensorFlow installed). On torch only
+``.keras``: Keras cannot write a SavedModel from torch, and its torch ONNX path is untested here.
 """
 
 from __future__ import annotations
@@ -19,14 +23,17 @@ import numpy as np
 from ..graph.load import load_spec
 from ..graph.plan import REFERENCE_SIZE
 from ..spec.errors import RunError
-from ..utils.atomic import check_writable, replacing, save_model
+from ..utils.atomic import check_writable, replacing
 from .build import build_model
-from .model_io import load_model
+from .model_io import load_model, save_model
+from .quiet import import_tensorflow
 
 Format = Literal["keras", "savedmodel", "onnx"]
 SUFFIX: dict[str, str] = {"keras": ".keras", "savedmodel": "", "onnx": ".onnx"}
 TOLERANCE = 1e-4  # largest output difference accepted, relative to outputs larger than 1 (logits, feature maps)
 ONNX_HINT = "pip install 'archspec[onnx]' (tf2onnx and onnxruntime)"
+FORMATS: dict[str, tuple[str, ...]] = {"tensorflow": ("keras", "savedmodel", "onnx"),
+                                       "jax": ("keras", "savedmodel", "onnx"), "torch": ("keras",)}
 
 
 def load_source(source: str, overrides: dict[str, Any] | None = None) -> keras.Model:
@@ -45,7 +52,15 @@ def default_path(model: keras.Model, fmt: Format) -> Path:
 
 
 def check_format(fmt: Format) -> None:
-    """Fail before loading anything when the format's converter is missing."""
+    """Fail before loading anything when Keras's backend cannot write the format or its converter is missing."""
+    backend = keras.backend.backend()
+    if fmt not in FORMATS.get(backend, ("keras",)):
+        able = ", ".join(b for b, formats in FORMATS.items() if fmt in formats)
+        raise RunError(f"--format {fmt} is not supported on Keras's {backend} backend (it writes "
+                       f"{', '.join(FORMATS.get(backend, ('keras',)))}): export with KERAS_BACKEND set to one of "
+                       f"{able}; a .keras file from any backend loads on every other")
+    if fmt != "keras":
+        import_tensorflow(f"--format {fmt}")
     if fmt == "onnx" and importlib.util.find_spec("tf2onnx") is None:
         raise RunError(f"ONNX export needs tf2onnx: {ONNX_HINT}")
 
@@ -56,7 +71,7 @@ def export(model: keras.Model, fmt: Format, out: Path) -> None:
         save_model(model, out)
         return
     model = float32(model)
-    model(np.zeros((1, *example_shape(model)), np.float32))  # an exported function needs a traced call
+    model.predict_on_batch(np.zeros((1, *example_shape(model)), np.float32))  # export needs a traced call
     with replacing(out) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # Keras's tf2onnx shim probes np.object
         model.export(str(tmp), format="tf_saved_model" if fmt == "savedmodel" else "onnx", verbose=False)
@@ -112,8 +127,8 @@ def parity(model: keras.Model, fmt: Format, out: Path, images: int = 4) -> float
 def _named(outputs: Any) -> dict[str, np.ndarray]:
     """A model's outputs by name: a classifier's one array, or a backbone's dict of feature maps."""
     if isinstance(outputs, dict):
-        return {name: np.asarray(value, np.float32) for name, value in outputs.items()}
-    return {"output": np.asarray(outputs, np.float32)}
+        return {name: np.asarray(keras.ops.convert_to_numpy(value), np.float32) for name, value in outputs.items()}
+    return {"output": np.asarray(keras.ops.convert_to_numpy(outputs), np.float32)}
 
 
 def run(source: str, fmt: Format, out: Path | None = None,

@@ -209,17 +209,31 @@ class DropPath(keras.layers.Layer):
 class GroupedConv2D(keras.layers.Conv2D):
     """``Conv2D(groups=g)`` with the same weights, computed the fastest way on the device at hand.
 
-    Keras's TensorFlow backend compiles every grouped convolution with XLA, which on CPU
-    runs a training step hundreds of times slower than the dense conv it replaces
-    (benchmarks/RESULTS.md). On CPU this layer runs ``g`` ordinary convolutions on channel
-    slices and concatenates them (identical results, TensorFlow's regular kernels); on a GPU
-    it calls TensorFlow's native grouped convolution (cuDNN); other backends use Keras's.
-    The kernel layout is Conv2D's, so weights move between the two unchanged.
+    XLA's CPU grouped convolution (Keras's TensorFlow backend compiles every grouped conv
+    with it; JAX always uses XLA) runs a training step tens to hundreds of times slower than
+    the dense conv it replaces (benchmarks/RESULTS.md, benchmarks/backends.md). On CPU this
+    layer runs ``g`` ordinary convolutions on channel slices and concatenates them (identical
+    results, the backend's regular kernels): TensorFlow's ops there, ``keras.ops`` on JAX. On a
+    GPU it calls the native grouped convolution (cuDNN), as it does on torch, whose CPU
+    kernel is fast. The kernel layout is Conv2D's, so weights move between the two unchanged.
     """
 
     def convolution_op(self, inputs, kernel):
-        if self.groups == 1 or keras.backend.backend() != "tensorflow":
+        backend = keras.backend.backend()
+        if self.groups == 1 or backend == "torch":
             return super().convolution_op(inputs, kernel)
+        if backend == "tensorflow":
+            return self._tensorflow_op(inputs, kernel)
+        from .devices import accelerators
+
+        if accelerators():
+            return super().convolution_op(inputs, kernel)
+        pairs = zip(keras.ops.split(inputs, self.groups, axis=-1), keras.ops.split(kernel, self.groups, axis=-1))
+        return keras.ops.concatenate(
+            [keras.ops.conv(x, k, self.strides, self.padding, self.data_format, self.dilation_rate)
+             for x, k in pairs], axis=-1)
+
+    def _tensorflow_op(self, inputs, kernel):
         import tensorflow as tf
 
         strides, padding = list(self.strides), self.padding.upper()
@@ -239,8 +253,9 @@ class Recompute(keras.layers.Layer):
     Memory-efficient DenseNets (Pleiss et al. 2017) wrap each layer's concatenation, BN, ReLU
     and first conv in one: only the chain's inputs and output stay alive between the passes.
     Batch-norm moving statistics are restored after the recomputation, so a training step
-    updates them once, exactly as without recomputation. Other backends than TensorFlow
-    run the chain plainly.
+    updates them once, exactly as without recomputation. On JAX the chain runs under
+    ``keras.remat`` (``jax.checkpoint``); on torch it runs plainly, as torch's checkpointing
+    would run the batch norms' updates a second time in the backward pass.
     """
 
     def __init__(self, chain: list, **kwargs) -> None:
@@ -266,8 +281,11 @@ class Recompute(keras.layers.Layer):
         return x
 
     def call(self, inputs, training=None):
-        if not training or keras.backend.backend() != "tensorflow":
+        backend = keras.backend.backend()
+        if not training or backend == "torch":
             return self._run(inputs, training)
+        if backend == "jax":  # jax.checkpoint: the recomputation is pure, so the statistics update once
+            return keras.remat(lambda x: self._run(x, training=True))(inputs)
         return _recomputed(self, inputs)
 
     def get_config(self) -> dict:

@@ -6,6 +6,11 @@ importable function (CVE-2025-1550 ran those even under ``safe_mode=True`` befor
 3.9). ``load_model`` reads the config first and refuses anything that is not Keras's own
 or one of archspec's registered layers, then loads with ``safe_mode=True``, unless the
 caller passes ``unsafe=True`` for a file they trust. Archspec's own models never need it.
+
+``save_model`` writes files any backend loads: Keras names a compiled model's optimizer by
+its class's module, which on torch is a torch-only class (loading that file on TensorFlow
+imported torch and crashed), so the file names Keras's public optimizer instead; the two
+keep the same variables.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 import keras
 
 from ..spec.errors import RunError
+from ..utils.atomic import replacing
 from .layers import PACKAGE  # importing the layers registers them with Keras
 
 MAX_CONFIG_BYTES = 64 << 20  # a 1202-layer net's config is a few MiB
@@ -43,6 +49,26 @@ def load_model(path: str | Path, *, unsafe: bool = False, compile: bool = True) 
         return keras.saving.load_model(path, safe_mode=not unsafe, compile=compile)
     except (ValueError, TypeError, OSError) as err:
         raise ModelFileError(f"{path}: Keras cannot load it: {err}") from err
+
+
+def save_model(model: keras.Model, path: Path) -> None:
+    """``model.save(path)`` atomically (a crash never leaves a half-written file), loadable on every backend."""
+    with replacing(path) as tmp:
+        model.save(tmp)
+        with zipfile.ZipFile(tmp) as archive:
+            members = {name: archive.read(name) for name in archive.namelist()}
+        config = json.loads(members["config.json"])
+        optimizer = (config.get("compile_config") or {}).get("optimizer")
+        if not isinstance(optimizer, dict) or not optimizer.get("module", "").startswith(_BACKEND_OPTIMIZERS):
+            return
+        optimizer["module"] = "keras.optimizers"
+        members["config.json"] = json.dumps(config).encode()
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name, data in members.items():
+                archive.writestr(name, data)
+
+
+_BACKEND_OPTIMIZERS = "keras.src.backend."  # e.g. keras.src.backend.torch.optimizers.torch_sgd
 
 
 def _read_config(path: Path) -> Any:

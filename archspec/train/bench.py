@@ -3,8 +3,9 @@
 Each measurement runs in a fresh Python process, so one model's allocator caches and
 compiled functions never flatter or burden the next; ``--compare keras`` measures the
 equivalent keras.applications model the same way, in the same run, and reports ratios.
-Peak memory is TensorFlow's allocator peak (CPU or GPU) over the timed training steps:
-weights, optimizer state, activations kept for the backward pass, and workspace.
+Peak memory is the backend's allocator peak over the timed training steps (TensorFlow's on CPU
+or GPU; JAX's and torch's on a GPU; none for them on CPU): weights, optimizer state, activations
+kept for the backward pass, and workspace. Runs on Keras's backend, whichever it is.
 """
 
 from __future__ import annotations
@@ -65,15 +66,15 @@ def bench(source: str, settings: Settings, keras_application: str | None = None)
 
 
 def _measure(source: str, settings: Settings, keras_application: str | None) -> Result:
-    from ..keras.quiet import import_tensorflow
+    from ..keras.quiet import import_keras
 
-    import_tensorflow()
+    backend = import_keras()
     import keras
     import numpy as np
-    import tensorflow as tf
 
     from ..graph.load import load_spec
     from ..keras.builder import build_spec
+    from ..keras.devices import device_name, peak_memory
 
     if settings.mixed_precision:
         keras.mixed_precision.set_global_policy(f"mixed_{settings.mixed_precision}")
@@ -90,9 +91,16 @@ def _measure(source: str, settings: Settings, keras_application: str | None) -> 
     build_s = time.perf_counter() - start
 
     rng = np.random.default_rng(0)
-    x = tf.constant(rng.uniform(-1, 1, (settings.batch_size, *spec.input_shape)).astype("float32"))
-    y = tf.one_hot(rng.integers(0, spec.num_classes, settings.batch_size), spec.num_classes)
-    infer = tf.function(lambda t: model(t, training=False), jit_compile=settings.jit)
+    x = keras.ops.convert_to_tensor(rng.uniform(-1, 1, (settings.batch_size, *spec.input_shape)).astype("float32"))
+    y = keras.ops.convert_to_tensor(np.eye(spec.num_classes, dtype="float32")[
+        rng.integers(0, spec.num_classes, settings.batch_size)])
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        infer = tf.function(lambda t: model(t, training=False), jit_compile=settings.jit)
+    else:  # Keras compiles predict_on_batch (jax.jit on JAX), with jit_compile as set here
+        model.compile(jit_compile=settings.jit)
+        infer = model.predict_on_batch
     inference_s = _timed(lambda: infer(x), settings.steps)
 
     train_step_s = peak = None
@@ -100,14 +108,11 @@ def _measure(source: str, settings: Settings, keras_application: str | None) -> 
         model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
                       loss="categorical_crossentropy", jit_compile=settings.jit)
         model.train_on_batch(x, y)  # trace and compile outside the timing
-        allocator = "GPU:0" if tf.config.list_logical_devices("GPU") else "CPU:0"
-        tf.config.experimental.reset_memory_stats(allocator)
-        train_step_s = _timed(lambda: model.train_on_batch(x, y), settings.steps)
-        peak = tf.config.experimental.get_memory_info(allocator)["peak"] / 2**20
-    device = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0]).get(
-        "device_name", "GPU") if tf.config.list_physical_devices("GPU") else "CPU"
+        with peak_memory() as peak_mb:
+            train_step_s = _timed(lambda: model.train_on_batch(x, y), settings.steps)
+        peak = peak_mb()
     return Result(
-        model=keras_application or spec.name, device=device, batch_size=settings.batch_size,
+        model=keras_application or spec.name, device=device_name(), batch_size=settings.batch_size,
         input_shape=tuple(spec.input_shape), build_s=build_s,
         inference_img_s=settings.batch_size / inference_s,
         train_step_s=train_step_s,
@@ -118,14 +123,15 @@ def _measure(source: str, settings: Settings, keras_application: str | None) -> 
 
 def _timed(step: Any, steps: int) -> float:
     """Median seconds per call after one warm-up call; results are forced to the host."""
+    import keras
     import numpy as np
 
-    np.asarray(step())
+    keras.ops.convert_to_numpy(step())
     times = []
     for _ in range(steps):
         start = time.perf_counter()
         out = step()
-        np.asarray(out[0] if isinstance(out, (list, tuple)) else out)
+        keras.ops.convert_to_numpy(out[0] if isinstance(out, (list, tuple)) else out)
         times.append(time.perf_counter() - start)
     return float(np.median(times))
 

@@ -76,7 +76,7 @@ def predict_files(model: keras.Model, files: list[Path], transform: Transform) -
 
     channels = model.input_shape[-1]
     batch = tf.stack([read_image(path, transform, channels) for path in files])
-    return np.asarray(model.predict(batch, verbose=0))
+    return np.asarray(model.predict(np.asarray(batch), verbose=0))
 
 
 @dataclass(frozen=True)
@@ -143,7 +143,7 @@ def evaluate(model: keras.Model, data: Data, transform: Transform, batch_size: i
 
     try:
         for images, labels in progress(iter(dataset), total):
-            probabilities = keras.ops.convert_to_numpy(model(images, training=False))
+            probabilities = keras.ops.convert_to_numpy(model(np.asarray(images), training=False))
             top = np.argsort(-probabilities, axis=1)[:, :5]
             labels = np.asarray(labels) if mapping is None else mapping[np.asarray(labels)]
             hits1 += int((top[:, 0] == labels).sum())

@@ -29,10 +29,10 @@ import keras
 import tensorflow as tf
 
 from ..keras.build import build_model
+from ..keras.model_io import save_model
 from ..spec.errors import RunError
 from ..spec.schema import ModelSpec
 from ..spec.train_schema import TrainSpec
-from ..utils.atomic import save_model
 from .cluster import CLUSTER_TIMEOUT, Strategy, lost_worker, make_strategy, output_folder, shard
 from .data import Data, check_fits, open_data, pipelines, steps_per_epoch
 from .preflight import check_transfer

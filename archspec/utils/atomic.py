@@ -13,7 +13,6 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 
 @contextmanager
@@ -35,11 +34,6 @@ def replacing(path: Path) -> Iterator[Path]:
             shutil.rmtree(tmp)
         else:
             tmp.unlink(missing_ok=True)
-
-
-def save_model(model: Any, path: Path) -> None:
-    with replacing(path) as tmp:
-        model.save(tmp)
 
 
 def write_text(path: Path, text: str) -> None:
