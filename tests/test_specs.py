@@ -1,4 +1,4 @@
-"""The example specs in specs/ validate, build, and say what the README says they do."""
+"""The example specs in specs/ validate, build, and say what the docs say they do."""
 
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ def zoo() -> None:
 @click.option("--family", help="Only this family (resnet, resnext, wide, preact, plain, ...).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON array of objects (name, family, params, macs, "
                                                       "published_error).")
-@click.option("--markdown", is_flag=True, help="A Markdown table (the README's zoo table).")
+@click.option("--markdown", is_flag=True, help="A Markdown table.")
 def zoo_list(family: str | None, as_json: bool, markdown: bool) -> None:
     """Every zoo entry with computed params and MACs and the published error."""
     everything = list_zoo()

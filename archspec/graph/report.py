@@ -60,7 +60,7 @@ def compare_table(specs: list[ModelSpec], figures: list[Complexity]) -> str:
 
 
 def zoo_markdown(entries: list["ZooEntry"]) -> str:
-    """The README's zoo table: computed figures beside the published ones and their source."""
+    """The zoo as a Markdown table: computed figures beside the published ones and their source."""
     rows = [
         "| name | family | input | params | GMACs | published params | published error (%) | source |",
         "|---|---|---|---:|---:|---:|---:|---|",
