@@ -5,13 +5,11 @@ trained models (a .keras file, a run folder with its class names) as the model."
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
-from PIL import Image
 
 from archspec.cli import main
 from archspec.spec.errors import RunError
@@ -19,6 +17,8 @@ from archspec.spec.zoo import imagenet_classes, imagenet_synsets
 from archspec.train.data import open_data
 from archspec.train.inference import label_mapping
 from archspec.train.sources.base import Data, Split
+
+from .test_sources import write_images
 
 
 def run(*args) -> object:
@@ -58,20 +58,11 @@ def test_classes_that_cannot_match_the_outputs_are_refused():
         label_mapping(named("ant", "bee"), 2, ("cat", "dog"))
 
 
-def _photos(root: Path, classes: list[str], per_class: int = 2, seed: int = 0) -> Path:
-    rng = np.random.default_rng(seed)
-    for name in classes:
-        (root / name).mkdir(parents=True)
-        for i in range(per_class):
-            Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(root / name / f"{i}.png")
-    return root
-
-
 def test_synset_folders_score_what_predict_says(tmp_path):
     """The issue's case: two synset folders whose images predict classifies correctly scored 0%."""
     model = tmp_path / "net.keras"
     assert run("build", "cifar_resnet20", "--num-classes", "1000", "--seed", "1", "--save", model).exit_code == 0
-    images = sorted(_photos(tmp_path / "loose", ["x"], per_class=3).glob("x/*.png"))
+    images = sorted(write_images(tmp_path / "loose", ["x"], per_class=3).glob("x/*.png"))
     predicted = [json.loads(line)["classes"][0] for line in run("predict", model, *images, "--json").output.splitlines()]
     for image, index in zip(images, predicted):
         folder = tmp_path / "subset" / imagenet_synsets()[index]
@@ -87,8 +78,8 @@ def test_synset_folders_score_what_predict_says(tmp_path):
 
 def test_an_imagenet_layout_evaluates_its_val_side_and_tfrecords_evaluate_the_same(tmp_path):
     root = tmp_path / "imagenet"
-    _photos(root / "train", ["0", "1"], per_class=3)
-    _photos(root / "val", ["0", "1"], per_class=2, seed=1)
+    write_images(root / "train", ["0", "1"], per_class=3)
+    write_images(root / "val", ["0", "1"], per_class=2)
     model = tmp_path / "net.keras"
     assert run("build", "cifar_resnet20", "--num-classes", "2", "--save", model).exit_code == 0
     folder = run("evaluate", model, "--data", f"folder:{root}", "--json")
@@ -103,7 +94,7 @@ def test_an_imagenet_layout_evaluates_its_val_side_and_tfrecords_evaluate_the_sa
 
 @pytest.mark.slow
 def test_a_run_folder_is_a_model_with_its_class_names(tmp_path):
-    data = _photos(tmp_path / "photos", ["cat", "dog"], per_class=4)
+    data = write_images(tmp_path / "photos", ["cat", "dog"], per_class=4)
     spec = tmp_path / "net.yaml"
     spec.write_text(yaml.safe_dump({"extends": "cifar_resnet20", "num_classes": 2,
                                     "train": {"epochs": 1, "batch_size": 4}}))
