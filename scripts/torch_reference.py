@@ -19,7 +19,7 @@ separate venv: `pip install torch torchvision timm safetensors scikit-learn`).
         own evaluation transforms make of them (tests/test_eval_transform.py).
     python scripts/torch_reference.py sources [results-imagenet.csv]
         The `source:` sections of the zoo's torchvision and timm entries, from their own metadata; timm's
-        top-1 at 224 from its results/results-imagenet.csv (github.com/huggingface/pytorch-image-models),
+        top-1 at each weight's own input size from its results/results-imagenet.csv (github.com/huggingface/pytorch-image-models),
         when given.
 """
 
@@ -75,6 +75,12 @@ SOURCES = {
     "dpn131": ("timm", "dpn131", ["mx_in1k"]),
     "preact_resnet50": ("timm", "resnetv2_50", ["a1h_in1k"]),
     "preact_resnet101": ("timm", "resnetv2_101", ["a1h_in1k"]),
+    "resnet26t": ("timm", "resnet26t", ["ra2_in1k"]),
+    "ecaresnet26t": ("timm", "ecaresnet26t", ["ra2_in1k"]),
+    "ecaresnet50d": ("timm", "ecaresnet50d", ["miil_in1k"]),
+    "seresnext26d_32x4d": ("timm", "seresnext26d_32x4d", ["bt_in1k"]),
+    **{f"regnet{kind}_{size}": ("timm", f"regnet{kind}_{size}", ["pycls_in1k"]) for kind in "xy"
+       for size in ("002", "004", "006", "008", "016", "032", "040", "064", "080", "120", "160", "320")},
 }
 
 
@@ -135,6 +141,7 @@ def narrow_models() -> dict[str, tuple[torch.nn.Module, int, str]]:
     """Fixture name -> (the real class's narrow network, input size, file format)."""
     from timm.layers import SEModule
     from timm.models.dpn import DPN
+    from timm.models.regnet import RegNet, RegNetCfg
     from timm.models.resnet import BasicBlock, Bottleneck, ResNet
     from timm.models.resnetv2 import ResNetV2
     from torchvision.models.densenet import DenseNet
@@ -159,6 +166,13 @@ def narrow_models() -> dict[str, tuple[torch.nn.Module, int, str]]:
         "resnetv2": (ResNetV2((1, 1, 1, 1), channels=(32, 64, 128, 256), stem_chs=16, num_classes=10,
                               conv_layer=timm.layers.create_conv2d,
                               norm_layer=timm.layers.BatchNormAct2d), 64, "safetensors"),
+        **{f"resnet_{attn}": (ResNet(block, [1, 1, 1, 1], channels=(8, 16, 32, 64), block_args={"attn_layer": attn},
+                                     num_classes=10, **stem), 64, "safetensors")
+           for attn, block, stem in [
+               ("eca", Bottleneck, {"stem_type": "deep_tiered", "stem_width": 8, "avg_down": True}),
+               ("ese", Bottleneck, {}), ("cbam", BasicBlock, {}), ("gc", Bottleneck, {}), ("gca", Bottleneck, {})]},
+        "regnet": (RegNet(RegNetCfg(w0=8, wa=8, wm=1.5, depth=5, group_size=4, se_ratio=0.25, stem_width=8),
+                          num_classes=10), 64, "safetensors"),
     }
 
 
@@ -231,11 +245,12 @@ def sources(timm_results: Path | None) -> None:
     top1 = {}
     if timm_results:
         with open(timm_results, newline="") as file:
-            top1 = {row["model"]: float(row["top1"]) for row in csv.DictReader(file) if row["img_size"] == "224"}
+            top1 = {(row["model"], int(row["img_size"])): float(row["top1"]) for row in csv.DictReader(file)}
     for entry, (library, name, tags) in SOURCES.items():
         lines = ["source:", f"  library: {library}", f"  model: {name}", "  weights:"]
         for tag in tags:
-            weight = _weight_lines(library, name, tag, top1.get(f"{name}.{tag}"))
+            size = 224 if library == "torchvision" else timm.models.get_pretrained_cfg(f"{name}.{tag}").input_size[1]
+            weight = _weight_lines(library, name, tag, top1.get((f"{name}.{tag}", size)))
             lines += [f"    - {line}" if i == 0 else f"      {line}" for i, line in enumerate(weight)]
         print(f"# {entry}\n" + "\n".join(lines))
 

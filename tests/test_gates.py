@@ -184,7 +184,12 @@ def test_custom_layer_config_round_trips(layer):
 
 
 @pytest.mark.parametrize(("stage", "defaults", "expected"), [
-    ({"se_ratio": 32}, {}, r"se_ratio 32 would squeeze the block's 8 output channels"),
+    ({"attention": {"type": "eca", "ratio": 0.5}}, {}, r"attention eca takes no ratio \(it takes kernel, gamma"),
+    ({"se_ratio": 4, "attention": {"type": "eca"}}, {}, r"give one of se_ratio and attention"),
+    ({"attention": {"type": "cbam", "kernel": 4}}, {}, r"kernel 4 has no centre tap"),
+    ({"attention": {"type": "se", "at": "after_3x3"}}, {}, r"a basic block has two 3x3 convs"),
+    ({"groups": 2, "group_width": 4}, {}, r"groups 2 and group_width 4 both set"),
+    ({"group_width": 3}, {}, r"group_width 3 must divide the 3x3 width 8"),
     ({"merge": "weighted"}, {}, r"merge 'weighted' .* order 'post'"),
     ({"merge": "weighted", "order": "bn_after_add"}, {}, r"order 'bn_after_add'"),
     ({"merge": "weighted", "order": "preact", "shortcut": "highway"}, {},

@@ -158,13 +158,13 @@ def test_a_jpeg_decodes_only_its_crop_window_and_gives_the_pixels_a_full_decode_
     import tensorflow as tf
 
     from archspec.spec.train_schema import TrainSpec
-    from archspec.train.data import _augmenter, _resized_crop_window
+    from archspec.train.data import _augmenter, resized_crop_window
     from archspec.train.sources.base import decode
 
     jpeg = tf.constant(encoded(smooth_photo(np.random.default_rng(0)), "JPEG"))
     whole = decode(jpeg, 3)
     for seed in range(8):
-        window = _resized_crop_window(tf.constant([seed, 1], tf.int64))
+        window = resized_crop_window(tf.constant([seed, 1], tf.int64))
         cropped, sliced = decode(jpeg, 3, window).numpy(), tf.slice(whole, *window(tf.shape(whole))).numpy()
         assert cropped.shape == sliced.shape and cropped.shape[:2] != (375, 500)  # a real window, the same one
         # the same pixels, up to the decoder's chroma upsampling along the window's edges
@@ -197,12 +197,12 @@ def test_a_jpeg_truncated_below_the_window_is_met_when_a_window_reaches_the_dama
 def test_other_formats_decode_whole_then_crop_to_the_same_window(format):
     import tensorflow as tf
 
-    from archspec.train.data import _resized_crop_window
+    from archspec.train.data import resized_crop_window
     from archspec.train.sources.base import decode
 
     pixels = np.random.default_rng(1).integers(0, 256, (50, 60, 3), dtype=np.uint8)
     contents = tf.constant(encoded(pixels, format))
-    window = _resized_crop_window(tf.constant([5, 1], tf.int64))
+    window = resized_crop_window(tf.constant([5, 1], tf.int64))
     for channels in (1, 3) if format == "PNG" else (3,):  # TensorFlow decodes GIF and BMP to colour only
         whole = decode(contents, channels)
         cropped = decode(contents, channels, window).numpy()

@@ -31,6 +31,8 @@ NARROW_NETWORKS = [
     ("dpn", "dpn.safetensors"),
     ("resnet_d", "resnet_d.safetensors"),
     ("resnetv2", "resnetv2.safetensors"),
+    *[(f"resnet_{attention}", f"resnet_{attention}.safetensors") for attention in ("eca", "ese", "cbam", "gc", "gca")],
+    ("regnet", "regnet.safetensors"),
 ]
 
 

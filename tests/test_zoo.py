@@ -50,13 +50,17 @@ def test_package_reference_keeps_every_shared_figure():
                 assert ours[key] == value, (name, key)
 
 
-@pytest.mark.parametrize("name", [n for n, p in published().items() if p.params or p.total_params or p.gmacs])
+@pytest.mark.parametrize("name", [n for n, p in published().items()
+                                  if p.params or p.params_millions or p.total_params or p.gmacs])
 def test_computed_figures_equal_published(name):
     if name not in zoo_paths():
         pytest.skip(f"{name} is not in the zoo yet")
     pub, c = published()[name], complexity(name)
     if pub.params is not None:
         assert c.params == pub.params
+    if pub.params_millions is not None:
+        decimals = len(repr(pub.params_millions).split(".")[1])
+        assert round(c.params / 1e6, decimals) == pub.params_millions
     if pub.total_params is not None:
         assert c.total_params == pub.total_params
     if pub.gmacs is not None:

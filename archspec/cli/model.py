@@ -122,8 +122,8 @@ def build(spec: str, summary: bool, as_json: bool, input_size: int | None, num_c
 def validate(specs: tuple[str, ...], quiet: bool) -> None:
     """Check SPECS (files or zoo names) without building them: schema, shapes, figures.
 
-    Prints each spec's params and MACs, or each problem as file:line:col. Exit 1
-    if any spec is invalid.
+    Prints each spec's params and MACs (and the stages a regnet generator expands to), or each
+    problem as file:line:col. Exit 1 if any spec is invalid.
     """
     failed = 0
     for source in specs:
@@ -138,6 +138,10 @@ def validate(specs: tuple[str, ...], quiet: bool) -> None:
             c = complexity(sized)
             at = f" at {sized.input_shape[0]}x{sized.input_shape[1]} (it takes any size)" if spec.any_size else ""
             click.echo(f"ok {source}: {c.params:,} params, {c.macs / 1e9:.3f} GMACs{at}")
+            if spec.regnet:  # show what the generator expanded to
+                from ..keras.drawing import stage_diagram
+
+                click.echo("\n".join(stage_diagram(sized).splitlines()[1:]))
     if failed:
         raise Failure(f"{failed} of {len(specs)} specs are invalid")
 

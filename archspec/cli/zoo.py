@@ -11,7 +11,7 @@ from ..graph.catalogue import list_zoo
 from ..graph.complexity import complexity
 from ..graph.load import load_spec
 from ..graph.report import compare_table, complexity_table, human, weights_table, zoo_markdown
-from ..keras.drawing import compare_plot
+from ..keras.drawing import compare_plot, stage_diagram
 from ..spec.errors import SpecError
 from ..spec.loader import did_you_mean
 from ..spec.zoo import published, zoo_path
@@ -63,6 +63,8 @@ def zoo_show(name: str) -> None:
     if path is None:
         raise Failure(f"'{name}' is a spec file, not a zoo name; see `archspec zoo list`")
     click.echo(path.read_text(encoding="utf-8").rstrip())
+    if spec.regnet:
+        click.echo("\nregnet expands to:\n" + "\n".join(stage_diagram(spec).splitlines()[1:]))
     click.echo()
     click.echo(complexity_table(spec, complexity(spec)))
     pub = published().get(name)

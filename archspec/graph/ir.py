@@ -182,12 +182,14 @@ class Graph:
     def conv(
         self, x: Tensor, prefix: str, filters: int, kernel: int, stride: int = 1,
         groups: int = 1, padding: str | None = None, normalized: bool = False,
-        bias: bool | None = None, bias_init: float = 0.0,
+        bias: bool | None = None, bias_init: float = 0.0, shares: Tensor | None = None,
     ) -> Tensor:
         """``{prefix}_conv``; with explicit padding a ``{prefix}_pad`` layer goes first.
 
         ``normalized`` says a norm follows, which decides the bias under ``conv_bias: unnormalized``;
         ``bias`` overrides that rule for the gate convs (SE, highway), which always have one.
+        ``shares``: the output of another conv whose layer (and weights) this one applies again
+        (CBAM's MLP on two pools); its weights are counted once, its MACs every time.
         """
         if x.channels % groups or filters % groups:
             raise self.fail(
@@ -210,8 +212,8 @@ class Graph:
         return self._add(
             f"{prefix}_conv", "conv", (x,), shape,
             filters=filters, kernel=kernel, stride=stride, groups=groups, padding=padding, bias=bias,
-            bias_init=bias_init, params=weights + (filters if bias else 0),
-            macs=shape[0] * shape[1] * weights,
+            bias_init=bias_init, shares=shares.node if shares else None,
+            params=0 if shares else weights + (filters if bias else 0), macs=shape[0] * shape[1] * weights,
         )
 
     def norm(self, x: Tensor, prefix: str, zero_init: bool = False) -> Tensor:
@@ -238,6 +240,10 @@ class Graph:
     def conv_norm_act(self, x: Tensor, prefix: str, filters: int, kernel: int, **conv: Any) -> Tensor:
         return self.act(self.conv_norm(x, prefix, filters, kernel, **conv), prefix)
 
+    def layer_norm(self, x: Tensor, prefix: str, epsilon: float = 1e-6) -> Tensor:
+        """``{prefix}_ln``: normalises each position over its channels (LayerNorm2d), with a scale and offset."""
+        return self._add(f"{prefix}_ln", "layer_norm", (x,), x.shape, epsilon=epsilon, params=2 * x.channels)
+
     def norm_act(self, x: Tensor, prefix: str) -> Tensor:
         """``{prefix}_bn`` then ``{prefix}_relu``: the pre-activation of BN-ReLU-conv layers."""
         return self.act(self.norm(x, prefix), prefix)
@@ -263,8 +269,9 @@ class Graph:
         return self._add(name, "channel_pad", (x,), x.shape[:-1] + (channels,), channels=channels)
 
     def add(self, xs: tuple[Tensor, ...], name: str, block: int | None = None) -> Tensor:
-        """The sum of ``xs``; ``block``: this is residual block ``block``'s merge of (shortcut, branch)."""
-        if len({t.shape for t in xs}) != 1:
+        """The sum of ``xs``, the later ones maybe 1x1 maps of the first's channels (broadcast, as global context
+        adds); ``block``: this is residual block ``block``'s merge of (shortcut, branch)."""
+        if any(t.shape not in (xs[0].shape, (1, 1, xs[0].channels)) for t in xs[1:]):
             raise self.fail(f"{name}: cannot add tensors of shapes {', '.join(t.size for t in xs)}")
         return self._add(name, "add", xs, xs[0].shape, block=block)
 
@@ -285,13 +292,32 @@ class Graph:
         shape = (1, 1, x.channels) if keepdims else (x.channels,)
         return self._add(name, "global_pool", (x,), shape, kind=kind, keepdims=keepdims)
 
+    def channel_conv(self, x: Tensor, name: str, kernel: int) -> Tensor:
+        """A 1D convolution of ``kernel`` taps sliding over the channels of a 1x1 map, zero-padded to keep
+        their number, one kernel for all (ECA)."""
+        if x.shape[:2] != (1, 1):
+            raise self.fail(f"{name}: a channel convolution reads a 1x1 map, not {x.size}")
+        return self._add(name, "channel_conv", (x,), x.shape, kernel=kernel, params=kernel, macs=kernel * x.channels)
+
+    def channel_pool(self, x: Tensor, name: str) -> Tensor:
+        """Each position's mean and max over the channels, as a two-channel map (CBAM's spatial attention)."""
+        return self._add(name, "channel_pool", (x,), x.shape[:2] + (2,))
+
+    def attention_pool(self, x: Tensor, logits: Tensor, name: str) -> Tensor:
+        """The sum of ``x``'s positions weighted by a softmax of the one-channel ``logits`` over them: a 1x1
+        map (global context's pooling)."""
+        if logits.shape != x.shape[:2] + (1,):
+            raise self.fail(f"{name}: attention pooling a {x.size} map needs one logit per position, got {logits.size}")
+        return self._add(name, "attention_pool", (x, logits), (1, 1, x.channels), macs=math.prod(x.shape))
+
     def flatten(self, x: Tensor, name: str) -> Tensor:
         """The whole map as one vector (VGG's classifier input)."""
         return self._add(name, "flatten", (x,), (math.prod(x.shape),))
 
     def multiply(self, x: Tensor, scale: Tensor, name: str) -> Tensor:
-        """``x`` times ``scale``, a map of ``x``'s shape or a 1x1 map of its channels (broadcast)."""
-        if scale.shape not in (x.shape, (1, 1, x.channels)):
+        """``x`` times ``scale``: a map of ``x``'s shape, a 1x1 map of its channels or a one-channel map of
+        its positions (broadcast)."""
+        if scale.shape not in (x.shape, (1, 1, x.channels), x.shape[:2] + (1,)):
             raise self.fail(f"{name}: cannot scale a {x.size} map by a {scale.size} one")
         return self._add(name, "multiply", (x, scale), x.shape)
 

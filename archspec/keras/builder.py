@@ -17,7 +17,10 @@ from ..graph.ir import Graph, Node
 from ..graph.plan import plan
 from ..spec.schema import ModelSpec
 from .layers import (
+    AttentionPool,
+    ChannelConv,
     ChannelPad,
+    ChannelPool,
     ChannelSlice,
     DropPath,
     GradientRoute,
@@ -90,6 +93,10 @@ def build_graph(graph: Graph, name: str, native_grouped: bool = False, routed: b
         "slice": lambda n: ChannelSlice(n.attrs["start"], n.attrs["stop"], name=n.name),
         "global_pool": global_pool,
         "flatten": lambda n: keras.layers.Flatten(name=n.name),
+        "channel_conv": lambda n: ChannelConv(n.attrs["kernel"], name=n.name, **weights),
+        "channel_pool": lambda n: ChannelPool(name=n.name),
+        "attention_pool": lambda n: AttentionPool(name=n.name),
+        "layer_norm": lambda n: keras.layers.LayerNormalization(epsilon=n.attrs["epsilon"], name=n.name),
         "multiply": lambda n: keras.layers.Multiply(name=n.name),
         "weighted_add": lambda n: WeightedAdd(n.attrs["init"], name=n.name),
         "highway": lambda n: HighwayMerge(name=n.name),
@@ -103,13 +110,15 @@ def build_graph(graph: Graph, name: str, native_grouped: bool = False, routed: b
     inputs = keras.Input(shape=shape, name=graph.nodes[0].name)
     route = keras.Input(shape=(graph.blocks,), name="route") if routed else None
     tensors: dict[str, Any] = {graph.nodes[0].name: inputs}
+    built: dict[str, keras.layers.Layer] = {}  # node name -> its layer, for the nodes that share one
     for nodes in _runs(graph.nodes[1:]):
         args = [tensors[i] for i in nodes[0].inputs]
         if route is not None and nodes[0].attrs.get("block"):  # a residual merge of (shortcut, branch)
             block, merge = nodes[0].attrs["block"] - 1, nodes[0].name
             args = [GradientRoute(block, shortcut=True, name=f"{merge}_route_shortcut")([args[0], route]),
                     GradientRoute(block, name=f"{merge}_route_branch")([args[1], route])]
-        layers = [layer_for[n.op](n) for n in nodes]
+        layers = [built[n.attrs["shares"]] if n.attrs.get("shares") else layer_for[n.op](n) for n in nodes]
+        built.update((n.name, layer) for n, layer in zip(nodes, layers))
         layer = Recompute(layers, name=nodes[0].recompute) if nodes[0].recompute else layers[0]
         tensors[nodes[-1].name] = layer(args if len(args) > 1 else args[0])
     outputs = ({key: tensors[node] for key, node in graph.outputs.items()} if graph.outputs

@@ -12,7 +12,16 @@ from typing import Any
 from ..graph.complexity import Complexity, complexity
 from ..graph.report import compare_parts
 from ..spec.errors import RunError
-from ..spec.schema import BasicStage, BottleneckStage, DenseStage, DualPathStage, ModelSpec, PlainStage, Stem
+from ..spec.schema import (
+    Attention,
+    BasicStage,
+    BottleneckStage,
+    DenseStage,
+    DualPathStage,
+    ModelSpec,
+    PlainStage,
+    Stem,
+)
 from ..utils.figures import pyplot, save_figure
 
 GRAPH_SUFFIXES = (".png", ".svg", ".pdf", ".dot")
@@ -31,14 +40,20 @@ def _grouped(width: int, groups: int) -> str:
     return f"{width}/{groups}g" if groups > 1 else str(width)
 
 
+def _attention(a: Attention) -> str:
+    """``SE x0.0625``, ``ECA``, ``GC x0.125 after 3x3``: the module, its squeeze and where it sits."""
+    squeeze = f" x{a.ratio:g}{' of input' if a.ratio_of == 'input' else ''}" if a.ratio else ""
+    return f"{a.type.upper()}{squeeze}{' after 3x3' if a.at == 'after_3x3' else ''}"
+
+
 def _stage(stage: Any) -> str:
     """``3 x basic [3x3 16, 3x3 16] + shortcut A, stride 2``: what one block of the stage computes."""
     if isinstance(stage, PlainStage):
         body = ", ".join([f"3x3 {stage.width}"] * stage.convs)
     elif isinstance(stage, BasicStage):
-        body = ", ".join([f"3x3 {_grouped(stage.inner_width, stage.groups)}"] * 2)
+        body = ", ".join([f"3x3 {_grouped(stage.inner_width, stage.conv_groups)}"] * 2)
     elif isinstance(stage, BottleneckStage):
-        body = f"1x1 {stage.inner_width}, 3x3 {_grouped(stage.inner_width, stage.groups)}, 1x1 {stage.out_width}"
+        body = f"1x1 {stage.inner_width}, 3x3 {_grouped(stage.inner_width, stage.conv_groups)}, 1x1 {stage.out_width}"
     elif isinstance(stage, DenseStage):
         bottleneck = f"1x1 {stage.bn_size * stage.growth_rate}, " if stage.bn_size else ""
         body = f"{bottleneck}3x3 {stage.growth_rate}, concat"
@@ -50,7 +65,7 @@ def _stage(stage: Any) -> str:
     if isinstance(stage, (BasicStage, BottleneckStage)):
         extras.append(f"+ shortcut {stage.shortcut}")
         extras += [f"order {stage.order}"] if stage.order != "post" else []
-        extras += [f"SE 1/{stage.se_ratio}"] if stage.se_ratio else []
+        extras += [_attention(stage.attention)] if stage.attention else []
     if isinstance(stage, DenseStage) and stage.compression < 1:
         extras.append(f"transition x{stage.compression:g}")
     if isinstance(stage, PlainStage) and not stage.norm:

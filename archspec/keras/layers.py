@@ -206,6 +206,59 @@ class DropPath(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
+class ChannelConv(keras.layers.Conv1D):
+    """ECA's 1D convolution across channels: a (batch, 1, 1, C) map's channels as a length-C sequence,
+    ``kernel`` taps zero-padded to keep C, one filter, no bias. A ``Conv1D``, so its kernel is (k, 1, 1)."""
+
+    def __init__(self, kernel: int, **kwargs) -> None:
+        super().__init__(1, kernel, padding="same", use_bias=False, **kwargs)
+        self.kernel_taps = kernel
+
+    def build(self, input_shape):
+        super().build((input_shape[0], input_shape[-1], 1))
+        self.input_spec = keras.layers.InputSpec(ndim=4)  # Conv1D's own would check the reshaped input
+
+    def call(self, x):
+        channels = x.shape[-1]
+        y = super().call(ops.reshape(x, (-1, channels, 1)))
+        return ops.reshape(y, (-1, 1, 1, channels))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict:
+        return {**keras.layers.Layer.get_config(self), "kernel": self.kernel_taps}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ChannelPool(keras.layers.Layer):
+    """Each position's mean and max over the channels, stacked as two channels (CBAM's spatial attention)."""
+
+    def call(self, x):
+        return ops.concatenate([ops.mean(x, axis=-1, keepdims=True), ops.max(x, axis=-1, keepdims=True)], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (2,)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class AttentionPool(keras.layers.Layer):
+    """``[x, logits]`` -> a 1x1 map: the positions of ``x`` summed with weights softmax(logits) over the
+    positions (global context's attention pooling)."""
+
+    def call(self, inputs):
+        x, logits = inputs
+        shape = ops.shape(x)
+        positions = ops.reshape(x, (shape[0], -1, shape[3]))
+        weights = ops.softmax(ops.reshape(logits, (shape[0], -1)), axis=-1)
+        return ops.reshape(ops.einsum("bpc,bp->bc", positions, weights), (shape[0], 1, 1, shape[3]))
+
+    def compute_output_shape(self, input_shapes):
+        n, _, _, c = input_shapes[0]
+        return (n, 1, 1, c)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class GroupedConv2D(keras.layers.Conv2D):
     """``Conv2D(groups=g)`` with the same weights, computed the fastest way on the device at hand.
 

@@ -8,10 +8,12 @@ feature map shrunk away, an identity shortcut across a shape change) live in
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, model_validator
+from pydantic import Field, TypeAdapter, ValidationError, model_validator
 
+from .design_space import RegNet
 from .source_schema import Source
 from .strict import StrictModel
 from .train_schema import TrainSpec
@@ -20,7 +22,7 @@ Activation = Literal["relu", "relu6", "swish", "gelu", "elu", "leaky_relu", "tan
 Initializer = Literal[
     "he_normal", "he_uniform", "glorot_normal", "glorot_uniform", "lecun_normal", "truncated_normal"
 ]
-ShortcutPolicy = Literal["identity", "A", "B", "C", "D", "highway"]
+ShortcutPolicy = Literal["identity", "A", "B", "C", "D", "projection", "highway"]
 BlockOrder = Literal["post", "bn_after_add", "relu_before_add", "relu_preact", "preact"]
 Padding = Literal["same", "explicit", "symmetric"]
 
@@ -76,7 +78,7 @@ class Stem(StrictModel):
     )
     width: PositiveInt = 64
     widths: tuple[PositiveInt, PositiveInt] | None = Field(
-        None,
+        None, strict=False,  # a YAML list is fine
         description="deep stem only: the widths of its first two convs (default: half the width each; "
         "timm's tiered stem of the '...t' nets: [24, 32]).",
     )
@@ -91,6 +93,91 @@ class Stem(StrictModel):
         if self.widths is not None and self.type != "deep":
             raise ValueError(f"widths sets the first two convs of a deep stem; a {self.type!r} stem has none")
         return self
+
+
+AttentionType = Literal["se", "ese", "eca", "cbam", "gc", "gca"]
+SQUEEZES: dict[str, tuple[float, int]] = {  # timm's defaults: hidden width = channels * ratio, to a multiple of divisor
+    "se": (1 / 16, 8), "cbam": (1 / 16, 1), "gc": (1 / 8, 1), "gca": (1 / 8, 1),
+}
+
+
+class Attention(StrictModel):
+    """A channel or spatial attention module on a residual branch (timm's ``attn_layer``), as data.
+
+    se: squeeze-excitation (Hu et al. 2018): global average pool, 1x1 conv down, ReLU, 1x1 conv up, sigmoid,
+    scale. ese: effective SE (Lee & Park 2020): one 1x1 conv, hard sigmoid. eca: efficient channel attention
+    (Wang et al. 2020): a 1D conv of `kernel` taps across the pooled channels, sigmoid. cbam (Woo et al. 2018):
+    SE's MLP shared by the average and max pools, summed, sigmoid; then a 7x7 conv-BN over the channels' mean
+    and max, sigmoid. gc / gca: global context (Cao et al. 2019): softmax attention pooling, then a 1x1 conv,
+    LayerNorm, ReLU, 1x1 conv that scales (gc, sigmoid) or is added to (gca) every position.
+    """
+
+    type: AttentionType
+    at: Literal["end", "after_3x3"] = Field(
+        "end", description="end: on the branch's output, before the merge (SENet, timm's ResNets); after_3x3: "
+        "on a bottleneck's 3x3 output (RegNetY).")
+    ratio: float | None = Field(
+        None, gt=0, le=64, description="se, cbam, gc, gca: hidden width = channels x ratio (default se, cbam 1/16; "
+        "gc, gca 1/8), rounded to the nearest multiple of `divisor`, at least `divisor`.")
+    ratio_of: Literal["channels", "input"] = Field(
+        "channels", description="The channels `ratio` is of: those the module gates, or the block's input (RegNetY).")
+    divisor: PositiveInt | None = Field(None, description="se, cbam, gc, gca: hidden width multiple (se 8, others 1).")
+    kernel: int | None = Field(
+        None, ge=1, le=15, description="eca: taps of the 1D conv (null: ECA's rule from the channels C, "
+        "the odd number nearest |log2(C) + beta| / gamma, at least 3); cbam: the spatial conv (default 7).")
+    gamma: float = Field(2.0, gt=0, description="eca: gamma of the kernel rule.")
+    beta: float = Field(1.0, description="eca: beta of the kernel rule.")
+    bias: bool | None = Field(
+        None, description="se, cbam: biases on the MLP's 1x1 convs (default se true, cbam false as timm; the CBAM "
+        "paper's code has them).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults_of_the_type(cls, data: object) -> object:
+        """Fill the type's defaults in, so a printed spec shows the module exactly; refuse fields it lacks."""
+        if not isinstance(data, dict) or data.get("type") not in ATTENTION_FIELDS:
+            return data
+        kind, data = data["type"], dict(data)
+        wrong = [key for key, field in cls.model_fields.items()  # a field at its default is as good as absent
+                 if key not in ("type", "at", *ATTENTION_FIELDS[kind]) and data.get(key, field.default) != field.default]
+        if wrong:
+            takes = ", ".join(ATTENTION_FIELDS[kind]) or "only type and at"
+            raise ValueError(f"attention {kind} takes no {wrong[0]} (it takes {takes})")
+        if kind in SQUEEZES:
+            ratio, divisor = SQUEEZES[kind]
+            data.setdefault("ratio", ratio)
+            data.setdefault("divisor", divisor)
+        if kind in ("se", "cbam"):
+            data.setdefault("bias", kind == "se")
+        if kind == "cbam":
+            data.setdefault("kernel", 7)
+        return data
+
+    @model_validator(mode="after")
+    def _odd_kernel(self) -> "Attention":
+        if self.kernel is not None and self.kernel % 2 == 0:
+            raise ValueError(f"kernel {self.kernel} has no centre tap; use an odd kernel")
+        return self
+
+    def hidden(self, channels: int, block_input: int) -> int:
+        """The squeezed width: timm's ``make_divisible(c * ratio, divisor, round_limit=0)``."""
+        assert self.ratio is not None and self.divisor is not None  # filled in for every squeezing type
+        value = (block_input if self.ratio_of == "input" else channels) * self.ratio
+        return max(self.divisor, int(value + self.divisor / 2) // self.divisor * self.divisor)
+
+    def eca_kernel(self, channels: int) -> int:
+        """ECA's adaptive kernel size (Wang et al. 2020, eq. 12), or the fixed ``kernel``."""
+        if self.kernel is not None:
+            return self.kernel
+        t = int(abs(math.log(channels, 2) + self.beta) / self.gamma)  # math.log(c, 2), as timm rounds it
+        return max(t if t % 2 else t + 1, 3)
+
+
+ATTENTION_FIELDS: dict[str, tuple[str, ...]] = {
+    "se": ("ratio", "ratio_of", "divisor", "bias"), "ese": (), "eca": ("kernel", "gamma", "beta"),
+    "cbam": ("ratio", "ratio_of", "divisor", "kernel", "bias"), "gc": ("ratio", "ratio_of", "divisor"),
+    "gca": ("ratio", "ratio_of", "divisor"),
+}
 
 
 class _Stage(StrictModel):
@@ -133,7 +220,8 @@ class ResidualStage(_StageBase):
         "B",
         description="identity; A: subsample + zero-pad channels; B: 1x1 projection where the "
         "channels change, 1x1 max-pool subsampling where only the resolution does; C: projection in "
-        "every block; D: as B with a 2x2 avg-pool before the projection (ResNet-D); highway: a learned "
+        "every block; D: as B with a 2x2 avg-pool before the projection (ResNet-D); projection: a 1x1 projection "
+        "wherever the block changes channels or resolution (torchvision's, timm's and pycls's rule); highway: a learned "
         "gate T = sigmoid(1x1 conv of the block input) merging T * F(x) + (1 - T) * x (Srivastava et al. "
         "2015), where x is carried as in A where the block changes shape (subsampled, zero-padded).",
     )
@@ -148,10 +236,15 @@ class ResidualStage(_StageBase):
     widen: float = Field(1.0, gt=0, le=64, description="Width multiplier of the branch (WRN's k).")
     dropout: float = Field(0.0, ge=0, lt=1, description="Dropout between the branch convs (WRN).")
     groups: PositiveInt = Field(1, description="Groups of the 3x3 convs (ResNeXt cardinality).")
-    se_ratio: int = Field(
-        0, ge=0, strict=True,
-        description="Squeeze-excitation on the branch output (Hu et al. 2018): squeeze the block's output "
-        "channels to channels // se_ratio (16 in SENets); 0: off.",
+    attention: Attention | None = Field(
+        None,
+        description="A channel or spatial attention module on the branch (SE, ESE, ECA, CBAM, global context); "
+        "see its fields. `se_ratio: r` is short for `attention: {type: se, ratio: 1/r, divisor: 1}`.",
+    )
+    group_width: PositiveInt | None = Field(
+        None,
+        description="Channels per group of the 3x3 convs, in place of `groups`: groups = 3x3 width / group_width "
+        "(pycls's AnyNet and RegNet).",
     )
     merge: Literal["add", "weighted"] = Field(
         "add",
@@ -169,13 +262,37 @@ class ResidualStage(_StageBase):
         "2015 use -1 to -3).",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _se_ratio_is_attention(cls, data: object) -> object:
+        """``se_ratio: r`` (SENet's reduction r) is short for an SE attention squeezing to channels / r."""
+        if not isinstance(data, dict) or "se_ratio" not in data:
+            return data
+        data = dict(data)
+        ratio = data.pop("se_ratio")
+        if not isinstance(ratio, int) or isinstance(ratio, bool) or ratio < 0:
+            raise ValueError(f"se_ratio must be a whole number >= 0 (16 in SENets; 0: off), not {ratio!r}")
+        if ratio and data.get("attention") is not None:
+            raise ValueError("se_ratio is short for attention {type: se}; give one of se_ratio and attention")
+        if ratio:
+            data["attention"] = {"type": "se", "ratio": 1 / ratio, "divisor": 1}
+        return data
+
+    @property
+    def conv_groups(self) -> int:
+        """Groups of the 3x3 convs: ``groups``, or the 3x3 width over ``group_width``."""
+        return self.inner_width // self.group_width if self.group_width else self.groups
+
     @model_validator(mode="after")
     def _gates_fit_the_block(self) -> "ResidualStage":
-        if self.se_ratio > self.out_width:
-            raise ValueError(
-                f"se_ratio {self.se_ratio} would squeeze the block's {self.out_width} output channels "
-                f"to none; use an se_ratio of at most {self.out_width} (16 in SENets), or 0 for no SE"
-            )
+        if self.group_width and self.groups != 1:
+            raise ValueError(f"groups {self.groups} and group_width {self.group_width} both set the 3x3 convs' "
+                             f"groups; give one of them")
+        if self.group_width and self.inner_width % self.group_width:
+            raise ValueError(f"group_width {self.group_width} must divide the 3x3 width {self.inner_width}")
+        if self.attention and self.attention.at == "after_3x3" and not isinstance(self, BottleneckStage):
+            raise ValueError("attention at after_3x3 sits between a bottleneck's 3x3 and its last 1x1 conv; "
+                             "a basic block has two 3x3 convs: use at: end")
         if self.merge == "weighted" and self.order in ("post", "bn_after_add"):
             raise ValueError(
                 f"merge 'weighted' ends the block at x + alpha * F(x), but order '{self.order}' puts layers "
@@ -208,9 +325,9 @@ class BasicStage(ResidualStage):
 
     @model_validator(mode="after")
     def _groups_divide_width(self) -> "BasicStage":
-        if self.inner_width < 1 or self.inner_width % self.groups:
+        if self.inner_width < 1 or self.inner_width % self.conv_groups:
             raise ValueError(
-                f"groups {self.groups} must divide the block width {self.inner_width} "
+                f"groups {self.conv_groups} must divide the block width {self.inner_width} "
                 f"(width {self.width} x widen {self.widen})"
             )
         return self
@@ -323,6 +440,9 @@ Stage = Annotated[
 STAGE_TYPES: tuple[str, ...] = ("plain", "basic", "bottleneck", "dense", "dual_path")
 
 
+_STAGES = TypeAdapter(list[Stage])
+
+
 class Head(StrictModel):
     """Global pooling, optional dropout and the classifier."""
 
@@ -393,7 +513,13 @@ class ModelSpec(StrictModel):
     )
     defaults: Defaults = Defaults()
     stem: Stem = Stem()
-    stages: list[Stage] = Field(min_length=1, max_length=64)
+    stages: list[Stage] = Field(
+        [], max_length=64, description="The stages, in order; or leave them out and give `regnet`.")
+    regnet: RegNet | None = Field(
+        None,
+        description="pycls's RegNet generator (w0, wa, wm, depth, group_width, ...), in place of `stages`: "
+        "it expands to the bottleneck stages it stands for.",
+    )
     head: Head = Head()
     rename: dict[str, Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]+$")]] = Field(
         {},
@@ -406,6 +532,27 @@ class ModelSpec(StrictModel):
     source: Source | None = Field(
         None, description="The library model this spec is and its published weight files (zoo entries)."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _regnet_expands_to_stages(cls, data: object) -> object:
+        """A ``regnet:`` generator becomes the stages it stands for (an invalid one is reported where it is)."""
+        if not isinstance(data, dict) or data.get("regnet") is None:
+            return data
+        try:
+            generator = RegNet.model_validate(data["regnet"])
+        except ValidationError:
+            return data  # the regnet field's own validation reports it, with its location
+        generated = generator.stages()
+        if data.get("stages") and _STAGES.validate_python(data["stages"]) != _STAGES.validate_python(generated):
+            raise ValueError("regnet generates the stages; give either stages or regnet, not both")
+        return {**data, "stages": generated}  # (a dumped spec carries both, the same)
+
+    @model_validator(mode="after")
+    def _has_stages(self) -> "ModelSpec":
+        if not self.stages:
+            raise ValueError("the network has no stages: give stages (a list of stages) or a regnet generator")
+        return self
 
     @property
     def input_normalization(self) -> Preprocess | None:

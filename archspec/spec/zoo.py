@@ -33,6 +33,7 @@ class Published:
 
     dataset: str
     params: int | None = None
+    params_millions: float | None = None  # a paper's rounded count: compared to as many decimals as it gives
     total_params: int | None = None
     gmacs: float | None = None
     error: float | None = None

@@ -1,6 +1,6 @@
-"""What a residual block does around its branch: squeeze-excitation, drop-path and the merge.
+"""What a residual block does around its branch: attention, drop-path and the merge.
 
-Each is a spec field, not a block class: ``se_ratio`` (Hu et al. 2018), ``merge: weighted``
+Each is a spec field, not a block class: ``attention`` (``attention.attend``), ``merge: weighted``
 (Shen & Zeng 2016; ReZero/SkipInit with ``merge_init: 0``) and ``shortcut: highway``
 (Srivastava et al. 2015) on basic and bottleneck stages, and the network's
 ``defaults.drop_path`` (stochastic depth, Huang et al. 2016). ``residual_block`` passes its
@@ -11,20 +11,7 @@ from __future__ import annotations
 
 from ...spec.schema import ResidualStage
 from ..ir import Graph, Tensor
-
-
-def squeeze_excite(g: Graph, y: Tensor, ratio: int, name: str) -> Tensor:
-    """Scale each channel of ``y`` by a gate computed from every channel's mean (Hu et al. 2018).
-
-    Global average pool kept as a 1x1 map, 1x1 conv down to ``channels // ratio``, activation,
-    1x1 conv back up, sigmoid, multiply. Both convs have biases, as in SENet and timm.
-    """
-    with g.shortcut():  # off the main path: SE-ResNet-50 keeps the depth 50
-        s = g.global_pool(y, f"{name}_se_squeeze", "avg", keepdims=True)
-        s = g.act(g.conv(s, f"{name}_se_reduce", y.channels // ratio, 1, bias=True), f"{name}_se_reduce")
-        s = g.conv(s, f"{name}_se_expand", y.channels, 1, bias=True)
-        s = g.act(s, name=f"{name}_se_gate", kind="sigmoid")
-    return g.multiply(y, s, f"{name}_se_scale")
+from .attention import attend
 
 
 def drop_path_rate(last: float, block: int, blocks: int) -> float:
@@ -36,14 +23,14 @@ def drop_path_rate(last: float, block: int, blocks: int) -> float:
     return block / blocks * last
 
 
-def gate_branch(g: Graph, y: Tensor, stage: ResidualStage, name: str) -> Tensor:
-    """SE, then drop-path, on a block's branch output just before the merge (timm's order).
+def gate_branch(g: Graph, y: Tensor, stage: ResidualStage, block_input: int, name: str) -> Tensor:
+    """Attention placed at the branch's end, then drop-path, just before the merge (timm's order).
 
     Every residual block passes here once, so this is where the network-wide block count advances.
     """
     block = g.next_block()
-    if stage.se_ratio:
-        y = squeeze_excite(g, y, stage.se_ratio, name)
+    if stage.attention and stage.attention.at == "end":
+        y = attend(g, y, stage.attention, block_input, name)
     if g.defaults.drop_path:
         y = g.drop_path(y, f"{name}_drop_path", drop_path_rate(g.defaults.drop_path, block, g.blocks))
     return y

@@ -4,7 +4,7 @@ Basic, bottleneck, wide (WRN) and grouped (ResNeXt) blocks differ only in the
 convolutions of their branch (``_branch_convs``); the five block orders of He
 et al. 2016 differ only in where norms and activations sit around those convs
 (``residual_block``); the shortcut policy decides how the input reaches the merge, and
-``gates`` adds squeeze-excitation, drop-path and the weighted or highway merges.
+``gates`` adds attention, drop-path and the weighted or highway merges.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from ...spec.schema import BasicStage, PlainStage, ResidualStage
 from ..ir import Graph, Tensor
+from .attention import attend
 from .gates import gate_branch, merge
 
 
@@ -56,10 +57,10 @@ def residual_stage(g: Graph, x: Tensor, stage: ResidualStage, name: str) -> Tens
 def _branch_convs(stage: ResidualStage, stride: int) -> list[BranchConv]:
     if isinstance(stage, BasicStage):
         w = stage.inner_width
-        return [BranchConv(w, 3, stride, stage.groups), BranchConv(w, 3, 1, stage.groups)]
+        return [BranchConv(w, 3, stride, stage.conv_groups), BranchConv(w, 3, 1, stage.conv_groups)]
     first, middle = (stride, 1) if stage.stride_on == "1x1" else (1, stride)
     inner = stage.inner_width
-    return [BranchConv(inner, 1, first), BranchConv(inner, 3, middle, stage.groups),
+    return [BranchConv(inner, 1, first), BranchConv(inner, 3, middle, stage.conv_groups),
             BranchConv(stage.out_width, 1)]
 
 
@@ -96,8 +97,10 @@ def residual_block(g: Graph, x: Tensor, stage: ResidualStage, stride: int, name:
             y = g.norm(y, prefix, zero_init=last and g.defaults.zero_init_last_norm)
         if not last or order == "relu_before_add":
             y = g.act(y, prefix)
+        if conv.kernel == 3 and stage.attention and stage.attention.at == "after_3x3":  # only bottlenecks
+            y = attend(g, y, stage.attention, x.channels, name)
 
-    y = gate_branch(g, y, stage, name)  # squeeze-excitation and drop-path, if any
+    y = gate_branch(g, y, stage, x.channels, name)  # attention at the end and drop-path, if any
     y = merge(g, shortcut, y, pre=pre, stage=stage, stride=stride, block=name,
               name=f"{name}_add" if after_merge else f"{name}_out")
     if order == "bn_after_add":
@@ -106,14 +109,16 @@ def residual_block(g: Graph, x: Tensor, stage: ResidualStage, stride: int, name:
 
 
 def _shortcut(g: Graph, x: Tensor, pre: Tensor, channels: int, stride: int, policy: str, name: str) -> Tensor:
-    """The path from a block's input to its merge (He et al. 2015 options A-C, ResNet-D, highway).
+    """The path from a block's input to its merge (He et al. 2015 options A-C, ResNet-D, the libraries'
+    projection wherever the shape changes, highway).
 
     Projections read the pre-activated input (as He et al. 2016 and keras.applications v2
     do); parameter-free shortcuts read the block's raw input. Highway carries it as A does,
     subsampled and zero-padded where the block changes shape (Srivastava et al. 2015, Sec. 2.1).
     """
     with g.shortcut():
-        if policy == "C" or (x.channels != channels and policy in ("B", "D")):
+        changes_shape = x.channels != channels or stride > 1
+        if policy == "C" or (x.channels != channels and policy in ("B", "D")) or (policy == "projection" and changes_shape):
             normalized = pre is x  # a pre-activated input is projected without a norm
             if policy == "D" and stride > 1:
                 pre = _average_pool(g, pre, f"{name}_0_pool", stride)

@@ -79,10 +79,21 @@ def _resnet_modules(model: keras.Model) -> dict[str, str]:
         (BLOCK + r"_0_bn", lambda m: f"{_block(m)}.downsample.{1 + shift}"),
         (BLOCK + r"_(?P<k>[1-3])_conv", lambda m: f"{_block(m)}.conv{m['k']}"),
         (BLOCK + r"_(?P<k>[1-3])_bn", lambda m: f"{_block(m)}.bn{m['k']}"),
-        (BLOCK + r"_se_reduce_conv", lambda m: f"{_block(m)}.se.fc1"),
-        (BLOCK + r"_se_expand_conv", lambda m: f"{_block(m)}.se.fc2"),
+        *_attention_rules(names, lambda m: f"{_block(m)}.se"),
         (r"predictions", lambda m: "fc"),
     ])(model)
+
+
+def _attention_rules(names: list[str], module: Callable[[re.Match], str]) -> list[Rule]:
+    """timm's attention modules (``create_attn``), each under the block's ``module``: SE ``fc1``/``fc2``, ESE
+    ``fc``, ECA ``conv``, CBAM ``channel.fc1``/``fc2`` and ``spatial.conv.{conv,bn}``, global context
+    ``conv_attn`` and ``mlp_scale`` (gc) or ``mlp_add`` (gca) ``.fc1``/``norm``/``fc2``."""
+    mlp = "mlp_add" if any(name.endswith("_gc_add") for name in names) else "mlp_scale"
+    parts = {"se_reduce_conv": "fc1", "se_expand_conv": "fc2", "ese_conv": "fc", "eca_conv": "conv",
+             "cbam_fc1_conv": "channel.fc1", "cbam_fc2_conv": "channel.fc2", "cbam_spatial_conv": "spatial.conv.conv",
+             "cbam_spatial_bn": "spatial.conv.bn", "gc_attn_conv": "conv_attn", "gc_fc1_conv": f"{mlp}.fc1",
+             "gc_fc1_ln": f"{mlp}.norm", "gc_fc2_conv": f"{mlp}.fc2"}
+    return [(BLOCK + r"_(?P<part>" + "|".join(parts) + ")", lambda m: f"{module(m)}.{parts[m['part']]}")]
 
 
 _densenet_modules = _by_rules([
@@ -166,12 +177,29 @@ _resnetv2_modules = _by_rules([
     (r"predictions", lambda m: "head.fc"),
 ])
 
+def _regnet_modules(model: keras.Model) -> dict[str, str]:
+    """timm's RegNet: ``stem.{conv,bn}``; ``sS.bB.conv{k}.{conv,bn}`` (stages count from 1 after the stem,
+    blocks from 1), ``downsample.{conv,bn}``, SE as in ResNets; the classifier ``head.fc``."""
+
+    def block(m: re.Match) -> str:
+        return f"s{int(m['stage']) - 1}.b{m['block']}"
+
+    return _by_rules([
+        (r"conv1_(?P<kind>conv|bn)", lambda m: f"stem.{m['kind']}"),
+        (BLOCK + r"_0_(?P<kind>conv|bn)", lambda m: f"{block(m)}.downsample.{m['kind']}"),
+        (BLOCK + r"_(?P<k>[1-3])_(?P<kind>conv|bn)", lambda m: f"{block(m)}.conv{m['k']}.{m['kind']}"),
+        *_attention_rules([layer.name for layer in model.layers], lambda m: f"{block(m)}.se"),
+        (r"predictions", lambda m: "head.fc"),
+    ])(model)
+
+
 FAMILIES = (
     Family("torchvision/timm DenseNet", "features.denseblock1.denselayer1.conv1.weight", _densenet_modules,
            ("classifier",), _densenet_rename),
     Family("timm DPN", "features.conv1_1.conv.weight", _dpn_modules, ("classifier",)),
     Family("timm ResNetV2 (pre-activation)", "stages.0.blocks.0.conv1.weight", _resnetv2_modules, ("head.fc",)),
     Family("torchvision VGG", "features.0.weight", _vgg_modules, ("classifier",)),
+    Family("timm RegNet", "s1.b1.conv1.conv.weight", _regnet_modules, ("head.fc",)),
     Family("torchvision/timm ResNet", "layer1.0.conv1.weight", _resnet_modules, ("fc",)),
 )
 

@@ -4,9 +4,10 @@ Each weighted layer names the tensors it needs (via its family's module names) w
 PyTorch gives them; all are checked before anything is read, so a file of another architecture is
 refused naming the first tensor or layer that does not fit and the model is left untouched. Then
 one layer at a time is read, converted and set: conv kernels OIHW to HWIO (grouped ones alike,
-PyTorch and Keras both keep groups contiguous along the outputs), dense kernels transposed, a
+PyTorch and Keras both keep groups contiguous along the outputs), dense kernels transposed, ECA's 1D kernel OIK to KIO, a
 dense layer after a flattened feature map reordered from PyTorch's CHW to Keras's HWC, a 1x1-conv
-classifier (timm's DPN) squeezed, batch norm's weight, bias, running mean and variance.
+classifier (timm's DPN) squeezed, batch norm's weight, bias, running mean and variance, layer norm's
+weight and bias.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def check_fit(model: keras.Model, shapes: dict[str, tuple[int, ...]], path: str 
     family = family_of(set(shapes))
     if family is None:
         raise WeightsFileError(f"{path}: its tensor names ({_sample(shapes)}) are of no family archspec maps "
-                               f"(torchvision/timm ResNet, DenseNet, VGG, timm DPN, ResNetV2)")
+                               f"(torchvision/timm ResNet, DenseNet, VGG, timm DPN, ResNetV2, RegNet)")
     needs = _needs(model, family, path)
     headless = not isinstance(model.layers[-1], keras.layers.Dense)
     if fresh_classifier and not headless:
@@ -119,6 +120,11 @@ def _layer_needs(layer: keras.layers.Layer, module: str) -> list[Need]:
         kh, kw, cin, cout = shapes[0]
         kernel = _exact(f"{module}.weight", (cout, cin, kh, kw), lambda w: w.transpose(2, 3, 1, 0))
         return [kernel, *_bias(layer, module, shapes)]
+    if isinstance(layer, keras.layers.Conv1D):  # ECA's channel conv
+        taps, cin, cout = shapes[0]
+        return [_exact(f"{module}.weight", (cout, cin, taps), lambda w: w.transpose(2, 1, 0)), *_bias(layer, module, shapes)]
+    if isinstance(layer, keras.layers.LayerNormalization):
+        return [_exact(f"{module}.{t}", shapes[0], _same) for t in ("weight", "bias")]
     if isinstance(layer, keras.layers.Dense):
         units_in, units = shapes[0]
         spatial = _flattened_map(layer)
