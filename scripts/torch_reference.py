@@ -8,8 +8,8 @@ separate venv: `pip install torch torchvision timm safetensors scikit-learn`).
         spec, and its class probabilities on fixed images; plus every sourced zoo entry's tensor names
         and shapes (zoo_tensors.json.gz).
     python scripts/torch_reference.py full NAME OUT_DIR
-        A full-size zoo entry's source model with seeded weights as OUT_DIR/NAME.pth, fixed images and
-        its probabilities (tests/test_weights_parity_full.py calls it through ARCHSPEC_TORCH_PYTHON).
+        A full-size zoo entry's source model with seeded weights as OUT_DIR/NAME.pth, fixed images (of the
+        size its weights were trained at) and its probabilities (tests/test_weights_parity_full.py calls it through ARCHSPEC_TORCH_PYTHON).
     python scripts/torch_reference.py checkpoints [--out tests/fixtures/checkpoints]
         The densenet weight fixture saved as training scripts and wrappers save checkpoints: in a
         state_dict entry, with DataParallel's module. and torch.compile's _orig_mod. prefixes, beside EMA
@@ -76,6 +76,11 @@ SOURCES = {
     "preact_resnet50": ("timm", "resnetv2_50", ["a1h_in1k"]),
     "preact_resnet101": ("timm", "resnetv2_101", ["a1h_in1k"]),
     "resnet26t": ("timm", "resnet26t", ["ra2_in1k"]),
+    "resnetrs50": ("timm", "resnetrs50", ["tf_in1k"]),
+    "skresnet18": ("timm", "skresnet18", ["ra_in1k"]),
+    "skresnext50_32x4d": ("timm", "skresnext50_32x4d", ["ra_in1k"]),
+    "resnest50d": ("timm", "resnest50d", ["in1k"]),
+    "res2net50_26w_4s": ("timm", "res2net50_26w_4s", ["in1k"]),
     "ecaresnet26t": ("timm", "ecaresnet26t", ["ra2_in1k"]),
     "ecaresnet50d": ("timm", "ecaresnet50d", ["miil_in1k"]),
     "seresnext26d_32x4d": ("timm", "seresnext26d_32x4d", ["bt_in1k"]),
@@ -142,6 +147,9 @@ def narrow_models() -> dict[str, tuple[torch.nn.Module, int, str]]:
     from timm.layers import SEModule
     from timm.models.dpn import DPN
     from timm.models.regnet import RegNet, RegNetCfg
+    from timm.models.res2net import Bottle2neck
+    from timm.models.resnest import ResNestBottleneck
+    from timm.models.sknet import SelectiveKernelBasic, SelectiveKernelBottleneck
     from timm.models.resnet import BasicBlock, Bottleneck, ResNet
     from timm.models.resnetv2 import ResNetV2
     from torchvision.models.densenet import DenseNet
@@ -171,6 +179,21 @@ def narrow_models() -> dict[str, tuple[torch.nn.Module, int, str]]:
            for attn, block, stem in [
                ("eca", Bottleneck, {"stem_type": "deep_tiered", "stem_width": 8, "avg_down": True}),
                ("ese", Bottleneck, {}), ("cbam", BasicBlock, {}), ("gc", Bottleneck, {}), ("gca", Bottleneck, {})]},
+        "resnet_res2net": (ResNet(Bottle2neck, [1, 1, 2, 1], channels=(8, 16, 32, 64), base_width=26,
+                                  block_args={"scale": 4}, num_classes=10), 64, "safetensors"),
+        "resnet_sk": (ResNet(SelectiveKernelBasic, [1, 1, 1, 1], channels=(16, 32, 64, 128), num_classes=10,
+                             block_args={"sk_kwargs": {"rd_ratio": 1 / 8, "rd_divisor": 16, "split_input": True}}),
+                      64, "safetensors"),
+        "resnext_sk": (ResNet(SelectiveKernelBottleneck, [1, 1, 2, 1], channels=(8, 16, 32, 64), cardinality=4,
+                              base_width=16, num_classes=10,
+                              block_args={"sk_kwargs": {"rd_ratio": 1 / 16, "rd_divisor": 32, "split_input": False}}),
+                       64, "safetensors"),
+        "resnest": (ResNet(ResNestBottleneck, [1, 1, 1, 1], channels=(8, 16, 32, 64), stem_type="deep", stem_width=8,
+                           avg_down=True, cardinality=2, base_width=32, num_classes=10,
+                           block_args={"radix": 2, "avd": True, "avd_first": False}), 64, "safetensors"),
+        "resnet_rs": (ResNet(Bottleneck, [1, 1, 1, 1], channels=(8, 16, 32, 64), stem_type="deep", stem_width=8,
+                             replace_stem_pool=True, avg_down=True, num_classes=10,
+                             block_args={"attn_layer": functools.partial(SEModule, rd_ratio=0.25)}), 64, "safetensors"),
         "regnet": (RegNet(RegNetCfg(w0=8, wa=8, wm=1.5, depth=5, group_size=4, se_ratio=0.25, stem_width=8),
                           num_classes=10), 64, "safetensors"),
     }
@@ -228,11 +251,11 @@ def source_normalisation(library: str, model: torch.nn.Module) -> tuple[np.ndarr
 
 
 def full(entry: str, out: Path) -> None:
-    """A full-size source model with seeded weights, two 224 images and its probabilities, the images
-    normalised as the source normalises them."""
+    """A full-size source model with seeded weights, two images of its input size and its probabilities, the
+    images normalised as the source normalises them."""
     library, name, _ = SOURCES[entry]
-    x = images(224, seed=1)
     model = source_model(library, name)
+    x = images(model.pretrained_cfg["input_size"][1] if library == "timm" else 224, seed=1)
     mean, std = source_normalisation(library, model)
     model = calibrated(seeded(model, 0, x), x, mean, std)
     out.mkdir(parents=True, exist_ok=True)

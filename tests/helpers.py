@@ -23,6 +23,7 @@ HEAVY = {
     "resnext101_32x8d",
     "resnext29_16x64d",
     "wide_resnet101_2",
+    *(f"regnet{kind}_{size}" for kind in "xy" for size in ("080", "120", "160", "320")),
 }
 
 

@@ -3,7 +3,7 @@
 Exit codes: 0 ok, 1 a spec or input problem (one clear paragraph on stderr),
 2 a usage error (click's), 130 interrupted (Ctrl-C, the shell's code for it).
 ``--debug``, anywhere on the line, shows the traceback behind a failure.
-``validate``, ``zoo list`` and ``schema`` never import TensorFlow.
+``validate``, ``zoo list``, ``schema`` and ``sample`` never import TensorFlow.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from . import data, experiments, inference, model, training, zoo
+from . import data, design, experiments, inference, model, training, zoo
 from .common import EPILOG
 
 INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a program stopped by Ctrl-C
@@ -52,5 +52,5 @@ def main(debug: bool) -> None:
 
 for command in (model.build, model.validate, model.schema, model.plot, model.diff, model.export, zoo.zoo,
                 training.train, training.bench_command, data.data, experiments.reproduce, experiments.gradients,
-                experiments.paths, inference.predict, inference.evaluate):
+                experiments.paths, inference.predict, inference.evaluate, design.sample):
     main.add_command(command)

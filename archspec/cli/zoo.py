@@ -54,7 +54,8 @@ def zoo_list(family: str | None, as_json: bool, markdown: bool) -> None:
 @zoo.command("show")
 @click.argument("name")
 def zoo_show(name: str) -> None:
-    """The spec of zoo entry NAME, its figures per stage and the published ones."""
+    """The spec of zoo entry NAME (or timm's or torchvision's name for it), its figures per stage and the
+    published ones."""
     try:
         spec = load_spec(name)
     except SpecError as error:
@@ -62,6 +63,9 @@ def zoo_show(name: str) -> None:
     path = zoo_path(name)
     if path is None:
         raise Failure(f"'{name}' is a spec file, not a zoo name; see `archspec zoo list`")
+    if path.stem != name:
+        click.echo(f"# {name} is {spec.source.library if spec.source else 'its source'}'s name for the zoo "
+                   f"entry {path.stem}")
     click.echo(path.read_text(encoding="utf-8").rstrip())
     if spec.regnet:
         click.echo("\nregnet expands to:\n" + "\n".join(stage_diagram(spec).splitlines()[1:]))

@@ -3,7 +3,8 @@
 Conventions (those of the papers, torchvision and timm): ``params`` counts
 trainable weights, ``total_params`` adds batch-norm moving statistics (Keras's
 ``count_params()``), and MACs count the multiply-accumulates of conv and dense
-layers for one image at the spec's input size. ``activations`` counts the values every
+layers for one image at the spec's input size (ECA's channel conv and global context's attention-weighted
+sum included; the gates' elementwise products, norms and pools are not counted, as the papers count). ``activations`` counts the values every
 layer outputs for one image (4 bytes each in float32): the memory a forward pass may hold
 (memory-efficient dense stages hold less), which the size guards (``archspec.graph.guards``) check
 before anything is built.

@@ -182,7 +182,7 @@ class Graph:
     def conv(
         self, x: Tensor, prefix: str, filters: int, kernel: int, stride: int = 1,
         groups: int = 1, padding: str | None = None, normalized: bool = False,
-        bias: bool | None = None, bias_init: float = 0.0, shares: Tensor | None = None,
+        bias: bool | None = None, bias_init: float = 0.0, shares: Tensor | None = None, dilation: int = 1,
     ) -> Tensor:
         """``{prefix}_conv``; with explicit padding a ``{prefix}_pad`` layer goes first.
 
@@ -190,31 +190,38 @@ class Graph:
         ``bias`` overrides that rule for the gate convs (SE, highway), which always have one.
         ``shares``: the output of another conv whose layer (and weights) this one applies again
         (CBAM's MLP on two pools); its weights are counted once, its MACs every time.
+        A conv both strided and dilated (SK's paths) is padded as PyTorch pads it, computed at stride 1
+        and subsampled by ``{prefix}_stride``: Keras's TensorFlow convolution takes no such pair.
         """
         if x.channels % groups or filters % groups:
             raise self.fail(
                 f"{prefix}: groups {groups} must divide both the input channels {x.channels} "
                 f"and the output channels {filters}"
             )
+        span = dilation * (kernel - 1) + 1  # the input window one output reads
+        subsample = stride if stride > 1 and dilation > 1 else 1
         if padding is None:
             padding = "same"
-            if kernel > 1 and (self.defaults.padding == "explicit"
-                               or (self.defaults.padding == "symmetric" and stride > 1)):
-                x = self.zero_pad(x, f"{prefix}_pad", kernel // 2)
+            if span > 1 and (self.defaults.padding == "explicit" or subsample > 1
+                             or (self.defaults.padding == "symmetric" and stride > 1)):
+                x = self.zero_pad(x, f"{prefix}_pad", span // 2)
                 padding = "valid"
         if bias is None:
             rule = self.defaults.conv_bias
             bias = rule is True or (rule == "unnormalized" and not normalized)
         self._check_stride(x, stride, f"{prefix}_conv")
+        step = stride // subsample
         h, w, cin = x.shape
-        shape = (_conv_size(h, kernel, stride, padding), _conv_size(w, kernel, stride, padding), filters)
+        shape = (_conv_size(h, span, step, padding), _conv_size(w, span, step, padding), filters)
         weights = kernel * kernel * (cin // groups) * filters
-        return self._add(
+        y = self._add(
             f"{prefix}_conv", "conv", (x,), shape,
-            filters=filters, kernel=kernel, stride=stride, groups=groups, padding=padding, bias=bias,
-            bias_init=bias_init, shares=shares.node if shares else None,
-            params=0 if shares else weights + (filters if bias else 0), macs=shape[0] * shape[1] * weights,
+            filters=filters, kernel=kernel, stride=step, groups=groups, padding=padding, bias=bias,
+            bias_init=bias_init, shares=shares.node if shares else None, dilation=dilation,
+            params=0 if shares else weights + (filters if bias else 0),
+            macs=math.ceil(shape[0] / subsample) * math.ceil(shape[1] / subsample) * weights,
         )
+        return self.pool(y, f"{prefix}_stride", "max", 1, subsample) if subsample > 1 else y
 
     def norm(self, x: Tensor, prefix: str, zero_init: bool = False) -> Tensor:
         c = x.channels
@@ -309,6 +316,15 @@ class Graph:
         if logits.shape != x.shape[:2] + (1,):
             raise self.fail(f"{name}: attention pooling a {x.size} map needs one logit per position, got {logits.size}")
         return self._add(name, "attention_pool", (x, logits), (1, 1, x.channels), macs=math.prod(x.shape))
+
+    def radix_select(self, x: Tensor, logits: Tensor, name: str, radix: int, groups: int) -> Tensor:
+        """The softmax-weighted sum of ``x``'s ``radix`` splits (channel blocks), weights per channel from the 1x1
+        ``logits``, laid out as timm's RadixSoftmax reads them (groups, radix, channels per group); radix 1: ``x``
+        gated by the logits' sigmoid. SK fuses its paths with it, ResNeSt its splits."""
+        if x.channels % radix or logits.shape != (1, 1, x.channels):
+            raise self.fail(f"{name}: cannot select among {radix} splits of a {x.size} map by {logits.size} logits")
+        return self._add(name, "radix_select", (x, logits), x.shape[:2] + (x.channels // radix,),
+                         radix=radix, groups=groups)
 
     def flatten(self, x: Tensor, name: str) -> Tensor:
         """The whole map as one vector (VGG's classifier input)."""

@@ -28,6 +28,7 @@ from .layers import (
     HighwayMerge,
     InputNormalization,
     LowestPadding2D,
+    RadixSelect,
     Recompute,
     WeightedAdd,
 )
@@ -51,7 +52,7 @@ def build_graph(graph: Graph, name: str, native_grouped: bool = False, routed: b
         cls = GroupedConv2D if a["groups"] > 1 and not native_grouped else keras.layers.Conv2D
         return cls(
             a["filters"], a["kernel"], strides=a["stride"], padding=a["padding"], groups=a["groups"],
-            use_bias=a["bias"], bias_initializer=bias_init, name=n.name, **weights,
+            use_bias=a["bias"], bias_initializer=bias_init, dilation_rate=a["dilation"], name=n.name, **weights,
         )
 
     def norm(n: Node) -> keras.layers.Layer:
@@ -96,6 +97,7 @@ def build_graph(graph: Graph, name: str, native_grouped: bool = False, routed: b
         "channel_conv": lambda n: ChannelConv(n.attrs["kernel"], name=n.name, **weights),
         "channel_pool": lambda n: ChannelPool(name=n.name),
         "attention_pool": lambda n: AttentionPool(name=n.name),
+        "radix_select": lambda n: RadixSelect(n.attrs["radix"], n.attrs["groups"], name=n.name),
         "layer_norm": lambda n: keras.layers.LayerNormalization(epsilon=n.attrs["epsilon"], name=n.name),
         "multiply": lambda n: keras.layers.Multiply(name=n.name),
         "weighted_add": lambda n: WeightedAdd(n.attrs["init"], name=n.name),

@@ -33,7 +33,8 @@ def _stem(stem: Stem) -> str:
         "cifar": f"3x3 conv {stem.width}",
         "deep": f"3x3/2, 3x3, 3x3 conv {stem.width}",
         "none": "none",
-    }[stem.type] + (", 3x3/2 max pool" if stem.pool and stem.type in ("imagenet", "deep") else "")
+    }[stem.type] + ({True: ", 3x3/2 max pool", "conv": ", 3x3/2 conv"}.get(stem.pool, "")
+                    if stem.type in ("imagenet", "deep") else "")
 
 
 def _grouped(width: int, groups: int) -> str:

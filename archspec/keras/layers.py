@@ -259,6 +259,33 @@ class AttentionPool(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
+class RadixSelect(keras.layers.Layer):
+    """``[x, logits]`` -> the softmax-weighted sum of ``x``'s ``radix`` channel blocks (ResNeSt's splits, SK's
+    paths), one weight per block and channel from the 1x1 ``logits``, read in timm's RadixSoftmax layout
+    (groups, radix, channels per group); radix 1: ``x`` times the logits' sigmoid."""
+
+    def __init__(self, radix: int, groups: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.radix, self.groups = radix, groups
+
+    def call(self, inputs):
+        x, logits = inputs
+        if self.radix == 1:
+            return x * ops.sigmoid(logits)
+        channels = x.shape[-1] // self.radix
+        weights = ops.softmax(ops.reshape(logits, (-1, self.groups, self.radix, channels // self.groups)), axis=2)
+        weights = ops.reshape(ops.transpose(weights, (0, 2, 1, 3)), (-1, 1, 1, self.radix * channels))
+        weighted = x * weights
+        return sum(weighted[..., r * channels:(r + 1) * channels] for r in range(self.radix))
+
+    def compute_output_shape(self, input_shapes):
+        return tuple(input_shapes[0][:-1]) + (input_shapes[0][-1] // self.radix,)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "radix": self.radix, "groups": self.groups}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class GroupedConv2D(keras.layers.Conv2D):
     """``Conv2D(groups=g)`` with the same weights, computed the fastest way on the device at hand.
 

@@ -255,7 +255,7 @@ def _find(source: str | Path) -> Path:
         raise SpecError(Problem("is not a regular file", file=str(path)))
     if isinstance(source, Path) or path.suffix in SPEC_SUFFIXES or len(path.parts) > 1:
         raise SpecError(Problem("no such file", file=str(path)))
-    hint = did_you_mean(source, zoo.zoo_paths())
+    hint = did_you_mean(source, [*zoo.zoo_paths(), *zoo.aliases()])
     raise SpecError(f"{source!r} is neither a spec file nor a zoo name{hint}")
 
 

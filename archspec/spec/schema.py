@@ -9,7 +9,7 @@ feature map shrunk away, an identity shortcut across a shape change) live in
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import Field, TypeAdapter, ValidationError, model_validator
 
@@ -83,7 +83,9 @@ class Stem(StrictModel):
         "timm's tiered stem of the '...t' nets: [24, 32]).",
     )
     kernel: Literal[3, 5, 7] = Field(7, description="Kernel of the imagenet stem's strided conv (DPN-68: 3).")
-    pool: bool = Field(True, description="Max pool after imagenet and deep stems.")
+    pool: Union[bool, Literal["conv"]] = Field(
+        True, description="After imagenet and deep stems: true, a 3x3/2 max pool; conv, a 3x3/2 conv-BN-act of the "
+        "stem's width in its place (ResNet-RS); false, nothing.")
     normalize: bool = Field(
         True, description="Norm and activation after the stem conv (false for pre-activation nets)."
     )
@@ -95,13 +97,37 @@ class Stem(StrictModel):
         return self
 
 
-AttentionType = Literal["se", "ese", "eca", "cbam", "gc", "gca"]
-SQUEEZES: dict[str, tuple[float, int]] = {  # timm's defaults: hidden width = channels * ratio, to a multiple of divisor
-    "se": (1 / 16, 8), "cbam": (1 / 16, 1), "gc": (1 / 8, 1), "gca": (1 / 8, 1),
-}
+def make_divisible(value: float, divisor: int, min_value: int | None = None, round_limit: float = 0.9) -> int:
+    """timm's channel rounding: ``value`` to the nearest multiple of ``divisor`` (halves up), at least
+    ``min_value`` (default ``divisor``), one multiple more where that lost over ``1 - round_limit`` of it."""
+    rounded = max(min_value or divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < round_limit * value else rounded
 
 
-class Attention(StrictModel):
+class _TypedModule(StrictModel):
+    """A module picked by ``type`` whose other fields apply to some types only: the type's defaults are
+    filled in as it is read (so a printed spec shows the module exactly), and a field it lacks is refused."""
+
+    FIELDS: ClassVar[dict[str, tuple[str, ...]]] = {}  # type -> the fields beyond type (and `at`) it takes
+    DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {}  # type -> its defaults (timm's)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults_of_the_type(cls, data: object) -> object:
+        if not isinstance(data, dict) or data.get("type") not in cls.FIELDS:
+            return data
+        kind, data = data["type"], dict(data)
+        wrong = [key for key, field in cls.model_fields.items()  # a field at its default is as good as absent
+                 if key not in ("type", "at", *cls.FIELDS[kind]) and data.get(key, field.default) != field.default]
+        if wrong:
+            takes = ", ".join(cls.FIELDS[kind]) or "no other fields"
+            raise ValueError(f"{cls.__name__.lower()} {kind} takes no {wrong[0]} (it takes {takes})")
+        for key, value in cls.DEFAULTS.get(kind, {}).items():
+            data.setdefault(key, value)
+        return data
+
+
+class Attention(_TypedModule):
     """A channel or spatial attention module on a residual branch (timm's ``attn_layer``), as data.
 
     se: squeeze-excitation (Hu et al. 2018): global average pool, 1x1 conv down, ReLU, 1x1 conv up, sigmoid,
@@ -112,7 +138,18 @@ class Attention(StrictModel):
     LayerNorm, ReLU, 1x1 conv that scales (gc, sigmoid) or is added to (gca) every position.
     """
 
-    type: AttentionType
+    FIELDS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "se": ("ratio", "ratio_of", "divisor", "bias"), "ese": (), "eca": ("kernel", "gamma", "beta"),
+        "cbam": ("ratio", "ratio_of", "divisor", "kernel", "bias"), "gc": ("ratio", "ratio_of", "divisor"),
+        "gca": ("ratio", "ratio_of", "divisor"),
+    }
+    DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {
+        "se": {"ratio": 1 / 16, "divisor": 8, "bias": True},
+        "cbam": {"ratio": 1 / 16, "divisor": 1, "bias": False, "kernel": 7},
+        "gc": {"ratio": 1 / 8, "divisor": 1}, "gca": {"ratio": 1 / 8, "divisor": 1},
+    }
+
+    type: Literal["se", "ese", "eca", "cbam", "gc", "gca"]
     at: Literal["end", "after_3x3"] = Field(
         "end", description="end: on the branch's output, before the merge (SENet, timm's ResNets); after_3x3: "
         "on a bottleneck's 3x3 output (RegNetY).")
@@ -131,28 +168,6 @@ class Attention(StrictModel):
         None, description="se, cbam: biases on the MLP's 1x1 convs (default se true, cbam false as timm; the CBAM "
         "paper's code has them).")
 
-    @model_validator(mode="before")
-    @classmethod
-    def _defaults_of_the_type(cls, data: object) -> object:
-        """Fill the type's defaults in, so a printed spec shows the module exactly; refuse fields it lacks."""
-        if not isinstance(data, dict) or data.get("type") not in ATTENTION_FIELDS:
-            return data
-        kind, data = data["type"], dict(data)
-        wrong = [key for key, field in cls.model_fields.items()  # a field at its default is as good as absent
-                 if key not in ("type", "at", *ATTENTION_FIELDS[kind]) and data.get(key, field.default) != field.default]
-        if wrong:
-            takes = ", ".join(ATTENTION_FIELDS[kind]) or "only type and at"
-            raise ValueError(f"attention {kind} takes no {wrong[0]} (it takes {takes})")
-        if kind in SQUEEZES:
-            ratio, divisor = SQUEEZES[kind]
-            data.setdefault("ratio", ratio)
-            data.setdefault("divisor", divisor)
-        if kind in ("se", "cbam"):
-            data.setdefault("bias", kind == "se")
-        if kind == "cbam":
-            data.setdefault("kernel", 7)
-        return data
-
     @model_validator(mode="after")
     def _odd_kernel(self) -> "Attention":
         if self.kernel is not None and self.kernel % 2 == 0:
@@ -163,7 +178,7 @@ class Attention(StrictModel):
         """The squeezed width: timm's ``make_divisible(c * ratio, divisor, round_limit=0)``."""
         assert self.ratio is not None and self.divisor is not None  # filled in for every squeezing type
         value = (block_input if self.ratio_of == "input" else channels) * self.ratio
-        return max(self.divisor, int(value + self.divisor / 2) // self.divisor * self.divisor)
+        return make_divisible(value, self.divisor, round_limit=0.0)
 
     def eca_kernel(self, channels: int) -> int:
         """ECA's adaptive kernel size (Wang et al. 2020, eq. 12), or the fixed ``kernel``."""
@@ -173,11 +188,39 @@ class Attention(StrictModel):
         return max(t if t % 2 else t + 1, 3)
 
 
-ATTENTION_FIELDS: dict[str, tuple[str, ...]] = {
-    "se": ("ratio", "ratio_of", "divisor", "bias"), "ese": (), "eca": ("kernel", "gamma", "beta"),
-    "cbam": ("ratio", "ratio_of", "divisor", "kernel", "bias"), "gc": ("ratio", "ratio_of", "divisor"),
-    "gca": ("ratio", "ratio_of", "divisor"),
-}
+class Spatial(_TypedModule):
+    """A module in place of a residual block's 3x3 conv (a bottleneck's middle one, a basic block's first).
+
+    res2net (Gao et al. 2019): the 1x1 conv widens `scale` times; its output is split into `scale` groups, each
+    but the last passing a 3x3 conv-BN-ReLU after the previous one's output is added (on a block that changes
+    shape, each split its own conv, the last average-pooled), concatenated. sk: selective kernel (Li et al.
+    2019): `paths` 3x3 conv-BN-ReLUs dilated 1, 2, ... (on halves of the input with `split_input`), fused by a
+    softmax over the paths per channel, computed from their pooled sum. splat: split attention (ResNeSt, Zhang
+    et al. 2020): one grouped conv makes `radix` splits, fused by a softmax over them; with `avd` a strided block
+    average-pools after it instead of striding the conv.
+    """
+
+    FIELDS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "res2net": ("scale",), "sk": ("paths", "split_input", "ratio", "divisor"),
+        "splat": ("radix", "ratio", "divisor", "min_width", "avd"),
+    }
+    DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {
+        "res2net": {"scale": 4}, "sk": {"paths": 2, "split_input": True, "ratio": 1 / 16, "divisor": 8},
+        "splat": {"radix": 2, "ratio": 0.25, "divisor": 8, "min_width": 32, "avd": True},
+    }
+
+    type: Literal["res2net", "sk", "splat"]
+    scale: int | None = Field(None, ge=2, le=16, strict=True, description="res2net: splits of the widened 1x1 output.")
+    paths: int | None = Field(None, ge=2, le=4, strict=True, description="sk: branches, the k-th dilated k.")
+    split_input: bool | None = Field(None, description="sk: each path reads its share of the input channels "
+                                     "(timm's skresnet18) rather than all (SKNet, skresnext50).")
+    radix: int | None = Field(None, ge=1, le=8, strict=True, description="splat: splits per group (1: a sigmoid gate).")
+    ratio: float | None = Field(None, gt=0, le=4, description="sk: attention width / output channels (1/16); "
+                                "splat: / (input channels x radix) (1/4).")
+    divisor: PositiveInt | None = Field(None, description="sk, splat: the attention width is a multiple of it (8).")
+    min_width: PositiveInt | None = Field(None, description="splat: the attention width at least (32).")
+    avd: bool | None = Field(None, description="splat: a strided block average-pools (3x3) after the attention "
+                             "instead of striding the conv (ResNeSt-D).")
 
 
 class _Stage(StrictModel):
@@ -246,6 +289,9 @@ class ResidualStage(_StageBase):
         description="Channels per group of the 3x3 convs, in place of `groups`: groups = 3x3 width / group_width "
         "(pycls's AnyNet and RegNet).",
     )
+    spatial: Spatial | None = Field(
+        None, description="A module in place of the 3x3 conv (res2net, sk, splat); see its fields. Its blocks keep "
+        "the post order (conv-BN-ReLU, the sum, ReLU), as timm's.")
     merge: Literal["add", "weighted"] = Field(
         "add",
         description="add: shortcut + branch; weighted: shortcut + alpha * branch with one learned scalar "
@@ -290,6 +336,11 @@ class ResidualStage(_StageBase):
                              f"groups; give one of them")
         if self.group_width and self.inner_width % self.group_width:
             raise ValueError(f"group_width {self.group_width} must divide the 3x3 width {self.inner_width}")
+        if self.spatial and self.order != "post":
+            raise ValueError(f"spatial {self.spatial.type} blocks are built in the post order (conv-BN-ReLU, the sum, "
+                             f"ReLU), as timm's; order {self.order!r} has no counterpart: use order post")
+        if self.spatial and self.spatial.type != "sk" and not isinstance(self, BottleneckStage):
+            raise ValueError(f"spatial {self.spatial.type} replaces a bottleneck's 3x3; use a bottleneck stage")
         if self.attention and self.attention.at == "after_3x3" and not isinstance(self, BottleneckStage):
             raise ValueError("attention at after_3x3 sits between a bottleneck's 3x3 and its last 1x1 conv; "
                              "a basic block has two 3x3 convs: use at: end")

@@ -24,7 +24,27 @@ def zoo_paths() -> dict[str, Path]:
 
 
 def zoo_path(name: str) -> Path | None:
-    return zoo_paths().get(name)
+    """The entry's spec file, found by its name or by its source library's name for it (an alias)."""
+    paths = zoo_paths()
+    return paths.get(name) or paths.get(aliases().get(name, ""))
+
+
+ALIASED_LIBRARIES = ("timm", "torchvision")
+
+
+@lru_cache(maxsize=1)
+def aliases() -> dict[str, str]:
+    """timm's and torchvision's names of the entries the zoo names otherwise (``seresnet50`` ->
+    ``se_resnet50``), from their ``source:`` sections; a name two entries share, or an entry's own
+    name, is no alias."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    found: dict[str, list[str]] = {}
+    for name, path in zoo_paths().items():
+        source = (yaml.load(path.read_text(encoding="utf-8"), Loader=loader) or {}).get("source") or {}
+        model = source.get("model")
+        if source.get("library") in ALIASED_LIBRARIES and isinstance(model, str) and model != name:
+            found.setdefault(model, []).append(name)
+    return {model: names[0] for model, names in found.items() if len(names) == 1 and model not in zoo_paths()}
 
 
 @dataclass(frozen=True)

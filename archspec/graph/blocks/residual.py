@@ -15,6 +15,7 @@ from ...spec.schema import BasicStage, PlainStage, ResidualStage
 from ..ir import Graph, Tensor
 from .attention import attend
 from .gates import gate_branch, merge
+from .spatial import replace_3x3
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,8 @@ def _branch_convs(stage: ResidualStage, stride: int) -> list[BranchConv]:
         return [BranchConv(w, 3, stride, stage.conv_groups), BranchConv(w, 3, 1, stage.conv_groups)]
     first, middle = (stride, 1) if stage.stride_on == "1x1" else (1, stride)
     inner = stage.inner_width
-    return [BranchConv(inner, 1, first), BranchConv(inner, 3, middle, stage.conv_groups),
+    splits = stage.spatial.scale if stage.spatial and stage.spatial.type == "res2net" else 1  # Res2Net's widened 1x1
+    return [BranchConv(inner * splits, 1, first), BranchConv(inner, 3, middle, stage.conv_groups),
             BranchConv(stage.out_width, 1)]
 
 
@@ -84,6 +86,7 @@ def residual_block(g: Graph, x: Tensor, stage: ResidualStage, stride: int, name:
         return g.act(y, name=f"{name}_out") if after_merge else y
 
     convs = _branch_convs(stage, stride)
+    spatial_at = 1 if isinstance(stage, BasicStage) else 2  # the 3x3 a spatial module replaces
     norm_last = order in ("post", "relu_before_add", "relu_preact")
     y = pre
     for i, conv in enumerate(convs, start=1):
@@ -91,12 +94,16 @@ def residual_block(g: Graph, x: Tensor, stage: ResidualStage, stride: int, name:
         if last and stage.dropout:
             y = g.dropout(y, f"{name}_dropout", stage.dropout)
         prefix = f"{name}_{i}"
-        y = g.conv(y, prefix, conv.filters, conv.kernel, stride=conv.stride, groups=conv.groups,
-                   normalized=norm_last or not last)
-        if not last or norm_last:
-            y = g.norm(y, prefix, zero_init=last and g.defaults.zero_init_last_norm)
-        if not last or order == "relu_before_add":
-            y = g.act(y, prefix)
+        if stage.spatial and i == spatial_at:  # post order only: it ends normalised and activated
+            changes_shape = conv.stride > 1 or x.channels != stage.out_width
+            y = replace_3x3(g, y, stage.spatial, conv.filters, conv.stride, conv.groups, changes_shape, prefix)
+        else:
+            y = g.conv(y, prefix, conv.filters, conv.kernel, stride=conv.stride, groups=conv.groups,
+                       normalized=norm_last or not last)
+            if not last or norm_last:
+                y = g.norm(y, prefix, zero_init=last and g.defaults.zero_init_last_norm)
+            if not last or order == "relu_before_add":
+                y = g.act(y, prefix)
         if conv.kernel == 3 and stage.attention and stage.attention.at == "after_3x3":  # only bottlenecks
             y = attend(g, y, stage.attention, x.channels, name)
 

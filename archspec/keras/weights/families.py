@@ -24,15 +24,15 @@ class Family:
     """A source family: how its files are recognised, how layers map to its modules, and its head."""
 
     label: str
-    marker: str  # a tensor name only this family's files hold
+    markers: tuple[str, ...]  # tensor names only this family's files hold (any one marks it)
     modules: Callable[[keras.Model], dict[str, str]]  # weighted layer name -> module prefix in the file
     head: tuple[str, ...]  # the classifier's modules (a backbone leaves their tensors unused)
     rename: Callable[[str], str] = field(default=lambda name: name)  # old tensor names to today's
 
 
-def _by_rules(rules: list[Rule]) -> Callable[[keras.Model], dict[str, str]]:
-    """Layer name -> module by the first rule whose pattern matches the whole name."""
-    compiled = [(re.compile(pattern), make) for pattern, make in rules]
+def _by_rules(rules: list[Rule | None]) -> Callable[[keras.Model], dict[str, str]]:
+    """Layer name -> module by the first rule whose pattern matches the whole name (None: no rule)."""
+    compiled = [(re.compile(rule[0]), rule[1]) for rule in rules if rule is not None]
 
     def modules(model: keras.Model) -> dict[str, str]:
         found = {}
@@ -57,13 +57,17 @@ BLOCK = r"conv(?P<stage>\d+)_block(?P<block>\d+)"
 
 def _resnet_modules(model: keras.Model) -> dict[str, str]:
     """torchvision's and timm's ResNet: ``conv1``/``bn1`` or timm's deep stem ``conv1.{0,1,3,4,6}`` +
-    ``bn1``; ``layerS.B.conv{k}``/``bn{k}``; shortcuts ``downsample.{0,1}``, or ``{1,2}`` after timm's
-    avg pool (ResNet-D, which numbers them so even where the stride-1 pool is an identity); SE
-    ``se.fc1``/``se.fc2``; the classifier ``fc``."""
+    ``bn1``, ResNet-RS's conv in the pool's place ``maxpool.{0,1}``; ``layerS.B.conv{k}``/``bn{k}``; shortcuts
+    ``downsample.{0,1}``, or ``{1,2}`` after timm's avg pool (ResNet-D, which numbers them so even where the
+    stride-1 pool is an identity); attention under ``se``; the classifier ``fc``. The blocks of timm's
+    ResNet variants name their 3x3 replacements: Res2Net ``convs.i``/``bns.i``, ResNeSt ``conv2.{conv,bn0,fc1,
+    bn1,fc2}``, and SKNet ``conv{k}.paths.p.{conv,bn}``, ``conv{k}.attn.{fc_reduce,bn,fc_select}`` with its
+    other convs as ``conv{k}.{conv,bn}``."""
     names = [layer.name for layer in model.layers]
     avg_down = any(re.fullmatch(BLOCK + r"_0_pool", name) for name in names)
     stem_convs = sum(bool(re.fullmatch(r"conv1_\d_conv", name)) for name in names)
     shift = 1 if avg_down else 0
+    sk = any(name.endswith("_sk_attend") for name in names)
 
     def deep_stem(m: re.Match) -> str:
         k = int(m["k"])
@@ -71,14 +75,29 @@ def _resnet_modules(model: keras.Model) -> dict[str, str]:
             return "bn1"
         return f"conv1.{3 * (k - 1) + (m['kind'] == 'bn')}"
 
+    def branch_conv(m: re.Match) -> str:
+        if sk:
+            return f"{_block(m)}.conv{m['k']}.{m['kind']}"
+        return f"{_block(m)}.{m['kind']}{m['k']}"
+
+    splat = {"conv": "conv", "bn": "bn0", "fc1_conv": "fc1", "fc1_bn": "bn1", "fc2_conv": "fc2"}
+    sk_attention = {"sk_reduce_conv": "fc_reduce", "sk_reduce_bn": "bn", "sk_select_conv": "fc_select"}
     return _by_rules([
         (r"conv1_conv", lambda m: "conv1"),
         (r"conv1_bn", lambda m: "bn1"),
         (r"conv1_(?P<k>\d)_(?P<kind>conv|bn)", deep_stem),
+        (r"pool1_(?P<kind>conv|bn)", lambda m: f"maxpool.{int(m['kind'] == 'bn')}"),  # ResNet-RS's strided conv
         (BLOCK + r"_0_conv", lambda m: f"{_block(m)}.downsample.{0 + shift}"),
         (BLOCK + r"_0_bn", lambda m: f"{_block(m)}.downsample.{1 + shift}"),
-        (BLOCK + r"_(?P<k>[1-3])_conv", lambda m: f"{_block(m)}.conv{m['k']}"),
-        (BLOCK + r"_(?P<k>[1-3])_bn", lambda m: f"{_block(m)}.bn{m['k']}"),
+        (BLOCK + r"_2_(?P<part>" + "|".join(splat) + ")",  # ResNeSt's split attention, where it has one
+         lambda m: f"{_block(m)}.conv2.{splat[m['part']]}") if any(n.endswith("_2_attend") for n in names) else None,
+        (BLOCK + r"_(?P<k>[1-3])_(?P<kind>conv|bn)", branch_conv),
+        (BLOCK + r"_2_(?P<i>\d+)_(?P<kind>conv|bn)",  # Res2Net's split convs
+         lambda m: f"{_block(m)}.{m['kind']}s.{int(m['i']) - 1}"),
+        (BLOCK + r"_(?P<k>[12])_path(?P<p>\d)_(?P<kind>conv|bn)",  # SK's paths
+         lambda m: f"{_block(m)}.conv{m['k']}.paths.{int(m['p']) - 1}.{m['kind']}"),
+        (BLOCK + r"_(?P<k>[12])_(?P<part>" + "|".join(sk_attention) + ")",
+         lambda m: f"{_block(m)}.conv{m['k']}.attn.{sk_attention[m['part']]}"),
         *_attention_rules(names, lambda m: f"{_block(m)}.se"),
         (r"predictions", lambda m: "fc"),
     ])(model)
@@ -194,19 +213,21 @@ def _regnet_modules(model: keras.Model) -> dict[str, str]:
 
 
 FAMILIES = (
-    Family("torchvision/timm DenseNet", "features.denseblock1.denselayer1.conv1.weight", _densenet_modules,
+    Family("torchvision/timm DenseNet", ("features.denseblock1.denselayer1.conv1.weight",), _densenet_modules,
            ("classifier",), _densenet_rename),
-    Family("timm DPN", "features.conv1_1.conv.weight", _dpn_modules, ("classifier",)),
-    Family("timm ResNetV2 (pre-activation)", "stages.0.blocks.0.conv1.weight", _resnetv2_modules, ("head.fc",)),
-    Family("torchvision VGG", "features.0.weight", _vgg_modules, ("classifier",)),
-    Family("timm RegNet", "s1.b1.conv1.conv.weight", _regnet_modules, ("head.fc",)),
-    Family("torchvision/timm ResNet", "layer1.0.conv1.weight", _resnet_modules, ("fc",)),
+    Family("timm DPN", ("features.conv1_1.conv.weight",), _dpn_modules, ("classifier",)),
+    Family("timm ResNetV2 (pre-activation)", ("stages.0.blocks.0.conv1.weight",), _resnetv2_modules, ("head.fc",)),
+    Family("torchvision VGG", ("features.0.weight",), _vgg_modules, ("classifier",)),
+    Family("timm RegNet", ("s1.b1.conv1.conv.weight",), _regnet_modules, ("head.fc",)),
+    Family("torchvision/timm ResNet (Res2Net, ResNeSt, SKNet)",
+           ("layer1.0.conv1.weight", "layer1.0.conv1.conv.weight", "layer1.0.conv1.paths.0.conv.weight"), _resnet_modules, ("fc",)),
 )
 
 
 def family_of(names: set[str]) -> Family | None:
-    """The family whose marker tensor the file holds (after that family's renames), if any."""
+    """The family one of whose marker tensors the file holds (after that family's renames), if any."""
     for family in FAMILIES:
-        if family.marker in {family.rename(name) for name in names}:
+        renamed = {family.rename(name) for name in names}
+        if any(marker in renamed for marker in family.markers):
             return family
     return None
