@@ -31,7 +31,7 @@ def test_source_state_dict_fills_the_entry_exactly(name):
                     f"scripts/torch_reference.py fixtures (with {name} in its SOURCES)")
     spec = load_spec(name)
     shapes = {k: tuple(v) for k, v in SOURCE_TENSORS[name].items()}
-    size = None if spec.head.pooling == "flatten" else 64  # weights do not depend on the input size, but VGG's fc1
+    size = None if spec.size_dependent_weights else 64  # most weights fit any size; VGG's fc1, BoTNet's positions
     model = build_model(spec, input_size=size)
     fit = check_fit(model, shapes, f"{spec.source.model} state dict")
     assert sum(len(needs) for needs in fit.needs.values()) == len(shapes)

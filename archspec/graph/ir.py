@@ -190,8 +190,8 @@ class Graph:
         ``bias`` overrides that rule for the gate convs (SE, highway), which always have one.
         ``shares``: the output of another conv whose layer (and weights) this one applies again
         (CBAM's MLP on two pools); its weights are counted once, its MACs every time.
-        A conv both strided and dilated (SK's paths) is padded as PyTorch pads it, computed at stride 1
-        and subsampled by ``{prefix}_stride``: Keras's TensorFlow convolution takes no such pair.
+        A conv both strided and dilated (SK's paths) is padded explicitly, as PyTorch pads it (the builder
+        computes it at stride 1 and keeps every stride-th output: Keras's Conv2D takes no such pair).
         """
         if x.channels % groups or filters % groups:
             raise self.fail(
@@ -199,10 +199,9 @@ class Graph:
                 f"and the output channels {filters}"
             )
         span = dilation * (kernel - 1) + 1  # the input window one output reads
-        subsample = stride if stride > 1 and dilation > 1 else 1
         if padding is None:
             padding = "same"
-            if span > 1 and (self.defaults.padding == "explicit" or subsample > 1
+            if span > 1 and (self.defaults.padding == "explicit" or (stride > 1 and dilation > 1)
                              or (self.defaults.padding == "symmetric" and stride > 1)):
                 x = self.zero_pad(x, f"{prefix}_pad", span // 2)
                 padding = "valid"
@@ -210,18 +209,15 @@ class Graph:
             rule = self.defaults.conv_bias
             bias = rule is True or (rule == "unnormalized" and not normalized)
         self._check_stride(x, stride, f"{prefix}_conv")
-        step = stride // subsample
         h, w, cin = x.shape
-        shape = (_conv_size(h, span, step, padding), _conv_size(w, span, step, padding), filters)
+        shape = (_conv_size(h, span, stride, padding), _conv_size(w, span, stride, padding), filters)
         weights = kernel * kernel * (cin // groups) * filters
-        y = self._add(
+        return self._add(
             f"{prefix}_conv", "conv", (x,), shape,
-            filters=filters, kernel=kernel, stride=step, groups=groups, padding=padding, bias=bias,
+            filters=filters, kernel=kernel, stride=stride, groups=groups, padding=padding, bias=bias,
             bias_init=bias_init, shares=shares.node if shares else None, dilation=dilation,
-            params=0 if shares else weights + (filters if bias else 0),
-            macs=math.ceil(shape[0] / subsample) * math.ceil(shape[1] / subsample) * weights,
+            params=0 if shares else weights + (filters if bias else 0), macs=shape[0] * shape[1] * weights,
         )
-        return self.pool(y, f"{prefix}_stride", "max", 1, subsample) if subsample > 1 else y
 
     def norm(self, x: Tensor, prefix: str, zero_init: bool = False) -> Tensor:
         c = x.channels
@@ -325,6 +321,22 @@ class Graph:
             raise self.fail(f"{name}: cannot select among {radix} splits of a {x.size} map by {logits.size} logits")
         return self._add(name, "radix_select", (x, logits), x.shape[:2] + (x.channels // radix,),
                          radix=radix, groups=groups)
+
+    def self_attention(self, qkv: Tensor, name: str, heads: int, dim_qk: int, dim_v: int) -> Tensor:
+        """Multi-head self-attention over all positions of ``qkv`` (queries, keys, values stacked on the channels,
+        head-major), with relative position logits from two learned tables of the map's height and width
+        (BoTNet): softmax(q k / sqrt(dim_qk) + rel) v. MACs: the two products and the position logits."""
+        h, w, c = qkv.shape
+        if c != heads * (2 * dim_qk + dim_v):
+            raise self.fail(f"{name}: {c} channels do not hold {heads} heads of queries and keys of {dim_qk} and "
+                            f"values of {dim_v}")
+        if self.any_size:
+            raise self.fail(f"{name}: self-attention with relative positions learns a table per map size, so the "
+                            f"network takes one input size; give input_shape a size")
+        positions = h * w
+        return self._add(name, "self_attention", (qkv,), (h, w, heads * dim_v), heads=heads, dim_qk=dim_qk,
+                         dim_v=dim_v, params=(2 * h - 1 + 2 * w - 1) * dim_qk,
+                         macs=heads * positions * (positions * (dim_qk + dim_v) + (h + w) * dim_qk))
 
     def flatten(self, x: Tensor, name: str) -> Tensor:
         """The whole map as one vector (VGG's classifier input)."""

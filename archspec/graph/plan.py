@@ -131,9 +131,11 @@ def _stem(g: Graph, x: Tensor, stem: Stem) -> Tensor:
         first, second = stem.widths or (max(stem.width // 2, 1),) * 2
         x = g.conv_norm_act(x, "conv1_1", first, 3, stride=2)
         x = g.conv_norm_act(x, "conv1_2", second, 3)
-        x = g.conv(x, "conv1_3", stem.width, 3)
+        if stem.pool == "stride":  # timm's ByobNet stem without a pool: its last conv strides instead
+            g.feature(x)
+        x = g.conv(x, "conv1_3", stem.width, 3, stride=2 if stem.pool == "stride" else 1)
         x = g.act(g.norm(x, "conv1_3"), "conv1_3") if stem.normalize else x
-    if stem.pool and stem.type in ("imagenet", "deep"):
+    if stem.pool and stem.pool != "stride" and stem.type in ("imagenet", "deep"):
         g.feature(x)  # the stride-2 map before the pool
         if stem.pool == "conv":  # ResNet-RS: a strided conv in the max pool's place
             return g.conv_norm_act(x, "pool1", x.channels, 3, stride=2)

@@ -29,6 +29,8 @@ from .layers import (
     InputNormalization,
     LowestPadding2D,
     RadixSelect,
+    RelativeSelfAttention,
+    StridedDilatedConv2D,
     Recompute,
     WeightedAdd,
 )
@@ -50,6 +52,8 @@ def build_graph(graph: Graph, name: str, native_grouped: bool = False, routed: b
         a = n.attrs
         bias_init = keras.initializers.Constant(a["bias_init"]) if a["bias_init"] else "zeros"  # highway
         cls = GroupedConv2D if a["groups"] > 1 and not native_grouped else keras.layers.Conv2D
+        if a["stride"] > 1 and a["dilation"] > 1:  # SK's dilated path on a strided block
+            cls = StridedDilatedConv2D
         return cls(
             a["filters"], a["kernel"], strides=a["stride"], padding=a["padding"], groups=a["groups"],
             use_bias=a["bias"], bias_initializer=bias_init, dilation_rate=a["dilation"], name=n.name, **weights,
@@ -98,6 +102,8 @@ def build_graph(graph: Graph, name: str, native_grouped: bool = False, routed: b
         "channel_pool": lambda n: ChannelPool(name=n.name),
         "attention_pool": lambda n: AttentionPool(name=n.name),
         "radix_select": lambda n: RadixSelect(n.attrs["radix"], n.attrs["groups"], name=n.name),
+        "self_attention": lambda n: RelativeSelfAttention(n.attrs["heads"], n.attrs["dim_qk"], n.attrs["dim_v"],
+                                                          name=n.name),
         "layer_norm": lambda n: keras.layers.LayerNormalization(epsilon=n.attrs["epsilon"], name=n.name),
         "multiply": lambda n: keras.layers.Multiply(name=n.name),
         "weighted_add": lambda n: WeightedAdd(n.attrs["init"], name=n.name),

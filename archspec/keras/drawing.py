@@ -31,7 +31,7 @@ def _stem(stem: Stem) -> str:
     return {
         "imagenet": f"7x7/2 conv {stem.width}" if stem.kernel == 7 else f"{stem.kernel}x{stem.kernel}/2 conv {stem.width}",
         "cifar": f"3x3 conv {stem.width}",
-        "deep": f"3x3/2, 3x3, 3x3 conv {stem.width}",
+        "deep": f"3x3/2, 3x3, 3x3{'/2' if stem.pool == 'stride' else ''} conv {stem.width}",
         "none": "none",
     }[stem.type] + ({True: ", 3x3/2 max pool", "conv": ", 3x3/2 conv"}.get(stem.pool, "")
                     if stem.type in ("imagenet", "deep") else "")

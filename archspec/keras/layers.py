@@ -229,6 +229,9 @@ class ChannelConv(keras.layers.Conv1D):
     def get_config(self) -> dict:
         return {**keras.layers.Layer.get_config(self), "kernel": self.kernel_taps}
 
+    def macs(self, input_shape) -> int:
+        return self.kernel_taps * input_shape[-1]
+
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class ChannelPool(keras.layers.Layer):
@@ -257,6 +260,10 @@ class AttentionPool(keras.layers.Layer):
         n, _, _, c = input_shapes[0]
         return (n, 1, 1, c)
 
+    def macs(self, input_shapes) -> int:
+        _, h, w, c = input_shapes[0]
+        return h * w * c  # the weighted sum over the positions
+
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class RadixSelect(keras.layers.Layer):
@@ -283,6 +290,51 @@ class RadixSelect(keras.layers.Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "radix": self.radix, "groups": self.groups}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class RelativeSelfAttention(keras.layers.Layer):
+    """BoTNet's multi-head self-attention over all positions of a (batch, H, W, C) map of stacked queries, keys
+    and values (head-major), with relative position logits: query (i, j) and key (k, l) add
+    q . height_rel[k - i + H - 1] + q . width_rel[l - j + W - 1] to q . k / sqrt(dim_qk) (timm's PosEmbedRel,
+    its tables ``height_rel`` (2H - 1, dim_qk) and ``width_rel`` (2W - 1, dim_qk)). Fixed H and W."""
+
+    def __init__(self, heads: int, dim_qk: int, dim_v: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.heads, self.dim_qk, self.dim_v = heads, dim_qk, dim_v
+
+    def build(self, input_shape):
+        _, self.map_height, self.map_width, _ = input_shape
+        init = keras.initializers.RandomNormal(stddev=self.dim_qk ** -0.5)
+        self.height_rel = self.add_weight(shape=(2 * self.map_height - 1, self.dim_qk), initializer=init,
+                                          name="height_rel")
+        self.width_rel = self.add_weight(shape=(2 * self.map_width - 1, self.dim_qk), initializer=init,
+                                         name="width_rel")
+
+    def call(self, qkv):
+        h, w, n, dq, dv = self.map_height, self.map_width, self.heads, self.dim_qk, self.dim_v
+        q = ops.reshape(qkv[..., :n * dq], (-1, h, w, n, dq))
+        k = ops.reshape(qkv[..., n * dq:2 * n * dq], (-1, h * w, n, dq))
+        v = ops.reshape(qkv[..., 2 * n * dq:], (-1, h * w, n, dv))
+        by_height = ops.take(self.height_rel, [[b - a + h - 1 for b in range(h)] for a in range(h)], axis=0)
+        by_width = ops.take(self.width_rel, [[b - a + w - 1 for b in range(w)] for a in range(w)], axis=0)
+        rel_h = ops.einsum("bijnd,ikd->bnijk", q, by_height)  # query row i, key row k
+        rel_w = ops.einsum("bijnd,jld->bnijl", q, by_width)  # query column j, key column l
+        rel = ops.reshape(rel_h[..., :, None] + rel_w[..., None, :], (-1, n, h * w, h * w))
+        logits = ops.einsum("bpnd,bqnd->bnpq", ops.reshape(q, (-1, h * w, n, dq)), k) * dq ** -0.5 + rel
+        out = ops.einsum("bnpq,bqnd->bpnd", ops.softmax(logits, axis=-1), v)
+        return ops.reshape(out, (-1, h, w, n * dv))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.heads * self.dim_v,)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "heads": self.heads, "dim_qk": self.dim_qk, "dim_v": self.dim_v}
+
+    def macs(self, input_shape) -> int:
+        """q k, attention times v, and the position logits, per image."""
+        _, h, w, _ = input_shape
+        return self.heads * h * w * (h * w * (self.dim_qk + self.dim_v) + (h + w) * self.dim_qk)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -324,6 +376,28 @@ class GroupedConv2D(keras.layers.Conv2D):
             [tf.nn.convolution(x, k, strides, padding, dilations=list(self.dilation_rate)) for x, k in pairs],
             axis=-1,
         )
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class StridedDilatedConv2D(GroupedConv2D):
+    """A convolution both strided and dilated (SK's dilated path on a strided block), which Keras's Conv2D
+    refuses: computed at stride 1 on the explicitly padded input, then every stride-th output kept, which are
+    the outputs the strided dilated convolution gives. Grouped as ``GroupedConv2D``; its kernel is Conv2D's."""
+
+    def __init__(self, filters: int, kernel_size, strides=1, **kwargs) -> None:
+        super().__init__(filters, kernel_size, strides=1, **kwargs)
+        self.subsample = strides if isinstance(strides, int) else strides[0]
+
+    def call(self, inputs):
+        s = self.subsample
+        return super().call(inputs)[:, ::s, ::s, :]
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, c = super().compute_output_shape(input_shape)
+        return (n, *(None if d is None else -(-d // self.subsample) for d in (h, w)), c)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "strides": (self.subsample, self.subsample)}
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

@@ -21,7 +21,10 @@ class ModelStats:
 
 
 def _layer_macs(layer: keras.layers.Layer, input_shape: tuple) -> int:
-    """MACs of one layer applied to ``input_shape``; chains (``Recompute``) count their members."""
+    """MACs of one layer applied to ``input_shape``; chains (``Recompute``) count their members, and layers
+    that say their own (archspec's ``ChannelConv``, ``AttentionPool``) are asked."""
+    if hasattr(layer, "macs"):
+        return layer.macs(input_shape)
     if isinstance(layer, keras.layers.Conv2D):  # Conv2D and its subclasses
         kh, kw = layer.kernel_size
         _, h, w, cout = layer.compute_output_shape(input_shape)
@@ -35,6 +38,11 @@ def _layer_macs(layer: keras.layers.Layer, input_shape: tuple) -> int:
     return total
 
 
+def _calls(layer: keras.layers.Layer) -> int:
+    """How often the model applies the layer: more than once where it is shared (CBAM's MLP)."""
+    return max(1, len(getattr(layer, "_inbound_nodes", ())))
+
+
 def _input_shape(layer: keras.layers.Layer) -> tuple | list:
     inputs = layer.input
     return [t.shape for t in inputs] if isinstance(inputs, list) else inputs.shape
@@ -45,6 +53,7 @@ def model_stats(model: keras.Model) -> ModelStats:
     return ModelStats(
         params=sum(int(math.prod(w.shape)) for w in model.trainable_weights),
         total_params=model.count_params(),
-        macs=sum(_layer_macs(layer, _input_shape(layer)) for layer in model.layers[1:]) if sized else None,
+        macs=sum(_layer_macs(layer, _input_shape(layer)) * _calls(layer) for layer in model.layers[1:])
+        if sized else None,
         layers=len(model.layers),
     )

@@ -83,9 +83,10 @@ class Stem(StrictModel):
         "timm's tiered stem of the '...t' nets: [24, 32]).",
     )
     kernel: Literal[3, 5, 7] = Field(7, description="Kernel of the imagenet stem's strided conv (DPN-68: 3).")
-    pool: Union[bool, Literal["conv"]] = Field(
+    pool: Union[bool, Literal["conv", "stride"]] = Field(
         True, description="After imagenet and deep stems: true, a 3x3/2 max pool; conv, a 3x3/2 conv-BN-act of the "
-        "stem's width in its place (ResNet-RS); false, nothing.")
+        "stem's width in its place (ResNet-RS); stride, none, the deep stem's last conv striding 2 instead (timm's "
+        "ByobNet stems without a pool, gcresnet50t); false, nothing.")
     normalize: bool = Field(
         True, description="Norm and activation after the stem conv (false for pre-activation nets)."
     )
@@ -94,6 +95,9 @@ class Stem(StrictModel):
     def _widths_only_on_deep(self) -> "Stem":
         if self.widths is not None and self.type != "deep":
             raise ValueError(f"widths sets the first two convs of a deep stem; a {self.type!r} stem has none")
+        if self.pool == "stride" and self.type != "deep":
+            raise ValueError(f"pool stride makes a deep stem's last conv stride; a {self.type!r} stem has none: use "
+                             f"pool true, conv or false")
         return self
 
 
@@ -197,26 +201,38 @@ class Spatial(_TypedModule):
     2019): `paths` 3x3 conv-BN-ReLUs dilated 1, 2, ... (on halves of the input with `split_input`), fused by a
     softmax over the paths per channel, computed from their pooled sum. splat: split attention (ResNeSt, Zhang
     et al. 2020): one grouped conv makes `radix` splits, fused by a softmax over them; with `avd` a strided block
-    average-pools after it instead of striding the conv.
+    average-pools after it instead of striding the conv. bot: multi-head self-attention over every position
+    with relative position logits (BoTNet, Srinivas et al. 2021): a 1x1 conv makes queries, keys and values,
+    a strided block average-pools after, then BN-ReLU; the map size is fixed by the position tables.
     """
 
+    def applies_to(self, block: int) -> bool:
+        """Whether block ``block`` (from 1) of the stage has the module."""
+        return self.blocks is None or block in self.blocks
+
     FIELDS: ClassVar[dict[str, tuple[str, ...]]] = {
-        "res2net": ("scale",), "sk": ("paths", "split_input", "ratio", "divisor"),
-        "splat": ("radix", "ratio", "divisor", "min_width", "avd"),
+        "res2net": ("scale", "blocks"), "sk": ("paths", "split_input", "ratio", "divisor", "blocks"),
+        "splat": ("radix", "ratio", "divisor", "min_width", "avd", "blocks"), "bot": ("heads", "ratio", "blocks"),
     }
     DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {
         "res2net": {"scale": 4}, "sk": {"paths": 2, "split_input": True, "ratio": 1 / 16, "divisor": 8},
         "splat": {"radix": 2, "ratio": 0.25, "divisor": 8, "min_width": 32, "avd": True},
+        "bot": {"heads": 4, "ratio": 1.0},
     }
 
-    type: Literal["res2net", "sk", "splat"]
+    type: Literal["res2net", "sk", "splat", "bot"]
+    blocks: list[Annotated[int, Field(ge=1, le=MAX_INT, strict=True)]] | None = Field(
+        None, max_length=64, description="The blocks of the stage (from 1) that have the module; null: all "
+        "(BoTNet-26T: [2] in its third stage).")
+    heads: int | None = Field(None, ge=1, le=64, strict=True, description="bot: attention heads (4).")
     scale: int | None = Field(None, ge=2, le=16, strict=True, description="res2net: splits of the widened 1x1 output.")
     paths: int | None = Field(None, ge=2, le=4, strict=True, description="sk: branches, the k-th dilated k.")
     split_input: bool | None = Field(None, description="sk: each path reads its share of the input channels "
                                      "(timm's skresnet18) rather than all (SKNet, skresnext50).")
     radix: int | None = Field(None, ge=1, le=8, strict=True, description="splat: splits per group (1: a sigmoid gate).")
     ratio: float | None = Field(None, gt=0, le=4, description="sk: attention width / output channels (1/16); "
-                                "splat: / (input channels x radix) (1/4).")
+                                "splat: / (input channels x radix) (1/4); bot: query and key width / output "
+                                "channels (1).")
     divisor: PositiveInt | None = Field(None, description="sk, splat: the attention width is a multiple of it (8).")
     min_width: PositiveInt | None = Field(None, description="splat: the attention width at least (32).")
     avd: bool | None = Field(None, description="splat: a strided block average-pools (3x3) after the attention "
@@ -339,6 +355,9 @@ class ResidualStage(_StageBase):
         if self.spatial and self.order != "post":
             raise ValueError(f"spatial {self.spatial.type} blocks are built in the post order (conv-BN-ReLU, the sum, "
                              f"ReLU), as timm's; order {self.order!r} has no counterpart: use order post")
+        if self.spatial and self.spatial.blocks and max(self.spatial.blocks) > self.depth:
+            raise ValueError(f"spatial blocks {self.spatial.blocks} name block {max(self.spatial.blocks)}, but the "
+                             f"stage has {self.depth}")
         if self.spatial and self.spatial.type != "sk" and not isinstance(self, BottleneckStage):
             raise ValueError(f"spatial {self.spatial.type} replaces a bottleneck's 3x3; use a bottleneck stage")
         if self.attention and self.attention.at == "after_3x3" and not isinstance(self, BottleneckStage):
@@ -625,6 +644,13 @@ class ModelSpec(StrictModel):
                              "the classifier a size-dependent number of values; use head.pooling avg or max, or a "
                              "fixed input_shape")
         return self
+
+    @property
+    def size_dependent_weights(self) -> bool:
+        """Whether weight shapes depend on the input size: a flatten head's first dense layer, BoTNet's position
+        tables. Such weights load only into the network built at the size they were made for."""
+        return self.head.pooling == "flatten" or any(
+            isinstance(s, ResidualStage) and s.spatial is not None and s.spatial.type == "bot" for s in self.stages)
 
     @property
     def residual_blocks(self) -> int:

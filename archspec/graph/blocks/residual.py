@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...spec.schema import BasicStage, PlainStage, ResidualStage
+from ...spec.schema import BasicStage, PlainStage, ResidualStage, Spatial
 from ..ir import Graph, Tensor
 from .attention import attend
 from .gates import gate_branch, merge
@@ -51,22 +51,24 @@ def plain_stage(g: Graph, x: Tensor, stage: PlainStage, name: str) -> Tensor:
 def residual_stage(g: Graph, x: Tensor, stage: ResidualStage, name: str) -> Tensor:
     strided = 0 if stage.downsample_at == "first" else stage.depth - 1
     for b in range(stage.depth):
-        x = residual_block(g, x, stage, stage.stride if b == strided else 1, f"{name}_block{b + 1}")
+        spatial = stage.spatial if stage.spatial and stage.spatial.applies_to(b + 1) else None
+        x = residual_block(g, x, stage, stage.stride if b == strided else 1, f"{name}_block{b + 1}", spatial)
     return x
 
 
-def _branch_convs(stage: ResidualStage, stride: int) -> list[BranchConv]:
+def _branch_convs(stage: ResidualStage, spatial: Spatial | None, stride: int) -> list[BranchConv]:
     if isinstance(stage, BasicStage):
         w = stage.inner_width
         return [BranchConv(w, 3, stride, stage.conv_groups), BranchConv(w, 3, 1, stage.conv_groups)]
     first, middle = (stride, 1) if stage.stride_on == "1x1" else (1, stride)
     inner = stage.inner_width
-    splits = stage.spatial.scale if stage.spatial and stage.spatial.type == "res2net" else 1  # Res2Net's widened 1x1
+    splits = spatial.scale if spatial and spatial.type == "res2net" and spatial.scale else 1  # Res2Net's wide 1x1
     return [BranchConv(inner * splits, 1, first), BranchConv(inner, 3, middle, stage.conv_groups),
             BranchConv(stage.out_width, 1)]
 
 
-def residual_block(g: Graph, x: Tensor, stage: ResidualStage, stride: int, name: str) -> Tensor:
+def residual_block(g: Graph, x: Tensor, stage: ResidualStage, stride: int, name: str,
+                   spatial: Spatial | None = None) -> Tensor:
     """One residual unit in any of He et al. 2016's orders (Fig. 4 a-e).
 
     Layer names follow keras.applications: ``_0`` is the shortcut, ``_1.._n`` the
@@ -85,7 +87,7 @@ def residual_block(g: Graph, x: Tensor, stage: ResidualStage, stride: int, name:
         y = g.norm(shortcut, f"{name}_post") if order == "bn_after_add" else shortcut
         return g.act(y, name=f"{name}_out") if after_merge else y
 
-    convs = _branch_convs(stage, stride)
+    convs = _branch_convs(stage, spatial, stride)
     spatial_at = 1 if isinstance(stage, BasicStage) else 2  # the 3x3 a spatial module replaces
     norm_last = order in ("post", "relu_before_add", "relu_preact")
     y = pre
@@ -94,9 +96,9 @@ def residual_block(g: Graph, x: Tensor, stage: ResidualStage, stride: int, name:
         if last and stage.dropout:
             y = g.dropout(y, f"{name}_dropout", stage.dropout)
         prefix = f"{name}_{i}"
-        if stage.spatial and i == spatial_at:  # post order only: it ends normalised and activated
+        if spatial and i == spatial_at:  # post order only: it ends normalised and activated
             changes_shape = conv.stride > 1 or x.channels != stage.out_width
-            y = replace_3x3(g, y, stage.spatial, conv.filters, conv.stride, conv.groups, changes_shape, prefix)
+            y = replace_3x3(g, y, spatial, conv.filters, conv.stride, conv.groups, changes_shape, prefix)
         else:
             y = g.conv(y, prefix, conv.filters, conv.kernel, stride=conv.stride, groups=conv.groups,
                        normalized=norm_last or not last)

@@ -1,5 +1,6 @@
 """Modules in place of a residual block's 3x3 conv, chosen by the stage's ``spatial``: Res2Net's
-multi-scale splits, selective kernel (SK) and split attention (ResNeSt's splat), with timm's layers and
+multi-scale splits, selective kernel (SK), split attention (ResNeSt's splat) and BoTNet's self-attention,
+with timm's layers and
 widths so its weights map one to one. Each takes the map the block's previous conv made and returns
 what the block's next conv reads, normalised and activated (these blocks are built in the post order).
 """
@@ -78,6 +79,23 @@ def _split_attention(g: Graph, y: Tensor, s: Spatial, filters: int, stride: int,
     return x
 
 
+def _bottleneck_attention(g: Graph, y: Tensor, s: Spatial, filters: int, stride: int, groups: int,
+                          changes_shape: bool, prefix: str) -> Tensor:
+    """Srinivas et al. 2021 (timm's BottleneckAttn in a SelfAttnBlock): a 1x1 conv to queries, keys (each
+    ``ratio`` x filters, to a multiple of 8, split over the heads) and values (filters), multi-head self-attention
+    with relative positions, a 2x2 average pool on a strided block, then BN-ReLU (timm's post_attn)."""
+    assert s.heads is not None and s.ratio is not None  # filled in for bot
+    if filters % s.heads:
+        raise g.fail(f"{prefix}: {s.heads} heads do not divide the {filters} channels")
+    dim_qk = make_divisible(filters * s.ratio, 8) // s.heads
+    dim_v = filters // s.heads
+    qkv = g.conv(y, f"{prefix}_qkv", s.heads * (2 * dim_qk + dim_v), 1, bias=False)
+    x = g.self_attention(qkv, f"{prefix}_attention", s.heads, dim_qk, dim_v)
+    if stride > 1:
+        x = g.pool(x, f"{prefix}_pool", "avg", stride, stride)
+    return g.norm_act(x, prefix)
+
+
 MODULES: dict[str, Callable[[Graph, Tensor, Spatial, int, int, int, bool, str], Tensor]] = {
-    "res2net": _res2net, "sk": _selective_kernel, "splat": _split_attention,
+    "res2net": _res2net, "sk": _selective_kernel, "splat": _split_attention, "bot": _bottleneck_attention,
 }

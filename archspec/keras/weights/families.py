@@ -212,6 +212,38 @@ def _regnet_modules(model: keras.Model) -> dict[str, str]:
     ])(model)
 
 
+def _byobnet_modules(model: keras.Model) -> dict[str, str]:
+    """timm's ByobNet (gcresnet50t, botnet26t and kin): ``stem.conv{k}.{conv,bn}``; ``stages.{S-2}.{B-1}``
+    holding ``conv1_1x1``, ``conv2_kxk``, ``conv3_1x1`` and ``shortcut`` (each ``.conv``/``.bn``), attention as
+    ``attn`` after the 3x3 or ``attn_last`` at the end, and a self-attention block's ``self_attn.qkv``,
+    ``self_attn.pos_embed`` and ``post_attn`` in the 3x3's place; the classifier ``head.fc``."""
+    names = [layer.name for layer in model.layers]
+    parts = {"0": "shortcut", "1": "conv1_1x1", "2": "conv2_kxk", "3": "conv3_1x1"}
+    attention = next((m for name in names if (m := re.fullmatch(BLOCK + r"_(se|ese|eca|cbam|gc)_.*", name))), None)
+    after_3x3 = bool(attention) and names.index(attention[0]) < names.index(
+        f"conv{attention['stage']}_block{attention['block']}_3_conv")  # attn, not attn_last
+
+    def block(m: re.Match) -> str:
+        return f"stages.{int(m['stage']) - 2}.{int(m['block']) - 1}"
+
+    attending = {name.rsplit("_2_attention", 1)[0] for name in names if name.endswith("_2_attention")}
+
+    def second(m: re.Match) -> str:  # a self-attention block's BN after the attention is its post_attn
+        if m["kind"] == "bn" and m[0].rsplit("_2_bn", 1)[0] in attending:
+            return f"{block(m)}.post_attn"
+        return f"{block(m)}.conv2_kxk.{m['kind']}"
+
+    return _by_rules([
+        (r"conv1_(?P<k>\d)_(?P<kind>conv|bn)", lambda m: f"stem.conv{m['k']}.{m['kind']}"),
+        (BLOCK + r"_2_qkv_conv", lambda m: f"{block(m)}.self_attn.qkv"),
+        (BLOCK + r"_2_attention", lambda m: f"{block(m)}.self_attn.pos_embed"),
+        (BLOCK + r"_2_(?P<kind>conv|bn)", second),
+        (BLOCK + r"_(?P<k>[013])_(?P<kind>conv|bn)", lambda m: f"{block(m)}.{parts[m['k']]}.{m['kind']}"),
+        *_attention_rules(names, lambda m: f"{block(m)}.{'attn' if after_3x3 else 'attn_last'}"),
+        (r"predictions", lambda m: "head.fc"),
+    ])(model)
+
+
 FAMILIES = (
     Family("torchvision/timm DenseNet", ("features.denseblock1.denselayer1.conv1.weight",), _densenet_modules,
            ("classifier",), _densenet_rename),
@@ -219,6 +251,7 @@ FAMILIES = (
     Family("timm ResNetV2 (pre-activation)", ("stages.0.blocks.0.conv1.weight",), _resnetv2_modules, ("head.fc",)),
     Family("torchvision VGG", ("features.0.weight",), _vgg_modules, ("classifier",)),
     Family("timm RegNet", ("s1.b1.conv1.conv.weight",), _regnet_modules, ("head.fc",)),
+    Family("timm ByobNet", ("stages.0.0.conv1_1x1.conv.weight",), _byobnet_modules, ("head.fc",)),
     Family("torchvision/timm ResNet (Res2Net, ResNeSt, SKNet)",
            ("layer1.0.conv1.weight", "layer1.0.conv1.conv.weight", "layer1.0.conv1.paths.0.conv.weight"), _resnet_modules, ("fc",)),
 )

@@ -19,6 +19,7 @@ from typing import Callable
 import keras
 import numpy as np
 
+from ..layers import RelativeSelfAttention
 from .families import Family, family_of
 from .tensors import open_tensors
 from .torch_pickle import WeightsFileError
@@ -123,6 +124,8 @@ def _layer_needs(layer: keras.layers.Layer, module: str) -> list[Need]:
     if isinstance(layer, keras.layers.Conv1D):  # ECA's channel conv
         taps, cin, cout = shapes[0]
         return [_exact(f"{module}.weight", (cout, cin, taps), lambda w: w.transpose(2, 1, 0)), *_bias(layer, module, shapes)]
+    if isinstance(layer, RelativeSelfAttention):  # BoTNet's position tables
+        return [_exact(f"{module}.{w.name}", tuple(w.shape), _same) for w in layer.weights]
     if isinstance(layer, keras.layers.LayerNormalization):
         return [_exact(f"{module}.{t}", shapes[0], _same) for t in ("weight", "bias")]
     if isinstance(layer, keras.layers.Dense):
