@@ -79,6 +79,8 @@ SOURCES = {
     "resnetrs50": ("timm", "resnetrs50", ["tf_in1k"]),
     "gcresnet50t": ("timm", "gcresnet50t", ["ra2_in1k"]),
     "botnet26t_256": ("timm", "botnet26t_256", ["c1_in1k"]),
+    "halonet26t": ("timm", "halonet26t", ["a1h_in1k"]),
+    "lambda_resnet26t": ("timm", "lambda_resnet26t", ["c1_in1k"]),
     "skresnet18": ("timm", "skresnet18", ["ra_in1k"]),
     "skresnext50_32x4d": ("timm", "skresnext50_32x4d", ["ra_in1k"]),
     "resnest50d": ("timm", "resnest50d", ["in1k"]),
@@ -216,12 +218,15 @@ def narrow_models() -> dict[str, tuple[torch.nn.Module, int, str]]:
             blocks=tuple(ByoBlockCfg("bottle", d=d, c=c, s=1 if c == 32 else 2, br=0.25)
                          for d, c in ((1, 32), (2, 64), (1, 128), (1, 256))),
             stem_chs=16, stem_type="tiered", stem_pool="", attn_layer="gca"), num_classes=10), 64, "safetensors"),
-        "byobnet_bot": (ByobNet(ByoModelCfg(
+        **{f"byobnet_{kind}": (ByobNet(ByoModelCfg(
             blocks=(ByoBlockCfg("bottle", d=1, c=32, s=1, br=0.25), ByoBlockCfg("bottle", d=1, c=64, s=2, br=0.25),
                     interleave_blocks(types=("bottle", "self_attn"), d=2, c=128, s=2, br=0.25),
                     ByoBlockCfg("self_attn", d=2, c=256, s=2, br=0.25)),
-            stem_chs=16, stem_type="tiered", stem_pool="maxpool", fixed_input_size=True,
-            self_attn_layer="bottleneck", self_attn_kwargs={}), img_size=64, num_classes=10), 64, "safetensors"),
+            stem_chs=16, stem_type="tiered", stem_pool="maxpool", fixed_input_size=kind == "bot",
+            self_attn_layer=layer, self_attn_kwargs=kwargs), img_size=size, num_classes=10), size, "safetensors")
+           for kind, layer, kwargs, size in [("bot", "bottleneck", {}, 64),
+                                             ("halo", "halo", {"block_size": 4, "halo_size": 1}, 128),
+                                             ("lambda", "lambda", {"r": 3}, 64)]},
         "regnet": (RegNet(RegNetCfg(w0=8, wa=8, wm=1.5, depth=5, group_size=4, se_ratio=0.25, stem_width=8),
                           num_classes=10), 64, "safetensors"),
     }

@@ -68,3 +68,20 @@ def fake_cifar(keras_home: Path, name: str = "cifar10", per_batch: int = 20, see
             info.size = len(payload)
             tar.addfile(info, io.BytesIO(payload))
     return tarball
+
+
+def small_size(spec, size: int = 64) -> int | None:
+    """``size`` where the spec's weights fit any input size and its network plans at it, else None (its own size):
+    VGG's flattened classifier and BoTNet's position tables fix the size, HaloNet's blocks need a multiple of 8."""
+    from archspec.graph.load import load_spec
+    from archspec.graph.plan import plan
+    from archspec.spec.errors import SpecError
+
+    if spec.size_dependent_weights:
+        return None
+    try:
+        plan(load_spec(spec, overrides={"input_shape": (size, size, spec.input_shape[2])}))
+    except SpecError:
+        return None
+    return size
+

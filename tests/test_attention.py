@@ -10,7 +10,6 @@ import pytest
 
 from archspec import build_model, complexity, load_spec
 from archspec.graph.plan import plan
-from archspec.keras.layers import AttentionPool, ChannelConv, ChannelPool
 from archspec.spec.schema import Attention
 
 MODULES = [{"type": "se"}, {"type": "ese"}, {"type": "eca"}, {"type": "cbam"}, {"type": "gc"}, {"type": "gca"},
@@ -78,10 +77,3 @@ def test_se_ratio_is_short_for_an_se_attention():
                       "stages": [{"type": "basic", "depth": 1, "width": 32, "se_ratio": 4}]})
     assert spec.stages[0].attention == Attention(type="se", ratio=0.25, divisor=1)
     assert small({"type": "se"}).stages[0].attention.divisor == 8  # without the shorthand, timm's SE defaults
-
-
-@pytest.mark.parametrize("layer", [ChannelConv(5, name="c"), ChannelPool(name="p"), AttentionPool(name="a")])
-def test_attention_layers_config_round_trips(layer):
-    config = layer.get_config()
-    assert type(layer).from_config(config).get_config() == config
-    assert keras.saving.get_registered_object(f"archspec>{type(layer).__name__}") is type(layer)

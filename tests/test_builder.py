@@ -9,14 +9,14 @@ import pytest
 from archspec import build_model, complexity, load_spec
 from archspec.keras.stats import model_stats
 
-from .helpers import zoo_params
+from .helpers import small_size, zoo_params
 
 
 def _small(name: str):
-    """The entry at a small input: counts are compared at any size, building is faster."""
+    """The entry at a small input where it plans at one: counts are compared at any size, building is faster."""
     spec = load_spec(name)
-    size = 32 if spec.input_shape[0] <= 32 else 64
-    return load_spec(spec, overrides={"input_shape": (size, size, spec.input_shape[2])})
+    size = 32 if spec.input_shape[0] <= 32 else small_size(spec)
+    return load_spec(spec, overrides={"input_shape": (size, size, spec.input_shape[2])}) if size else spec
 
 
 @pytest.mark.parametrize("name", zoo_params())

@@ -99,7 +99,7 @@ def test_zoo_list_and_show():
     shown = run("zoo", "show", "resnet50")
     assert shown.exit_code == 0 and "type: bottleneck" in shown.output and "published:" in shown.output
     assert run("zoo", "list", "--family", "nope").exit_code == 1
-    assert "no zoo family 'resnets'; did you mean 'resnet'? (the families: densenet" in run(
+    assert "no zoo family 'resnets'; did you mean 'resnet'? (the families: attention, densenet" in run(
         "zoo", "list", "--family", "resnets").output
 
 

@@ -34,6 +34,15 @@ LAYER_EXAMPLES = {
                            (2, 4, 4, 3)),
     "Recompute": (lambda: layers.Recompute([keras.layers.BatchNormalization(), keras.layers.Activation("relu"),
                                              keras.layers.Conv2D(4, 1)]), (2, 4, 4, 3)),
+    "ChannelConv": (lambda: layers.ChannelConv(3), (2, 1, 1, 8)),
+    "ChannelPool": (lambda: layers.ChannelPool(), (2, 4, 4, 3)),
+    "AttentionPool": (lambda: layers.AttentionPool(), [(2, 4, 4, 3), (2, 4, 4, 1)]),
+    "RadixSelect": (lambda: layers.RadixSelect(2, 2), [(2, 4, 4, 8), (2, 1, 1, 8)]),
+    "StridedDilatedConv2D": (lambda: layers.StridedDilatedConv2D(4, 3, strides=2, dilation_rate=2, groups=2),
+                             (2, 9, 9, 4)),
+    "RelativeSelfAttention": (lambda: layers.RelativeSelfAttention(2, 4, 3), (2, 3, 4, 22)),
+    "HaloAttention": (lambda: layers.HaloAttention(2, 4, 3, 2, 1), [(2, 4, 4, 8), (2, 4, 4, 14)]),
+    "LambdaAttention": (lambda: layers.LambdaAttention(2, 3), [(2, 4, 4, 8), (2, 4, 4, 4), (2, 4, 4, 3)]),
 }
 
 

@@ -14,7 +14,7 @@ from archspec.keras.build import build_model
 from archspec.keras.weights.transfer import check_fit
 from archspec.spec.zoo import zoo_paths
 
-from .helpers import zoo_params
+from .helpers import small_size, zoo_params
 from .weights_helpers import FIXTURES
 
 with gzip.open(FIXTURES / "zoo_tensors.json.gz", "rt") as _file:
@@ -31,7 +31,6 @@ def test_source_state_dict_fills_the_entry_exactly(name):
                     f"scripts/torch_reference.py fixtures (with {name} in its SOURCES)")
     spec = load_spec(name)
     shapes = {k: tuple(v) for k, v in SOURCE_TENSORS[name].items()}
-    size = None if spec.size_dependent_weights else 64  # most weights fit any size; VGG's fc1, BoTNet's positions
-    model = build_model(spec, input_size=size)
+    model = build_model(spec, input_size=small_size(spec))  # weights fit most entries at any size
     fit = check_fit(model, shapes, f"{spec.source.model} state dict")
     assert sum(len(needs) for needs in fit.needs.values()) == len(shapes)

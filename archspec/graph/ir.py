@@ -338,6 +338,34 @@ class Graph:
                          dim_v=dim_v, params=(2 * h - 1 + 2 * w - 1) * dim_qk,
                          macs=heads * positions * (positions * (dim_qk + dim_v) + (h + w) * dim_qk))
 
+    def halo_attention(self, q: Tensor, kv: Tensor, name: str, heads: int, dim_qk: int, dim_v: int,
+                       block_size: int, halo_size: int) -> Tensor:
+        """HaloNet's blocked self-attention: the queries ``q`` of each ``block_size`` block of the ``kv`` map (its
+        keys and values interleaved per head) attend to the block widened by ``halo_size``, with relative position
+        logits within that window; queries may be strided (a smaller ``q``)."""
+        h, w, _ = kv.shape
+        if h % block_size or w % block_size:
+            raise self.fail(f"{name}: halo attention cuts the map into {block_size}x{block_size} blocks, but it is "
+                            f"{kv.size}; use an input size that keeps it a multiple of {block_size}")
+        if self.any_size:
+            raise self.fail(f"{name}: halo attention plans its blocks for one map size; give input_shape a size")
+        stride = h // q.shape[0]
+        window, per_block = block_size + 2 * halo_size, (block_size // stride) ** 2
+        blocks = (h // block_size) * (w // block_size)
+        return self._add(name, "halo_attention", (q, kv), q.shape[:2] + (heads * dim_v,), heads=heads, dim_qk=dim_qk,
+                         dim_v=dim_v, block_size=block_size, halo_size=halo_size, params=2 * (2 * window - 1) * dim_qk,
+                         macs=blocks * heads * per_block * (window ** 2 * (dim_qk + dim_v) + 2 * window * dim_qk))
+
+    def lambda_attention(self, q: Tensor, k: Tensor, v: Tensor, name: str, heads: int, context: int) -> Tensor:
+        """A lambda layer (Bello 2021): each position's ``heads`` queries meet the content lambda (keys softmaxed over
+        the positions, times the values) and a position lambda (a ``context`` x ``context`` conv, one filter per key
+        channel, over each value channel)."""
+        dim_qk, dim_v = k.channels, v.channels
+        positions = q.shape[0] * q.shape[1]
+        return self._add(name, "lambda_attention", (q, k, v), q.shape[:2] + (heads * dim_v,), heads=heads,
+                         context=context, params=context * context * dim_qk + dim_qk,
+                         macs=positions * dim_qk * dim_v * (1 + 2 * heads + context * context))
+
     def flatten(self, x: Tensor, name: str) -> Tensor:
         """The whole map as one vector (VGG's classifier input)."""
         return self._add(name, "flatten", (x,), (math.prod(x.shape),))

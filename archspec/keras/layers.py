@@ -316,10 +316,8 @@ class RelativeSelfAttention(keras.layers.Layer):
         q = ops.reshape(qkv[..., :n * dq], (-1, h, w, n, dq))
         k = ops.reshape(qkv[..., n * dq:2 * n * dq], (-1, h * w, n, dq))
         v = ops.reshape(qkv[..., 2 * n * dq:], (-1, h * w, n, dv))
-        by_height = ops.take(self.height_rel, [[b - a + h - 1 for b in range(h)] for a in range(h)], axis=0)
-        by_width = ops.take(self.width_rel, [[b - a + w - 1 for b in range(w)] for a in range(w)], axis=0)
-        rel_h = ops.einsum("bijnd,ikd->bnijk", q, by_height)  # query row i, key row k
-        rel_w = ops.einsum("bijnd,jld->bnijl", q, by_width)  # query column j, key column l
+        rel_h = ops.einsum("bijnd,ikd->bnijk", q, _relative_table(self.height_rel, h, h))  # query row i, key row k
+        rel_w = ops.einsum("bijnd,jld->bnijl", q, _relative_table(self.width_rel, w, w))  # query col j, key col l
         rel = ops.reshape(rel_h[..., :, None] + rel_w[..., None, :], (-1, n, h * w, h * w))
         logits = ops.einsum("bpnd,bqnd->bnpq", ops.reshape(q, (-1, h * w, n, dq)), k) * dq ** -0.5 + rel
         out = ops.einsum("bnpq,bqnd->bpnd", ops.softmax(logits, axis=-1), v)
@@ -335,6 +333,105 @@ class RelativeSelfAttention(keras.layers.Layer):
         """q k, attention times v, and the position logits, per image."""
         _, h, w, _ = input_shape
         return self.heads * h * w * (h * w * (self.dim_qk + self.dim_v) + (h + w) * self.dim_qk)
+
+
+def _relative_table(table, queries: int, window: int):
+    """Rows of a relative position ``table`` for each query offset i and key offset k: row k - i + window - 1."""
+    return ops.take(table, [[k - i + window - 1 for k in range(window)] for i in range(queries)], axis=0)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class HaloAttention(keras.layers.Layer):
+    """HaloNet's blocked self-attention on ``[q, kv]``: the map is cut into ``block_size`` blocks; each block's
+    queries (``q``, head-major, maybe strided) attend to the keys and values (``kv``, per head: keys then values)
+    of the block widened by ``halo_size`` (zero-padded at the edges), with relative position logits from tables
+    ``height_rel`` and ``width_rel`` of 2 x window - 1 rows, as timm's HaloAttn."""
+
+    def __init__(self, heads: int, dim_qk: int, dim_v: int, block_size: int, halo_size: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.heads, self.dim_qk, self.dim_v = heads, dim_qk, dim_v
+        self.block_size, self.halo_size = block_size, halo_size
+
+    def build(self, input_shapes):
+        window = self.block_size + 2 * self.halo_size
+        init = keras.initializers.RandomNormal(stddev=self.dim_qk ** -0.5)
+        self.height_rel = self.add_weight(shape=(2 * window - 1, self.dim_qk), initializer=init, name="height_rel")
+        self.width_rel = self.add_weight(shape=(2 * window - 1, self.dim_qk), initializer=init, name="width_rel")
+
+    def call(self, inputs):
+        q, kv = inputs
+        n, dq, dv, bs, halo = self.heads, self.dim_qk, self.dim_v, self.block_size, self.halo_size
+        rows, cols = kv.shape[1] // bs, kv.shape[2] // bs
+        bq, window, blocks = q.shape[1] // rows, bs + 2 * halo, rows * cols
+        padded = ops.pad(kv, [[0, 0], [halo, halo], [halo, halo], [0, 0]])
+        windows = ops.stack([padded[:, i * bs:i * bs + window, j * bs:j * bs + window, :]
+                             for i in range(rows) for j in range(cols)], axis=1)
+        windows = ops.reshape(windows, (-1, blocks, window * window, n, dq + dv))
+        k, v = windows[..., :dq], windows[..., dq:]
+        queries = ops.reshape(ops.transpose(ops.reshape(q, (-1, rows, bq, cols, bq, n, dq)), (0, 1, 3, 2, 4, 5, 6)),
+                              (-1, blocks, bq, bq, n, dq))
+        rel_h = ops.einsum("bzijnd,ikd->bznijk", queries, _relative_table(self.height_rel, bq, window))
+        rel_w = ops.einsum("bzijnd,jld->bznijl", queries, _relative_table(self.width_rel, bq, window))
+        rel = ops.reshape(rel_h[..., :, None] + rel_w[..., None, :], (-1, blocks, n, bq * bq, window * window))
+        logits = ops.einsum("bzpnd,bzqnd->bznpq", ops.reshape(queries, (-1, blocks, bq * bq, n, dq)), k)
+        out = ops.einsum("bznpq,bzqnd->bzpnd", ops.softmax(logits * dq ** -0.5 + rel, axis=-1), v)
+        out = ops.transpose(ops.reshape(out, (-1, rows, cols, bq, bq, n * dv)), (0, 1, 3, 2, 4, 5))
+        return ops.reshape(out, (-1, rows * bq, cols * bq, n * dv))
+
+    def compute_output_shape(self, input_shapes):
+        return tuple(input_shapes[0][:-1]) + (self.heads * self.dim_v,)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "heads": self.heads, "dim_qk": self.dim_qk, "dim_v": self.dim_v,
+                "block_size": self.block_size, "halo_size": self.halo_size}
+
+    def macs(self, input_shapes) -> int:
+        """Each block's query-key and attention-value products and its position logits."""
+        (_, hq, _, _), (_, h, w, _) = input_shapes
+        window, bq = self.block_size + 2 * self.halo_size, self.block_size * hq // h
+        blocks = (h // self.block_size) * (w // self.block_size)
+        return blocks * self.heads * bq * bq * (window ** 2 * (self.dim_qk + self.dim_v) + 2 * window * self.dim_qk)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class LambdaAttention(keras.layers.Layer):
+    """A lambda layer on ``[q, k, v]`` (queries head-major, keys, values): each position's queries times the
+    content lambda (keys softmaxed over the positions, times the values) plus its position lambda (a ``context``
+    x ``context`` conv with a bias, one filter per key channel, over each value channel), as timm's LambdaLayer
+    with its conv positions. Any map size."""
+
+    def __init__(self, heads: int, context: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.heads, self.context = heads, context
+
+    def build(self, input_shapes):
+        dim_qk = input_shapes[1][-1]
+        self.kernel = self.add_weight(shape=(self.context, self.context, 1, dim_qk), name="kernel",
+                                      initializer=keras.initializers.RandomNormal(stddev=dim_qk ** -0.5))
+        self.bias = self.add_weight(shape=(dim_qk,), initializer="zeros", name="bias")
+
+    def call(self, inputs):
+        q, k, v = inputs
+        n, dk, dv = self.heads, k.shape[-1], v.shape[-1]
+        b, h, w = ops.shape(q)[0], ops.shape(q)[1], ops.shape(q)[2]
+        keys = ops.softmax(ops.reshape(k, (b, h * w, dk)), axis=1)
+        content = ops.einsum("bmk,bmv->bkv", keys, ops.reshape(v, (b, h * w, dv)))
+        queries = ops.reshape(q, (b, h, w, n, dk))
+        planes = ops.reshape(ops.transpose(v, (0, 3, 1, 2)), (b * dv, h, w, 1))
+        position = ops.reshape(ops.conv(planes, self.kernel, padding="same") + self.bias, (b, dv, h, w, dk))
+        out = ops.einsum("bhwnk,bkv->bhwnv", queries, content) + ops.einsum("bhwnk,bvhwk->bhwnv", queries, position)
+        return ops.reshape(out, (b, h, w, n * dv))
+
+    def compute_output_shape(self, input_shapes):
+        return tuple(input_shapes[0][:-1]) + (self.heads * input_shapes[2][-1],)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "heads": self.heads, "context": self.context}
+
+    def macs(self, input_shapes) -> int:
+        """The content lambda, the position lambdas' conv and both applications to the queries."""
+        (_, h, w, _), (_, _, _, dk), (_, _, _, dv) = input_shapes
+        return h * w * dk * dv * (1 + 2 * self.heads + self.context ** 2)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

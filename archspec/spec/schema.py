@@ -203,7 +203,11 @@ class Spatial(_TypedModule):
     et al. 2020): one grouped conv makes `radix` splits, fused by a softmax over them; with `avd` a strided block
     average-pools after it instead of striding the conv. bot: multi-head self-attention over every position
     with relative position logits (BoTNet, Srinivas et al. 2021): a 1x1 conv makes queries, keys and values,
-    a strided block average-pools after, then BN-ReLU; the map size is fixed by the position tables.
+    a strided block average-pools after, then BN-ReLU; the map size is fixed by the position tables. halo
+    (HaloNet, Vaswani et al. 2021): the same within blocks of `block_size`, each attending to its block widened
+    by `halo_size` on every side (a strided block strides its queries). lambda (LambdaNetworks, Bello 2021): each
+    position's query meets a content lambda (softmax-normalised keys times values) and a position lambda (a
+    `context` x `context` conv over the values).
     """
 
     def applies_to(self, block: int) -> bool:
@@ -213,26 +217,35 @@ class Spatial(_TypedModule):
     FIELDS: ClassVar[dict[str, tuple[str, ...]]] = {
         "res2net": ("scale", "blocks"), "sk": ("paths", "split_input", "ratio", "divisor", "blocks"),
         "splat": ("radix", "ratio", "divisor", "min_width", "avd", "blocks"), "bot": ("heads", "ratio", "blocks"),
+        "halo": ("heads", "ratio", "block_size", "halo_size", "blocks"), "lambda": ("heads", "key_dim", "context", "blocks"),
     }
     DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {
         "res2net": {"scale": 4}, "sk": {"paths": 2, "split_input": True, "ratio": 1 / 16, "divisor": 8},
         "splat": {"radix": 2, "ratio": 0.25, "divisor": 8, "min_width": 32, "avd": True},
-        "bot": {"heads": 4, "ratio": 1.0},
+        "bot": {"heads": 4, "ratio": 1.0}, "halo": {"heads": 8, "ratio": 1.0, "block_size": 8, "halo_size": 3},
+        "lambda": {"heads": 4, "key_dim": 16, "context": 9},
     }
 
-    type: Literal["res2net", "sk", "splat", "bot"]
+    type: Literal["res2net", "sk", "splat", "bot", "halo", "lambda"]
     blocks: list[Annotated[int, Field(ge=1, le=MAX_INT, strict=True)]] | None = Field(
         None, max_length=64, description="The blocks of the stage (from 1) that have the module; null: all "
         "(BoTNet-26T: [2] in its third stage).")
-    heads: int | None = Field(None, ge=1, le=64, strict=True, description="bot: attention heads (4).")
+    heads: int | None = Field(None, ge=1, le=64, strict=True, description="bot, lambda: attention heads (4); halo (8).")
+    block_size: int | None = Field(None, ge=1, le=64, strict=True, description="halo: query blocks of this side (8).")
+    halo_size: int | None = Field(None, ge=0, le=16, strict=True,
+                                  description="halo: each block attends to its neighbourhood this much wider (3).")
+    key_dim: int | None = Field(None, ge=1, le=1024, strict=True,
+                                description="lambda: depth of the queries and keys per head (the paper's k: 16).")
+    context: int | None = Field(None, ge=1, le=31, strict=True,
+                                description="lambda: side of the local context its position lambdas read (9).")
     scale: int | None = Field(None, ge=2, le=16, strict=True, description="res2net: splits of the widened 1x1 output.")
     paths: int | None = Field(None, ge=2, le=4, strict=True, description="sk: branches, the k-th dilated k.")
     split_input: bool | None = Field(None, description="sk: each path reads its share of the input channels "
                                      "(timm's skresnet18) rather than all (SKNet, skresnext50).")
     radix: int | None = Field(None, ge=1, le=8, strict=True, description="splat: splits per group (1: a sigmoid gate).")
     ratio: float | None = Field(None, gt=0, le=4, description="sk: attention width / output channels (1/16); "
-                                "splat: / (input channels x radix) (1/4); bot: query and key width / output "
-                                "channels (1).")
+                                "splat: / (input channels x radix) (1/4); bot, halo: query and key width / "
+                                "output channels (1).")
     divisor: PositiveInt | None = Field(None, description="sk, splat: the attention width is a multiple of it (8).")
     min_width: PositiveInt | None = Field(None, description="splat: the attention width at least (32).")
     avd: bool | None = Field(None, description="splat: a strided block average-pools (3x3) after the attention "

@@ -1,6 +1,6 @@
 """Modules in place of a residual block's 3x3 conv, chosen by the stage's ``spatial``: Res2Net's
-multi-scale splits, selective kernel (SK), split attention (ResNeSt's splat) and BoTNet's self-attention,
-with timm's layers and
+multi-scale splits, selective kernel (SK), split attention (ResNeSt's splat) and the self-attention of
+BoTNet, HaloNet and lambda networks, with timm's layers and
 widths so its weights map one to one. Each takes the map the block's previous conv made and returns
 what the block's next conv reads, normalised and activated (these blocks are built in the post order).
 """
@@ -96,6 +96,44 @@ def _bottleneck_attention(g: Graph, y: Tensor, s: Spatial, filters: int, stride:
     return g.norm_act(x, prefix)
 
 
+def _halo_attention(g: Graph, y: Tensor, s: Spatial, filters: int, stride: int, groups: int,
+                    changes_shape: bool, prefix: str) -> Tensor:
+    """Vaswani et al. 2021 (timm's HaloAttn in a SelfAttnBlock): a 1x1 conv to queries (strided with the block,
+    where the block size allows, else a 2x2 average pool after), one to keys and values, blocked attention with
+    halos, then BN-ReLU."""
+    assert s.heads is not None and s.ratio is not None and s.block_size is not None and s.halo_size is not None
+    if filters % s.heads:
+        raise g.fail(f"{prefix}: {s.heads} heads do not divide the {filters} channels")
+    dim_qk, dim_v = make_divisible(filters * s.ratio, 8) // s.heads, filters // s.heads
+    pool_after = stride > 1 and s.block_size % stride != 0
+    q = g.conv(y, f"{prefix}_q", s.heads * dim_qk, 1, stride=1 if pool_after else stride, bias=False)
+    kv = g.conv(y, f"{prefix}_kv", s.heads * (dim_qk + dim_v), 1, bias=False)
+    x = g.halo_attention(q, kv, f"{prefix}_halo", s.heads, dim_qk, dim_v, s.block_size, s.halo_size)
+    if pool_after:
+        x = g.pool(x, f"{prefix}_pool", "avg", stride, stride)
+    return g.norm_act(x, prefix)
+
+
+def _lambda_layer(g: Graph, y: Tensor, s: Spatial, filters: int, stride: int, groups: int,
+                  changes_shape: bool, prefix: str) -> Tensor:
+    """Bello 2021 (timm's LambdaLayer in a SelfAttnBlock): a 1x1 conv to queries (one set per head), keys and
+    values, BN on the queries and the values, the lambda layer, a 2x2 average pool on a strided block, then
+    BN-ReLU."""
+    assert s.heads is not None and s.key_dim is not None and s.context is not None  # filled in for lambda
+    if filters % s.heads:
+        raise g.fail(f"{prefix}: {s.heads} heads do not divide the {filters} channels")
+    dim_qk, dim_v = s.key_dim, filters // s.heads
+    qkv = g.conv(y, f"{prefix}_qkv", s.heads * dim_qk + dim_qk + dim_v, 1, bias=False)
+    q = g.norm(g.slice(qkv, f"{prefix}_q", 0, s.heads * dim_qk), f"{prefix}_q")
+    k = g.slice(qkv, f"{prefix}_k", s.heads * dim_qk, (s.heads + 1) * dim_qk)
+    v = g.norm(g.slice(qkv, f"{prefix}_v", (s.heads + 1) * dim_qk, qkv.channels), f"{prefix}_v")
+    x = g.lambda_attention(q, k, v, f"{prefix}_lambda", s.heads, s.context)
+    if stride > 1:
+        x = g.pool(x, f"{prefix}_pool", "avg", stride, stride)
+    return g.norm_act(x, prefix)
+
+
 MODULES: dict[str, Callable[[Graph, Tensor, Spatial, int, int, int, bool, str], Tensor]] = {
     "res2net": _res2net, "sk": _selective_kernel, "splat": _split_attention, "bot": _bottleneck_attention,
+    "halo": _halo_attention, "lambda": _lambda_layer,
 }

@@ -215,8 +215,9 @@ def _regnet_modules(model: keras.Model) -> dict[str, str]:
 def _byobnet_modules(model: keras.Model) -> dict[str, str]:
     """timm's ByobNet (gcresnet50t, botnet26t and kin): ``stem.conv{k}.{conv,bn}``; ``stages.{S-2}.{B-1}``
     holding ``conv1_1x1``, ``conv2_kxk``, ``conv3_1x1`` and ``shortcut`` (each ``.conv``/``.bn``), attention as
-    ``attn`` after the 3x3 or ``attn_last`` at the end, and a self-attention block's ``self_attn.qkv``,
-    ``self_attn.pos_embed`` and ``post_attn`` in the 3x3's place; the classifier ``head.fc``."""
+    ``attn`` after the 3x3 or ``attn_last`` at the end, and a self-attention block's ``self_attn`` (BoTNet
+    ``qkv``, ``pos_embed``; HaloNet ``q``, ``kv``, ``pos_embed``; lambda ``qkv``, ``norm_q``, ``norm_v``,
+    ``conv_lambda``) and ``post_attn`` in the 3x3's place; the classifier ``head.fc``."""
     names = [layer.name for layer in model.layers]
     parts = {"0": "shortcut", "1": "conv1_1x1", "2": "conv2_kxk", "3": "conv3_1x1"}
     attention = next((m for name in names if (m := re.fullmatch(BLOCK + r"_(se|ese|eca|cbam|gc)_.*", name))), None)
@@ -226,7 +227,10 @@ def _byobnet_modules(model: keras.Model) -> dict[str, str]:
     def block(m: re.Match) -> str:
         return f"stages.{int(m['stage']) - 2}.{int(m['block']) - 1}"
 
-    attending = {name.rsplit("_2_attention", 1)[0] for name in names if name.endswith("_2_attention")}
+    attending = {name.rsplit("_2_", 1)[0] for name in names
+                 if name.endswith(("_2_attention", "_2_halo", "_2_lambda"))}  # self-attention blocks
+    self_attention = {"qkv_conv": "qkv", "attention": "pos_embed", "q_conv": "q", "kv_conv": "kv",
+                      "halo": "pos_embed", "q_bn": "norm_q", "v_bn": "norm_v", "lambda": "conv_lambda"}
 
     def second(m: re.Match) -> str:  # a self-attention block's BN after the attention is its post_attn
         if m["kind"] == "bn" and m[0].rsplit("_2_bn", 1)[0] in attending:
@@ -235,8 +239,8 @@ def _byobnet_modules(model: keras.Model) -> dict[str, str]:
 
     return _by_rules([
         (r"conv1_(?P<k>\d)_(?P<kind>conv|bn)", lambda m: f"stem.conv{m['k']}.{m['kind']}"),
-        (BLOCK + r"_2_qkv_conv", lambda m: f"{block(m)}.self_attn.qkv"),
-        (BLOCK + r"_2_attention", lambda m: f"{block(m)}.self_attn.pos_embed"),
+        (BLOCK + r"_2_(?P<part>" + "|".join(self_attention) + ")",
+         lambda m: f"{block(m)}.self_attn.{self_attention[m['part']]}"),
         (BLOCK + r"_2_(?P<kind>conv|bn)", second),
         (BLOCK + r"_(?P<k>[013])_(?P<kind>conv|bn)", lambda m: f"{block(m)}.{parts[m['k']]}.{m['kind']}"),
         *_attention_rules(names, lambda m: f"{block(m)}.{'attn' if after_3x3 else 'attn_last'}"),

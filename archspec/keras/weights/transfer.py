@@ -19,7 +19,7 @@ from typing import Callable
 import keras
 import numpy as np
 
-from ..layers import RelativeSelfAttention
+from ..layers import HaloAttention, LambdaAttention, RelativeSelfAttention
 from .families import Family, family_of
 from .tensors import open_tensors
 from .torch_pickle import WeightsFileError
@@ -124,8 +124,12 @@ def _layer_needs(layer: keras.layers.Layer, module: str) -> list[Need]:
     if isinstance(layer, keras.layers.Conv1D):  # ECA's channel conv
         taps, cin, cout = shapes[0]
         return [_exact(f"{module}.weight", (cout, cin, taps), lambda w: w.transpose(2, 1, 0)), *_bias(layer, module, shapes)]
-    if isinstance(layer, RelativeSelfAttention):  # BoTNet's position tables
+    if isinstance(layer, (RelativeSelfAttention, HaloAttention)):  # BoTNet's and HaloNet's position tables
         return [_exact(f"{module}.{w.name}", tuple(w.shape), _same) for w in layer.weights]
+    if isinstance(layer, LambdaAttention):  # its position conv: a Conv3d (dim_qk, 1, r, r, 1) in timm
+        r, _, _, dim_qk = shapes[0]
+        return [_exact(f"{module}.weight", (dim_qk, 1, r, r, 1), lambda w: w[..., 0].transpose(2, 3, 1, 0)),
+                _exact(f"{module}.bias", shapes[1], _same)]
     if isinstance(layer, keras.layers.LayerNormalization):
         return [_exact(f"{module}.{t}", shapes[0], _same) for t in ("weight", "bias")]
     if isinstance(layer, keras.layers.Dense):
