@@ -24,8 +24,9 @@ TORCH_PYTHON = os.environ.get("ARCHSPEC_TORCH_PYTHON") or (
     sys.executable if importlib.util.find_spec("torch") else None)
 ENTRIES = ["densenet121", "vgg11", "resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2", "se_resnet50",
            "resnet50d", "dpn68", "preact_resnet50", "resnet26t", "ecaresnet26t", "ecaresnet50d", "seresnext26d_32x4d",
-           "regnetx_004", "regnety_008", "regnety_032", "resnetrs50", "gcresnet50t", "botnet26t_256", "halonet26t",
-           "lambda_resnet26t", "skresnet18", "skresnext50_32x4d", "resnest50d", "res2net50_26w_4s"]
+           "regnetx_002", "regnetx_004", "regnetx_032", "regnety_002", "regnety_008", "regnety_032", "resnetrs50",
+           "gcresnet50t", "botnet26t_256", "halonet26t", "lambda_resnet26t", "skresnet18", "skresnext50_32x4d",
+           "resnest50d", "res2net50_26w_4s"]
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(TORCH_PYTHON is None, reason="needs torch, or ARCHSPEC_TORCH_PYTHON")]
