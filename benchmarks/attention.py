@@ -34,6 +34,11 @@ PAIRS = {
     "seresnext26d_32x4d": ("seresnext26d_32x4d", {}),
     "cbam_resnet50": ("resnet50", {"block_args": {"attn_layer": "cbam"}}),
     "benchmarks/gcresnet50.yaml": ("resnet50", {"block_args": {"attn_layer": "gc"}}),
+    "resnetrs50": ("resnetrs50", {}),
+    "gcresnet50t": ("gcresnet50t", {}),
+    "botnet26t_256": ("botnet26t_256", {}),
+    "halonet26t": ("halonet26t", {}),
+    "lambda_resnet26t": ("lambda_resnet26t", {}),
     "skresnet18": ("skresnet18", {}),
     "skresnext50_32x4d": ("skresnext50_32x4d", {}),
     "resnest50d": ("resnest50d", {}),
@@ -112,8 +117,8 @@ def main() -> None:
     import keras
     import tensorflow as tf
 
-    versions = subprocess.run([args.torch_python, "-c", "import torch, timm; print(torch.__version__, timm.__version__)"],
-                              capture_output=True, text=True, check=True).stdout.split()
+    probe = "import torch, timm; print(torch.__version__, timm.__version__)"
+    versions = subprocess.run([args.torch_python, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
     OUT.write_text("\n".join([
         "## Attention and design-space families: CPU training step against timm",
         "",
@@ -121,7 +126,8 @@ def main() -> None:
         f"{platform.machine()} CPU, {os.cpu_count()} cores, Python {platform.python_version()}, TensorFlow "
         f"{tf.__version__}, Keras {keras.__version__}, PyTorch {versions[0]}, timm {versions[1]}, "
         f"{datetime.date.today()}. Batch {BATCH}, SGD with momentum, the median step of {args.steps} after a "
-        f"warm-up; each side the faster of two fresh processes (archspec, timm, timm, archspec). Aim: ratio <= 1.0.",
+        f"warm-up; each side the faster of two fresh processes (archspec, timm, timm, archspec). Aim: ratio <= 1.0. "
+        f"Load average over the run: {os.getloadavg()[1]:.1f} (1.0 would be this run alone on a quiet machine).",
         "",
         "| archspec | timm | input | params | archspec step (s) | timm step (s) | ratio |",
         "|---|---|---:|---:|---:|---:|---:|",

@@ -22,7 +22,7 @@ def test_generated_stages_keep_pycls_rules(name):
     widths = [s.width for s in spec.stages]
     assert widths == sorted(set(widths))  # distinct, growing: one stage per width
     for stage in spec.stages:
-        assert stage.inner_width % stage.conv_groups == 0 and stage.inner_width // stage.conv_groups == stage.group_width
+        assert stage.inner_width == stage.conv_groups * stage.group_width
         assert stage.group_width <= generator.group_width
 
 
@@ -33,7 +33,8 @@ def test_block_widths_snap_to_the_quantised_geometric_grid():
 
 
 @pytest.mark.parametrize(("fields", "expected"), [
-    ({"regnet": {"w0": 20, "wa": 10.0, "wm": 2.0, "depth": 10, "group_width": 8}}, r"w0 20 must be a multiple of quant 8"),
+    ({"regnet": {"w0": 20, "wa": 10.0, "wm": 2.0, "depth": 10, "group_width": 8}},
+     r"w0 20 must be a multiple of quant 8"),
     ({"regnet": {"w0": 24, "wa": 10.0, "wm": 1.0, "depth": 10, "group_width": 8}}, r"regnet.wm"),
     ({"regnet": {"w0": 24, "wa": 10.0, "wm": 2.0, "depth": 10, "group_width": 8},
       "stages": [{"type": "basic", "depth": 1, "width": 8}]}, r"give either stages or regnet"),

@@ -128,7 +128,8 @@ def check_consistent(spec: ModelSpec) -> None:
     assert c == complexity(spec)
     assert (c.params, c.total_params, c.macs) == tuple(sum(getattr(p, k) for p in c.parts)
                                                         for k in ("params", "total_params", "macs"))
-    assert c.layers == len(graph.nodes) and c.params <= c.total_params and c.depth >= 1
+    shared = sum(1 for node in graph.nodes if node.attrs.get("shares"))  # one Keras layer applied twice
+    assert c.layers == len(graph.nodes) - shared and c.params <= c.total_params and c.depth >= 1
     assert c.activations == sum(math.prod(n.shape) for n in graph.nodes)
     assert load_text(yaml.safe_dump(spec.model_dump(mode="json")), FILE) == spec
 

@@ -63,7 +63,8 @@ def sample(space: str, count: int, macs: tuple[float, float] | None, params: tup
                                    prefix=f"{space}_sample", progress=lambda: bar.update(1))
     except SpecError as error:
         raise fail(error) from error
-    click.echo(f"{'name':<22}{'depth':>6}{'w0':>6}{'wa':>9}{'wm':>7}{'g':>5}  {'stage widths':<26}{'params':>9}{'MACs':>9}")
+    click.echo(f"{'name':<22}{'depth':>6}{'w0':>6}{'wa':>9}{'wm':>7}{'g':>5}  {'stage widths':<26}"
+               f"{'params':>9}{'MACs':>9}")
     for s in found:
         r = s.spec.regnet
         assert r is not None

@@ -346,7 +346,7 @@ class Graph:
         h, w, _ = kv.shape
         if h % block_size or w % block_size:
             raise self.fail(f"{name}: halo attention cuts the map into {block_size}x{block_size} blocks, but it is "
-                            f"{kv.size}; use an input size that keeps it a multiple of {block_size}")
+                            f"{h}x{w}; use an input size that keeps it a multiple of {block_size}")
         if self.any_size:
             raise self.fail(f"{name}: halo attention plans its blocks for one map size; give input_shape a size")
         stride = h // q.shape[0]

@@ -88,10 +88,10 @@ def sample_regnets(count: int, space: Space, budget: Budget, seed: int, prefix: 
 
 def _draw(rng: random.Random, space: Space) -> RegNet | None:
     """One candidate, or None where its widths do not make ``space.stages`` distinct stages."""
+    low, high = (int(math.log2(g)) for g in space.group_width)
     generator = RegNet(
         depth=rng.randint(*space.depth), w0=_log_uniform(rng, *space.w0, 8), wa=_log_uniform(rng, *space.wa, 0.1),
-        wm=_log_uniform(rng, *space.wm, 0.001), group_width=2 ** rng.randint(*(int(math.log2(g)) for g in space.group_width)),
-        se_ratio=space.se_ratio)
+        wm=_log_uniform(rng, *space.wm, 0.001), group_width=2 ** rng.randint(low, high), se_ratio=space.se_ratio)
     return generator if len(generator.stages()) == space.stages else None
 
 

@@ -62,7 +62,8 @@ class RegNet(StrictModel):
             group = min(self.group_width, inner)
             inner = int(round(inner / group) * group)
             stage = {"type": "bottleneck", "depth": depth, "width": int(inner / self.bottleneck_ratio),
-                     "stride": self.stride, "shortcut": "projection", "expansion": 1, "widen": self.bottleneck_ratio, "group_width": group}
+                     "stride": self.stride, "shortcut": "projection", "expansion": 1,
+                     "widen": self.bottleneck_ratio, "group_width": group}
             if self.se_ratio:
                 stage["attention"] = {"type": "se", "at": "after_3x3", "ratio": self.se_ratio, "ratio_of": "input",
                                       "divisor": 1}

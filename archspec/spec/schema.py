@@ -217,7 +217,8 @@ class Spatial(_TypedModule):
     FIELDS: ClassVar[dict[str, tuple[str, ...]]] = {
         "res2net": ("scale", "blocks"), "sk": ("paths", "split_input", "ratio", "divisor", "blocks"),
         "splat": ("radix", "ratio", "divisor", "min_width", "avd", "blocks"), "bot": ("heads", "ratio", "blocks"),
-        "halo": ("heads", "ratio", "block_size", "halo_size", "blocks"), "lambda": ("heads", "key_dim", "context", "blocks"),
+        "halo": ("heads", "ratio", "block_size", "halo_size", "blocks"),
+        "lambda": ("heads", "key_dim", "context", "blocks"),
     }
     DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {
         "res2net": {"scale": 4}, "sk": {"paths": 2, "split_input": True, "ratio": 1 / 16, "divisor": 8},
@@ -293,8 +294,8 @@ class ResidualStage(_StageBase):
         description="identity; A: subsample + zero-pad channels; B: 1x1 projection where the "
         "channels change, 1x1 max-pool subsampling where only the resolution does; C: projection in "
         "every block; D: as B with a 2x2 avg-pool before the projection (ResNet-D); projection: a 1x1 projection "
-        "wherever the block changes channels or resolution (torchvision's, timm's and pycls's rule); highway: a learned "
-        "gate T = sigmoid(1x1 conv of the block input) merging T * F(x) + (1 - T) * x (Srivastava et al. "
+        "wherever the block changes channels or resolution (torchvision's, timm's and pycls's rule); highway: a "
+        "learned gate T = sigmoid(1x1 conv of the block input) merging T * F(x) + (1 - T) * x (Srivastava et al. "
         "2015), where x is carried as in A where the block changes shape (subsampled, zero-padded).",
     )
     order: BlockOrder = Field(

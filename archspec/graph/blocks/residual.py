@@ -126,8 +126,9 @@ def _shortcut(g: Graph, x: Tensor, pre: Tensor, channels: int, stride: int, poli
     subsampled and zero-padded where the block changes shape (Srivastava et al. 2015, Sec. 2.1).
     """
     with g.shortcut():
-        changes_shape = x.channels != channels or stride > 1
-        if policy == "C" or (x.channels != channels and policy in ("B", "D")) or (policy == "projection" and changes_shape):
+        projects = (policy == "C" or (x.channels != channels and policy in ("B", "D"))
+                    or (policy == "projection" and (x.channels != channels or stride > 1)))
+        if projects:
             normalized = pre is x  # a pre-activated input is projected without a norm
             if policy == "D" and stride > 1:
                 pre = _average_pool(g, pre, f"{name}_0_pool", stride)

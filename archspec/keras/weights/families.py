@@ -257,7 +257,8 @@ FAMILIES = (
     Family("timm RegNet", ("s1.b1.conv1.conv.weight",), _regnet_modules, ("head.fc",)),
     Family("timm ByobNet", ("stages.0.0.conv1_1x1.conv.weight",), _byobnet_modules, ("head.fc",)),
     Family("torchvision/timm ResNet (Res2Net, ResNeSt, SKNet)",
-           ("layer1.0.conv1.weight", "layer1.0.conv1.conv.weight", "layer1.0.conv1.paths.0.conv.weight"), _resnet_modules, ("fc",)),
+           ("layer1.0.conv1.weight", "layer1.0.conv1.conv.weight", "layer1.0.conv1.paths.0.conv.weight"),
+           _resnet_modules, ("fc",)),
 )
 
 

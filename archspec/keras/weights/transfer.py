@@ -123,7 +123,8 @@ def _layer_needs(layer: keras.layers.Layer, module: str) -> list[Need]:
         return [kernel, *_bias(layer, module, shapes)]
     if isinstance(layer, keras.layers.Conv1D):  # ECA's channel conv
         taps, cin, cout = shapes[0]
-        return [_exact(f"{module}.weight", (cout, cin, taps), lambda w: w.transpose(2, 1, 0)), *_bias(layer, module, shapes)]
+        return [_exact(f"{module}.weight", (cout, cin, taps), lambda w: w.transpose(2, 1, 0)),
+                *_bias(layer, module, shapes)]
     if isinstance(layer, (RelativeSelfAttention, HaloAttention)):  # BoTNet's and HaloNet's position tables
         return [_exact(f"{module}.{w.name}", tuple(w.shape), _same) for w in layer.weights]
     if isinstance(layer, LambdaAttention):  # its position conv: a Conv3d (dim_qk, 1, r, r, 1) in timm
