@@ -167,7 +167,19 @@ ALL_STAGE_FIELDS = sorted(set().union(*STAGE_FIELDS.values()))
 CHOICES = {
     "stride": st.integers(1, 4), "groups": st.sampled_from([1, 2, 3, 4, 8]), "widen": st.sampled_from([0.5, 1, 2]),
     "base_width": st.sampled_from([4, 16, 64]), "expansion": st.integers(1, 4), "se_ratio": st.integers(0, 8),
-    "shortcut": st.sampled_from(["identity", "A", "B", "C", "D", "highway"]),
+    "shortcut": st.sampled_from(["identity", "A", "B", "C", "D", "projection", "highway"]),
+    "group_width": st.one_of(st.none(), st.sampled_from([1, 2, 4, 8])),
+    "attention": st.one_of(st.none(), st.fixed_dictionaries(
+        {"type": st.sampled_from(["se", "ese", "eca", "cbam", "gc", "gca"])},
+        optional={"at": st.sampled_from(["end", "after_3x3"]), "ratio": st.sampled_from([1 / 16, 0.25, 1.0, 8.0]),
+                  "ratio_of": st.sampled_from(["channels", "input"]), "kernel": st.sampled_from([1, 3, 4, 7])})),
+    "spatial": st.one_of(st.none(), st.fixed_dictionaries(
+        {"type": st.sampled_from(["res2net", "sk", "splat", "bot", "halo", "lambda"])},
+        optional={"blocks": st.lists(st.integers(1, 4), max_size=2), "heads": st.sampled_from([1, 2, 3, 4]),
+                  "scale": st.integers(2, 4), "radix": st.integers(1, 3), "paths": st.integers(2, 3),
+                  "block_size": st.sampled_from([1, 2, 4, 8]), "halo_size": st.integers(0, 2),
+                  "context": st.sampled_from([1, 3, 9]), "key_dim": st.sampled_from([1, 4, 16]),
+                  "split_input": st.booleans(), "avd": st.booleans()})),
     "order": st.sampled_from(["post", "bn_after_add", "relu_before_add", "relu_preact", "preact"]),
     "merge": st.sampled_from(["add", "weighted"]), "merge_init": st.floats(-1, 1), "dropout": st.floats(0, 0.9),
     "downsample_at": st.sampled_from(["first", "last"]), "stride_on": st.sampled_from(["1x1", "3x3"]),
@@ -214,6 +226,12 @@ def scratch_spec(draw: st.DrawFn, nasty: bool = True) -> dict:
                             "conv_bias": draw(st.sampled_from([False, True, "unnormalized"]))}
     if nasty and draw(st.booleans()):
         spec["stages"][-1] = draw(scratch_stage(nasty=True))
+    if draw(st.integers(0, 4)) == 0:  # a RegNet generator in place of the stages, sometimes with both
+        spec["regnet"] = {"w0": draw(st.sampled_from([8, 16, 20, 24])), "wa": draw(st.floats(0, 64)),
+                          "wm": draw(st.floats(1, 3)), "depth": draw(st.integers(1, 20)),
+                          "group_width": draw(st.integers(1, 16)), "se_ratio": draw(st.sampled_from([0.0, 0.25]))}
+        if draw(st.booleans()):
+            del spec["stages"]
     if nasty and draw(st.booleans()):
         mutate(draw, spec)
     return spec

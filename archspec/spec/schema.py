@@ -118,8 +118,8 @@ class _TypedModule(StrictModel):
     @model_validator(mode="before")
     @classmethod
     def _defaults_of_the_type(cls, data: object) -> object:
-        if not isinstance(data, dict) or data.get("type") not in cls.FIELDS:
-            return data
+        if not isinstance(data, dict) or not isinstance(data.get("type"), str) or data["type"] not in cls.FIELDS:
+            return data  # the field validation says what is wrong
         kind, data = data["type"], dict(data)
         wrong = [key for key, field in cls.model_fields.items()  # a field at its default is as good as absent
                  if key not in ("type", "at", *cls.FIELDS[kind]) and data.get(key, field.default) != field.default]
@@ -527,6 +527,14 @@ STAGE_TYPES: tuple[str, ...] = ("plain", "basic", "bottleneck", "dense", "dual_p
 _STAGES = TypeAdapter(list[Stage])
 
 
+def _same_stages(given: object, generated: list[dict]) -> bool:
+    """Whether ``given`` (a spec's stages, maybe invalid) are the stages ``generated`` (a dump carries both)."""
+    try:
+        return _STAGES.validate_python(given) == _STAGES.validate_python(generated)
+    except ValidationError:
+        return False
+
+
 class Head(StrictModel):
     """Global pooling, optional dropout and the classifier."""
 
@@ -628,7 +636,7 @@ class ModelSpec(StrictModel):
         except ValidationError:
             return data  # the regnet field's own validation reports it, with its location
         generated = generator.stages()
-        if data.get("stages") and _STAGES.validate_python(data["stages"]) != _STAGES.validate_python(generated):
+        if data.get("stages") and not _same_stages(data["stages"], generated):
             raise ValueError("regnet generates the stages; give either stages or regnet, not both")
         return {**data, "stages": generated}  # (a dumped spec carries both, the same)
 
