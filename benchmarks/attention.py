@@ -127,7 +127,7 @@ def main() -> None:
         f"{tf.__version__}, Keras {keras.__version__}, PyTorch {versions[0]}, timm {versions[1]}, "
         f"{datetime.date.today()}. Batch {BATCH}, SGD with momentum, the median step of {args.steps} after a "
         f"warm-up; each side the faster of two fresh processes (archspec, timm, timm, archspec). Aim: ratio <= 1.0. "
-        f"Load average over the run: {os.getloadavg()[1]:.1f} (1.0 would be this run alone on a quiet machine).",
+        f"The 5-minute load average at the end: {os.getloadavg()[1]:.1f} on {os.cpu_count()} cores (nothing else ran).",
         "",
         "| archspec | timm | input | params | archspec step (s) | timm step (s) | ratio |",
         "|---|---|---:|---:|---:|---:|---:|",
