@@ -25,12 +25,15 @@ HEAVY = {
     "wide_resnet101_2",
     *(f"regnet{kind}_{size}" for kind in "xy" for size in ("080", "120", "160", "320")),
 }
+# The rest of the RegNet ladders: the same generator and blocks as regnetx_002 and regnety_002, which the quick
+# set keeps; CI runs them all.
+REPEATS = {f"regnet{kind}_{size}" for kind in "xy" for size in ("004", "006", "008", "016", "032", "040", "064")}
 
 
 def zoo_params(predicate=lambda name: True, slow=frozenset()):
-    """pytest params over zoo names, heavy ones (and ``slow``) marked slow."""
+    """pytest params over zoo names, heavy and repeating ones (and ``slow``) marked slow."""
     return [
-        pytest.param(name, marks=pytest.mark.slow) if name in HEAVY | set(slow) else name
+        pytest.param(name, marks=pytest.mark.slow) if name in HEAVY | REPEATS | set(slow) else name
         for name in zoo_paths() if predicate(name)
     ]
 
