@@ -26,7 +26,9 @@ def zoo_paths() -> dict[str, Path]:
 def zoo_path(name: str) -> Path | None:
     """The entry's spec file, found by its name or by its source library's name for it (an alias)."""
     paths = zoo_paths()
-    return paths.get(name) or paths.get(aliases().get(name, ""))
+    if name in paths or "/" in name or name.endswith((".yaml", ".yml")):  # a file path never reads the aliases
+        return paths.get(name)
+    return paths.get(aliases().get(name, ""))
 
 
 ALIASED_LIBRARIES = ("timm", "torchvision")
