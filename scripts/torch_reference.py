@@ -169,9 +169,9 @@ def narrow_models() -> dict[str, tuple[torch.nn.Module, int, str]]:
     from timm.models.regnet import RegNet, RegNetCfg
     from timm.models.res2net import Bottle2neck
     from timm.models.resnest import ResNestBottleneck
-    from timm.models.sknet import SelectiveKernelBasic, SelectiveKernelBottleneck
     from timm.models.resnet import BasicBlock, Bottleneck, ResNet
     from timm.models.resnetv2 import ResNetV2
+    from timm.models.sknet import SelectiveKernelBasic, SelectiveKernelBottleneck
     from torchvision.models.densenet import DenseNet
     from torchvision.models.vgg import VGG, make_layers
 

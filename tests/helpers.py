@@ -1,7 +1,13 @@
-"""Shared test helpers: zoo parametrisation and figure comparison."""
+"""Shared test helpers: zoo parametrisation, figure comparison, runs on another Keras backend."""
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -9,6 +15,7 @@ import yaml
 
 from archspec.spec.zoo import zoo_paths
 
+ROOT = Path(__file__).resolve().parents[1]
 SHARED_REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "published.yaml"
 
 # Entries whose Keras build takes long on 2 cores (many layers or >60M weights to initialise).
@@ -88,3 +95,30 @@ def small_size(spec, size: int = 64) -> int | None:
         return None
     return size
 
+
+
+BACKENDS = ("tensorflow", "jax", "torch")
+# As on a machine without TensorFlow: ``import tensorflow`` raises ModuleNotFoundError and
+# ``importlib.util.find_spec("tensorflow")`` is None (torch and Keras look before they import).
+_NO_TENSORFLOW = "import sys\nsys.modules['tensorflow'] = None\n"
+
+
+def backend_params(*backends: str) -> list:
+    """pytest params of ``backends`` (default: all three), each skipped where it is not installed."""
+    return [pytest.param(b, marks=pytest.mark.skipif(importlib.util.find_spec(b) is None,
+                                                     reason=f"Keras's {b} backend needs {b}, not installed here"))
+            for b in backends or BACKENDS]
+
+
+def run_on_backend(backend: str, code: str, *, args: Sequence[str] = (), without_tensorflow: bool = False,
+                   cwd: Path | None = None, env: dict[str, str] | None = None,
+                   timeout: float = 600) -> subprocess.CompletedProcess:
+    """``code`` run with ``args`` by a fresh Python on Keras's ``backend`` (optionally with TensorFlow
+    unimportable), the checkout importable (``tests.*`` too); fails the test with its output when it exits
+    non-zero."""
+    script = (_NO_TENSORFLOW if without_tensorflow else "") + textwrap.dedent(code)
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    result = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=timeout,
+                            cwd=cwd, env={**os.environ, **(env or {}), "KERAS_BACKEND": backend, "PYTHONPATH": path})
+    assert result.returncode == 0, f"on {backend}:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+    return result

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from archspec.train.eval_transform import resize_and_crop
+from archspec.train.eval_transform import pillow_view, resize_and_crop
 from archspec.train.sources.base import decode
 
 from .weights_helpers import FIXTURES as WEIGHTS
@@ -74,3 +74,26 @@ def test_probabilities_on_our_view_match_those_on_torchvisions():
     p_theirs, p_mine = model.predict(theirs, verbose=0), model.predict(mine, verbose=0)
     assert p_theirs.max() < 0.99  # calibrated: a wrong pixel would show
     np.testing.assert_allclose(p_mine, p_theirs, atol=1e-2)
+
+
+@pytest.mark.parametrize("key", REFERENCE.files)
+def test_the_pillow_view_without_tensorflow_is_torchvisions(key):
+    """Where TensorFlow is absent, predict computes the view with Pillow, as torchvision does: the same pixels."""
+    view, file = key.split("/")
+    got = pillow_view(str(TRANSFORMS / file), 224, *VIEWS[view], channels=3)
+    assert np.array_equal(got, REFERENCE[key].astype(np.float32))
+
+
+@pytest.mark.parametrize("size,channels", [(8, 1), (32, 3), (64, 3)])
+def test_the_pillow_whole_image_view_is_the_training_runs(size, channels):
+    """Small inputs are resized whole, as the training runs' validation view resizes them (tf.image.resize).
+    Grey levels may differ by one: libjpeg (TensorFlow) and Pillow each round their own luma of a colour JPEG."""
+    import tensorflow as tf
+
+    from archspec.train.data import evaluation_view
+
+    for file in sorted(TRANSFORMS.glob("*.jpg"))[:3]:
+        image = decode(tf.io.read_file(str(file)), channels)
+        expected = evaluation_view(image, (size, size, channels)).numpy()
+        got = pillow_view(str(file), size, None, "bilinear", channels)
+        np.testing.assert_allclose(got, expected, atol=1 if channels == 1 else 2e-3)

@@ -1,7 +1,7 @@
 """Full-size zoo entries against the real torchvision/timm model with the same seeded weights on the same
 images: class probabilities within 1e-4 (the contract of ``build_model(NAME, weights=FILE)``).
 
-Runs wherever PyTorch is importable, or through another interpreter that has torch, torchvision and timm,
+Runs wherever torch, torchvision and timm are importable, or through another interpreter that has torch, torchvision and timm,
 named by ARCHSPEC_TORCH_PYTHON (archspec's own environment never needs torch); skipped elsewhere. That
 interpreter runs scripts/torch_reference.py, which writes the checkpoint and the source's probabilities.
 """
@@ -21,7 +21,7 @@ from archspec.keras.build import build_model
 
 SCRIPT = Path(__file__).parents[1] / "scripts" / "torch_reference.py"
 TORCH_PYTHON = os.environ.get("ARCHSPEC_TORCH_PYTHON") or (
-    sys.executable if importlib.util.find_spec("torch") else None)
+    sys.executable if all(importlib.util.find_spec(m) for m in ("torch", "torchvision", "timm")) else None)
 ENTRIES = ["densenet121", "vgg11", "resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2", "se_resnet50",
            "resnet50d", "dpn68", "preact_resnet50", "resnet26t", "ecaresnet26t", "ecaresnet50d", "seresnext26d_32x4d",
            "regnetx_002", "regnetx_004", "regnetx_032", "regnety_002", "regnety_008", "regnety_032", "resnetrs50",
@@ -29,7 +29,7 @@ ENTRIES = ["densenet121", "vgg11", "resnet18", "resnet50", "resnext50_32x4d", "w
            "resnest50d", "res2net50_26w_4s"]
 
 pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(TORCH_PYTHON is None, reason="needs torch, or ARCHSPEC_TORCH_PYTHON")]
+              pytest.mark.skipif(TORCH_PYTHON is None, reason="needs torch, torchvision and timm, or ARCHSPEC_TORCH_PYTHON")]
 
 
 @pytest.mark.parametrize("name", ENTRIES)

@@ -181,12 +181,13 @@ def bench_command(spec: str, batch_size: int, steps: int, input_size: int | None
         else:
             click.echo(f"{r.model} on {r.device}, batch {r.batch_size}: build {r.build_s:.2f} s, inference "
                        f"{r.inference_img_s:.1f} img/s, training {r.train_img_s:.1f} img/s "
-                       f"({r.train_step_s:.3f} s/step), peak memory {r.peak_memory_mb:.0f} MB")
+                       f"({r.train_step_s:.3f} s/step), peak memory {_megabytes(r.peak_memory_mb)}")
     if len(results) == 2 and not as_json:
         ours, theirs = results
         click.echo(f"ratios archspec / keras.applications: build {ours.build_s / theirs.build_s:.2f}, "
-                   f"training step {ours.train_step_s / theirs.train_step_s:.2f}, "
-                   f"peak memory {ours.peak_memory_mb / theirs.peak_memory_mb:.2f}")
+                   f"training step {ours.train_step_s / theirs.train_step_s:.2f}"
+                   + (f", peak memory {ours.peak_memory_mb / theirs.peak_memory_mb:.2f}"
+                      if ours.peak_memory_mb and theirs.peak_memory_mb else ""))
     if speed is not None:
         model_rate = results[0].train_img_s
         bare = (f"; tf.data's bare decode of what it decodes: {speed.bare_decode_img_s:.1f} img/s (ratio "
@@ -197,6 +198,13 @@ def bench_command(spec: str, batch_size: int, steps: int, input_size: int | None
                    f"input pipeline of {speed.source}, batch {speed.batch_size} at "
                    f"{'x'.join(map(str, speed.input_shape))}: {speed.pipeline_img_s:.1f} img/s{bare}; the model "
                    f"trains at {model_rate:.1f} img/s, so {bound} bounds a run here")
+
+
+def _megabytes(peak: float | None) -> str:
+    import keras
+
+    return (f"{peak:.0f} MB" if peak is not None
+            else f"not counted (Keras's {keras.backend.backend()} backend keeps no allocator peak on this device)")
 
 
 def _pipeline_speed(spec: str, source: str, batch_size: int, input_size: int | None, images: int) -> Any:

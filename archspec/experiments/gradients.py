@@ -10,10 +10,13 @@ respect to the block's output and with respect to its weights.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from ..graph.plan import plan
 from ..spec.schema import ModelSpec
@@ -41,31 +44,32 @@ def gradient_norms(spec: ModelSpec, x: Any, y: Any, seed: int = 0) -> list[dict[
     """One row per block (the head excluded): ``block``, ``index``, ``output_grad`` (the norm of
     dL/d(block output) over the batch) and ``weight_grad`` (the norm of dL/d(block weights))."""
     import keras
-    import tensorflow as tf
 
+    from ..keras.autodiff import probed, variable_gradients
     from ..keras.build import build_model
 
     keras.utils.set_random_seed(seed)
     model = build_model(spec)
     groups = {name: layers for name, layers in blocks(spec).items() if name != "head"}
-    probe = keras.Model(model.inputs, [model.get_layer(layers[-1]).output for layers in groups.values()]
-                        + [model.output])
+    probe, offsets = probed(model, [layers[-1] for layers in groups.values()], len(x))
     loss_fn = keras.losses.CategoricalCrossentropy(from_logits=spec.head.activation == "linear")
     weights = {name: [w for layer in layers for w in model.get_layer(layer).trainable_weights]
                for name, layers in groups.items()}
-    with tf.GradientTape() as tape:
-        *outputs, predictions = probe(x, training=True)  # batch statistics, as the first SGD step sees them
-        loss = loss_fn(y, predictions)
     flat_weights = [w for ws in weights.values() for w in ws]
-    grads = tape.gradient(loss, outputs + flat_weights)
-    output_grads, weight_grads = grads[:len(outputs)], iter(grads[len(outputs):])
+    # batch statistics, as the first SGD step sees them
+    grads = variable_gradients(lambda: loss_fn(y, probe(x, training=True)), offsets + flat_weights)
+    output_grads, weight_grads = grads[:len(offsets)], iter(grads[len(offsets):])
     rows = []
     for i, (name, g) in enumerate(zip(groups, output_grads)):
         block_grads = [next(weight_grads) for _ in weights[name]]
         rows.append({"net": spec.name, "residual": spec.residual_blocks > 0, "block": name, "index": i,
-                     "output_grad": float(tf.norm(g)),
-                     "weight_grad": float(tf.linalg.global_norm(block_grads)) if block_grads else 0.0})
+                     "output_grad": _norm([g]), "weight_grad": _norm(block_grads)})
     return rows
+
+
+def _norm(arrays: list[Any]) -> float:
+    """The Euclidean norm of all of ``arrays`` together, in float64."""
+    return math.sqrt(sum(float(np.square(a, dtype="float64").sum()) for a in arrays))
 
 
 def run(sources: Sequence[str], out: Path, *, data: str = "digits", batch_size: int = 128,
@@ -76,7 +80,7 @@ def run(sources: Sequence[str], out: Path, *, data: str = "digits", batch_size: 
     rows = []
     for name in sources:
         spec = fitted(name, source, input_size, train=t.model_dump())
-        x, y = next(iter(pipelines(source, spec, t)[0]))
+        x, y = (np.asarray(tensor) for tensor in next(iter(pipelines(source, spec, t)[0])))
         rows += gradient_norms(spec, x, y, seed)
     out.mkdir(parents=True, exist_ok=True)
     write_csv(out / "gradients.csv", rows)

@@ -66,6 +66,8 @@ def run(out: Path, t: TrainSpec, *, tiny: bool = False, draws: int = 5, input_si
         verbose: int | None = None, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Train both nets under ``out``, evaluate their lesions, write lesion.csv and lesion.png there
     and return the rows (validation error in % of each lesioned model)."""
+    import keras
+
     from ..keras.build import build_model
     from ..keras.model_io import load_model
     from ..train.trainer import RunOptions, train
@@ -87,8 +89,9 @@ def run(out: Path, t: TrainSpec, *, tiny: bool = False, draws: int = 5, input_si
             """Validation error in % of ``trained`` with the blocks ``lesion`` left out."""
             model = build_model(spec, lesion=lesion, weights_from=trained) if lesion else trained
             # called eagerly: model.predict would trace a new function for every lesioned model
-            predicted = np.concatenate([np.argmax(model(images[i:i + 256], training=False), axis=-1)
-                                        for i in range(0, len(images), 256)])
+            predicted = np.concatenate(
+                [np.argmax(keras.ops.convert_to_numpy(model(images[i:i + 256], training=False)), axis=-1)
+                 for i in range(0, len(images), 256)])
             return round(100 * float(np.mean(predicted != labels)), 2)
 
         units = blocks(net.spec)

@@ -6,7 +6,7 @@ d(scalar)/d(input) here, so they run on whichever backend Keras has.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import keras
@@ -43,3 +43,64 @@ def input_gradient(scalar: Callable[..., Any]) -> Callable[..., np.ndarray]:
 
         return torch_gradient
     raise NotImplementedError(f"gradients on Keras's {backend} backend")
+
+
+def variable_gradients(scalar: Callable[[], Any], variables: Sequence[keras.Variable]) -> list[np.ndarray]:
+    """d scalar() / d each of ``variables`` as numpy arrays (zeros for one ``scalar`` does not read).
+
+    On JAX, which has no tape, ``scalar`` is traced with the variables' values swapped in through a
+    ``keras.StatelessScope``: any variable it assigns (batch-norm statistics) is left as it was."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            value = scalar()
+        grads = tape.gradient(value, list(variables))
+    elif backend == "jax":
+        import jax
+
+        def pure(values):
+            with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+                return scalar()
+
+        grads = jax.grad(pure)([v.value for v in variables])
+    elif backend == "torch":
+        import torch
+
+        grads = torch.autograd.grad(scalar(), [v.value for v in variables], allow_unused=True)
+    else:
+        raise NotImplementedError(f"gradients on Keras's {backend} backend")
+    return [np.zeros(v.shape, v.dtype) if g is None else keras.ops.convert_to_numpy(g)
+            for v, g in zip(variables, grads)]
+
+
+class _Probe(keras.layers.Layer):
+    """Adds a zero offset to a layer's output: d loss / d offset is d loss / d that output."""
+
+    def __init__(self, batch: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.batch = batch
+
+    def build(self, input_shape) -> None:
+        self.offset = self.add_weight((self.batch, *input_shape[1:]), initializer="zeros", name="offset")
+
+    def call(self, inputs):
+        return inputs + keras.ops.cast(self.offset, inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+def probed(model: keras.Model, layers: Sequence[str], batch: int) -> tuple[keras.Model, list[keras.Variable]]:
+    """``model`` (its very layers, so its weights) with a zero offset added to each named layer's output,
+    for batches of ``batch`` images; the offsets, in the order of ``layers``, are the variables whose
+    gradients are the gradients at those outputs (``variable_gradients``)."""
+    probes = {name: _Probe(batch, name=f"{name}_probe") for name in layers}
+
+    def call(layer: keras.layers.Layer, *args, **kwargs):
+        output = layer(*args, **kwargs)
+        return probes[layer.name](output) if layer.name in probes else output
+
+    clone = keras.models.clone_model(model, clone_function=lambda layer: layer, call_function=call)
+    return clone, [probes[name].offset for name in layers]

@@ -31,9 +31,9 @@ from .layers import (
     LambdaAttention,
     LowestPadding2D,
     RadixSelect,
+    Recompute,
     RelativeSelfAttention,
     StridedDilatedConv2D,
-    Recompute,
     WeightedAdd,
 )
 

@@ -56,7 +56,7 @@ def import_keras() -> str:
 
 def import_tensorflow(purpose: str = "this") -> None:
     """Import TensorFlow quietly (with Keras), whatever Keras's backend; a RunError if it is not installed."""
-    if "tensorflow" in sys.modules:
+    if sys.modules.get("tensorflow") is not None:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:

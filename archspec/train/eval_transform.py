@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
     import tensorflow as tf
 
@@ -54,3 +56,40 @@ def _centre(side: tf.Tensor, crop: int) -> tf.Tensor:
     import tensorflow as tf
 
     return tf.cast(tf.round(tf.cast(side - crop, tf.float64) / 2), tf.int32)
+
+
+def pillow_view(path: str, size: int, resize: int | None, interpolation: str, channels: int) -> np.ndarray:
+    """The view of one image file computed by Pillow itself, where TensorFlow is not installed
+    (``predict`` on JAX or torch): with ``resize``, torchvision's resize and centre crop, which run
+    on Pillow; without, the whole image resized to ``size`` as ``tf.image.resize`` does (bilinear,
+    half-pixel centres, no antialiasing). float32 whole levels, H x W x ``channels``."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image = image.convert("L" if channels == 1 else "RGB")
+        if resize is None:
+            pixels = _bilinear(np.asarray(image, np.float32), size, size)
+        else:
+            width, height = image.size
+            short, long = min(width, height), max(width, height)
+            longer = int(resize * long / short)
+            new = (resize, longer) if width <= height else (longer, resize)
+            resample = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}[interpolation]
+            resized = image.resize(new, resample)
+            left, top = round((new[0] - size) / 2), round((new[1] - size) / 2)
+            pixels = np.asarray(resized.crop((left, top, left + size, top + size)), np.float32)
+    return pixels.reshape(size, size, channels)
+
+
+def _bilinear(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
+    """``tf.image.resize(pixels, (height, width))``'s bilinear interpolation with half-pixel centres."""
+    def taps(out: int, into: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        at = np.clip((np.arange(out) + 0.5) * (into / out) - 0.5, 0, into - 1)
+        low = np.floor(at).astype(int)
+        return low, np.minimum(low + 1, into - 1), (at - low).astype(np.float32)
+
+    pixels = pixels.reshape(*pixels.shape[:2], -1)
+    top, bottom, dy = taps(height, pixels.shape[0])
+    left, right, dx = taps(width, pixels.shape[1])
+    rows = pixels[top] * (1 - dy)[:, None, None] + pixels[bottom] * dy[:, None, None]
+    return rows[:, left] * (1 - dx)[None, :, None] + rows[:, right] * dx[None, :, None]

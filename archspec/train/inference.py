@@ -11,11 +11,12 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from ..keras.quiet import import_tensorflow
 from ..spec.errors import RunError, reason
 from ..spec.source_schema import EvalTransform
 from ..spec.zoo import imagenet_synsets
 from .data import SMALL_INPUT, Data, evaluation_view
-from .eval_transform import default_resize, resize_and_crop
+from .eval_transform import default_resize, pillow_view, resize_and_crop
 from .sources.base import Split, decode
 from .sources.images import unreadable_image
 
@@ -59,24 +60,31 @@ class Transform:
         return resize_and_crop(image, self.size, self.resize, self.interpolation)
 
 
-def read_image(path: Path, transform: Transform, channels: int):
-    """One image file, decoded and transformed, as float32 0..255."""
+def read_image(path: Path, transform: Transform, channels: int) -> np.ndarray:
+    """One image file, decoded and transformed, as float32 0..255: through TensorFlow's ops as the training
+    runs' validation view, or by Pillow where TensorFlow is not installed (the same pixels)."""
+    try:
+        import_tensorflow()
+    except RunError:
+        resize = transform.resize or (None if transform.size <= SMALL_INPUT else default_resize(transform.size))
+        try:
+            return pillow_view(str(path), transform.size, resize, transform.interpolation, channels)
+        except (OSError, ValueError) as err:
+            raise RunError(f"cannot read image '{path}': {reason(err)}") from None
     import tensorflow as tf
 
     try:
         image = decode(tf.io.read_file(str(path)), channels)
     except (tf.errors.OpError, ValueError) as err:
         raise RunError(f"cannot read image '{path}': {reason(err)}") from None
-    return transform.apply(image)
+    return transform.apply(image).numpy()
 
 
 def predict_files(model: keras.Model, files: list[Path], transform: Transform) -> np.ndarray:
     """Class probabilities, one row per file."""
-    import tensorflow as tf
-
     channels = model.input_shape[-1]
-    batch = tf.stack([read_image(path, transform, channels) for path in files])
-    return np.asarray(model.predict(np.asarray(batch), verbose=0))
+    batch = np.stack([read_image(path, transform, channels) for path in files])
+    return keras.ops.convert_to_numpy(model.predict(batch, verbose=0))
 
 
 @dataclass(frozen=True)
