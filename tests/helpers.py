@@ -37,12 +37,25 @@ HEAVY = {
 REPEATS = {f"regnet{kind}_{size}" for kind in "xy" for size in ("004", "006", "008", "016", "032", "040", "064")}
 
 
-def zoo_params(predicate=lambda name: True, slow=frozenset()):
-    """pytest params over zoo names, heavy and repeating ones (and ``slow``) marked slow."""
-    return [
-        pytest.param(name, marks=pytest.mark.slow) if name in HEAVY | REPEATS | set(slow) else name
-        for name in zoo_paths() if predicate(name)
-    ]
+def zoo_params(predicate=lambda name: True, slow=frozenset(), neutral=frozenset()):
+    """pytest params over zoo names, heavy and repeating ones (and ``slow``) marked slow, ``neutral`` ones
+    marked backend_neutral."""
+    def marks(name: str) -> list:
+        return ([pytest.mark.slow] if name in HEAVY | REPEATS | set(slow) else []) + (
+            [pytest.mark.backend_neutral] if name in neutral else [])
+
+    return [pytest.param(name, marks=marks(name)) for name in zoo_paths() if predicate(name)]
+
+
+def smallest_of_each_family() -> list[str]:
+    """The zoo entry with the fewest parameters of each family: every kind of block, quickly."""
+    from archspec import list_zoo
+
+    smallest: dict[str, tuple[int, str]] = {}
+    for entry in list_zoo():
+        smallest[entry.family] = min(smallest.get(entry.family, (entry.params, entry.name)),
+                                     (entry.params, entry.name))
+    return sorted(name for _, name in smallest.values())
 
 
 def shared_reference() -> dict:

@@ -19,6 +19,7 @@ from archspec.train.data import check_fits, open_data
 ANY = {"extends": "cifar_resnet20", "name": "any_resnet20", "input_shape": [None, None, 3]}
 
 
+@pytest.mark.backend_neutral
 def test_a_backbone_of_any_size_gives_the_fixed_size_builds_features():
     spec = load_spec(ANY)
     assert spec.any_size
@@ -33,6 +34,7 @@ def test_a_backbone_of_any_size_gives_the_fixed_size_builds_features():
             np.testing.assert_allclose(np.asarray(ours[name]), np.asarray(theirs[name]), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.backend_neutral
 def test_a_pooled_classifier_of_any_size_saves_and_loads_safely(tmp_path):
     model = build_model(ANY, seed=0)
     x = np.random.default_rng(2).uniform(0, 255, (1, 48, 36, 3)).astype(np.float32)

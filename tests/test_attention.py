@@ -12,6 +12,8 @@ from archspec import build_model, complexity, load_spec
 from archspec.graph.plan import plan
 from archspec.spec.schema import Attention
 
+pytestmark = pytest.mark.backend_neutral  # CI runs these on every Keras backend
+
 MODULES = [{"type": "se"}, {"type": "ese"}, {"type": "eca"}, {"type": "cbam"}, {"type": "gc"}, {"type": "gca"},
            {"type": "se", "at": "after_3x3", "ratio": 0.25, "ratio_of": "input"}, {"type": "cbam", "at": "after_3x3"}]
 

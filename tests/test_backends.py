@@ -48,6 +48,7 @@ out["bench"] = cli("bench", "cifar_resnet20", "--batch-size", "2", "--steps", "1
 out["predict"] = cli("predict", "m.keras", sys.argv[1], "--top", "2", "--json")
 out["export"] = cli("export", "m.keras", "--format", "keras", "--out", "copy.keras")
 out["train"] = cli("train", "cifar_resnet20", "--epochs", "1", "--input-size", "8", "--out", "run")
+out["evaluate"] = cli("evaluate", "m.keras", "--data", "digits")
 out["savedmodel"] = cli("export", "m.keras", "--format", "savedmodel", "--out", "sm")
 out["tensorflow_imported"] = sys.modules["tensorflow"] is not None
 print(json.dumps(out))
@@ -66,7 +67,7 @@ def test_build_weights_predict_bench_and_export_run_without_tensorflow(backend, 
     assert len(json.loads(out["predict"]["output"].splitlines()[-1])["classes"]) == 2
     # what needs TensorFlow says so in one line (SavedModel on torch: no backend there writes one), writing nothing
     assert "training needs TensorFlow, which is not installed" in out["train"]["output"]
-    for command in ("train", "savedmodel"):
+    for command in ("train", "evaluate", "savedmodel"):
         assert out[command]["exit"] != 0 and "tensorflow" in out[command]["output"].lower()
         assert "Traceback" not in out[command]["output"]
     assert not (tmp_path / "run").exists() and not (tmp_path / "sm").exists()

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 
+import keras
+import pytest
 from click.testing import CliRunner
 
 from archspec.cli import main
+
+pytestmark = pytest.mark.backend_neutral  # CI runs these on every Keras backend
 
 TINY = """\
 name: tiny
@@ -27,7 +31,10 @@ def test_bench_reports_every_figure_for_a_tiny_model(tmp_path):
     assert figures["model"] == "tiny" and figures["batch_size"] == 2
     for key in ("build_s", "inference_img_s", "train_img_s", "train_step_s"):
         assert figures[key] > 0, key
-    assert figures["peak_memory_mb"] >= 0  # a model this small may stay under the allocator's tracking
+    if keras.backend.backend() == "tensorflow":  # JAX and torch keep no allocator peak on the CPU
+        assert figures["peak_memory_mb"] >= 0  # a model this small may stay under the allocator's tracking
+    else:
+        assert figures["peak_memory_mb"] is None
 
 
 def test_compare_needs_a_keras_equivalent():

@@ -9,7 +9,7 @@ import pytest
 from archspec import build_model, complexity, load_spec
 from archspec.keras.stats import model_stats
 
-from .helpers import small_size, zoo_params
+from .helpers import small_size, smallest_of_each_family, zoo_params
 
 
 def _small(name: str):
@@ -19,7 +19,7 @@ def _small(name: str):
     return load_spec(spec, overrides={"input_shape": (size, size, spec.input_shape[2])}) if size else spec
 
 
-@pytest.mark.parametrize("name", zoo_params())
+@pytest.mark.parametrize("name", zoo_params(neutral=smallest_of_each_family()))
 def test_analytic_figures_equal_built_model(name):
     spec = _small(name)
     model = build_model(spec)
@@ -45,6 +45,7 @@ def test_zero_init_last_norm_starts_each_branch_at_zero():
     assert model.get_layer("conv2_block1_1_bn").gamma.numpy().all()
 
 
+@pytest.mark.backend_neutral
 @pytest.mark.parametrize("name", ["cifar_resnet20", "wrn_16_8", "cifar_preact_resnet164"])
 def test_saved_model_loads_safely_with_identical_outputs(name, tmp_path):
     model = build_model(load_spec(name, overrides={"input_shape": (16, 16, 3)}))

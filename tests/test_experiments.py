@@ -30,6 +30,7 @@ def test_blocks_follow_the_layer_names():
     assert len(groups) == 11 and groups["conv3_block1"][-1] == "conv3_block1_out"
 
 
+@pytest.mark.backend_neutral
 def test_gradients_are_measured_per_block_and_drawn(tmp_path):
     specs = []
     for kind, extra in (("plain", {}), ("basic", {"shortcut": "A"})):

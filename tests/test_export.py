@@ -41,6 +41,7 @@ def checkpoint(tmp_path_factory):
     return path
 
 
+@pytest.mark.backend_neutral
 def test_keras_export_reloads_safely_with_identical_outputs(checkpoint, tmp_path):
     out, difference = run(str(checkpoint), "keras", tmp_path / "copy.keras")
     assert difference == 0.0
@@ -84,6 +85,7 @@ def test_a_spec_exports_with_fresh_weights_at_another_size(tmp_path, monkeypatch
     assert model.input_shape == (None, 8, 8, 3) and model.output_shape == (None, 3)
 
 
+@pytest.mark.backend_neutral
 def test_export_errors_are_one_paragraph(tmp_path, monkeypatch):
     result = cli("export", str(tmp_path / "nope.keras"))
     assert result.exit_code == 1 and result.output.endswith("nope.keras: no such file\n")

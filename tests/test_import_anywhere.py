@@ -12,20 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from archspec import build_model, list_zoo
+from archspec import build_model
+
+from .helpers import smallest_of_each_family
 
 ROOT = Path(__file__).resolve().parents[1]
 MEMORY_EFFICIENT = {"name": "memory_efficient_dense", "input_shape": [16, 16, 3], "num_classes": 3,
                     "stem": {"type": "cifar", "width": 8},
                     "stages": [{"type": "dense", "depth": 2, "growth_rate": 4, "memory_efficient": True}]}
-
-
-def _smallest_of_each_family() -> list[str]:
-    smallest: dict[str, tuple[int, str]] = {}
-    for entry in list_zoo():
-        smallest[entry.family] = min(smallest.get(entry.family, (entry.params, entry.name)),
-                                     (entry.params, entry.name))
-    return sorted(name for _, name in smallest.values())
 
 
 LOADER = """
@@ -52,7 +46,7 @@ def saved(tmp_path_factory) -> dict[str, list]:
     folder = tmp_path_factory.mktemp("saved")
     outputs = {}
     rng = np.random.default_rng(0)
-    for spec in [*_smallest_of_each_family(), MEMORY_EFFICIENT]:
+    for spec in [*smallest_of_each_family(), MEMORY_EFFICIENT]:
         model = build_model(spec, input_size=32 if isinstance(spec, str) else None, num_classes=3, seed=0)
         path = folder / f"{model.name}.keras"
         model.save(path)

@@ -32,6 +32,7 @@ def _without(depths):
     return {**NET, "stages": [{**s, "depth": d} for s, d in zip(NET["stages"], depths)]}
 
 
+@pytest.mark.backend_neutral
 @pytest.mark.parametrize("lesion, depths", [([2], [1, 2]), ([4], [2, 1]), ([2, 4], [1, 1])])
 def test_a_lesion_equals_the_net_built_without_that_block(trained, lesion, depths):
     lesioned = build_model(NET, lesion=lesion, weights_from=trained)

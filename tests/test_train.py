@@ -235,6 +235,7 @@ def test_cli_refuses_bad_input_before_writing_anything(tmp_path):
 # ---- runs --------------------------------------------------------------------------------------
 
 
+@pytest.mark.backend_neutral
 def test_a_run_writes_checkpoints_logs_and_metrics(tmp_path):
     out = tmp_path / "run"
     metrics = train(tiny(), quiet(out))
@@ -262,6 +263,7 @@ class Interrupt(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
+@pytest.mark.backend_neutral
 def test_an_interrupted_run_resumes_where_it_stopped(tmp_path):
     out, spec = tmp_path / "run", tiny(epochs=3)
     with pytest.raises(KeyboardInterrupt):
@@ -301,6 +303,7 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
     assert all(np.isfinite(w).all() for w in model.get_weights())
 
 
+@pytest.mark.backend_neutral
 def test_mixed_precision_computes_in_16_bits_with_a_float32_classifier(tmp_path):
     metrics = train(tiny(epochs=1), quiet(tmp_path / "run", mixed_precision="bfloat16"))
     assert math.isfinite(metrics["loss"]) and keras.mixed_precision.global_policy().name == "float32"

@@ -38,6 +38,7 @@ NARROW_NETWORKS = [
 ]
 
 
+@pytest.mark.backend_neutral
 @pytest.mark.parametrize("name,file", NARROW_NETWORKS)
 def test_narrow_network_gives_the_source_models_probabilities(name, file):
     model = build_for_source(FIXTURES / f"{name}.yaml")
