@@ -10,7 +10,8 @@ compared pairs run twice each (a, b, b, a) and keep each side's faster run.
 The GPU section is written by benchmarks/gpu.py on a GPU machine, the experiments' run times by
 benchmarks/experiments.py, their cost at size by benchmarks/experiment_cost.py, the data sources'
 figures by benchmarks/data.py, the weight loading times by benchmarks/weights_load.py and the
-attention families against timm by benchmarks/attention.py; all are included as they are.
+attention families against timm by benchmarks/attention.py and the Keras backends side by side by
+benchmarks/backends.py; all are included as they are.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ BUILD_PAIRS = [("keras_resnet50", "ResNet50"), ("keras_resnet152", "ResNet152"),
 DEEPEST = ["cifar_resnet1202", "cifar_preact_resnet1001", "cifar_weighted_resnet1202"]
 INCLUDED = [ROOT / "benchmarks" / "experiment_results.md", ROOT / "benchmarks" / "data_results.md",
             ROOT / "benchmarks" / "gpu_results.md", ROOT / "benchmarks" / "experiment_cost.md",
-            ROOT / "benchmarks" / "weights_results.md", ROOT / "benchmarks" / "attention_results.md"]
+            ROOT / "benchmarks" / "weights_results.md", ROOT / "benchmarks" / "attention_results.md",
+            ROOT / "benchmarks" / "backends_results.md"]
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 INCLUDED_MARK = "<!-- Below: the other benchmark scripts' files, included as they are (benchmarks/run.py INCLUDED). -->"
 

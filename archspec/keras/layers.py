@@ -6,6 +6,8 @@ registered layer here with a complete ``get_config``.
 
 from __future__ import annotations
 
+import functools
+
 import keras
 from keras import ops
 
@@ -438,41 +440,32 @@ class LambdaAttention(keras.layers.Layer):
 class GroupedConv2D(keras.layers.Conv2D):
     """``Conv2D(groups=g)`` with the same weights, computed the fastest way on the device at hand.
 
-    XLA's CPU grouped convolution (Keras's TensorFlow backend compiles every grouped conv
-    with it; JAX always uses XLA) runs a training step tens to hundreds of times slower than
-    the dense conv it replaces (benchmarks/RESULTS.md, benchmarks/backends.md). On CPU this
-    layer runs ``g`` ordinary convolutions on channel slices and concatenates them (identical
-    results, the backend's regular kernels): TensorFlow's ops there, ``keras.ops`` on JAX. On a
-    GPU it calls the native grouped convolution (cuDNN), as it does on torch, whose CPU
-    kernel is fast. The kernel layout is Conv2D's, so weights move between the two unchanged.
+    XLA's CPU grouped convolution (Keras's TensorFlow backend compiles every grouped conv with
+    it; JAX always uses it) runs a training step tens to hundreds of times slower than the dense
+    conv it replaces (benchmarks/RESULTS.md). So on CPU, on those backends, this layer runs ``g``
+    ordinary convolutions on channel slices with ``keras.ops`` and concatenates them (identical
+    results, the backend's regular kernels). On torch it keeps the native grouped convolution:
+    torch's CPU kernel is fast, and Keras runs torch eagerly, so ``g`` convs each with their own
+    layout transposes cost more (resnext50_32x4d's training step, 64x64, batch 4: 3.6 s split,
+    2.2 s native). On a GPU every backend uses its native kernel (cuDNN). The kernel layout is
+    Conv2D's, so weights move between the two unchanged.
     """
 
     def convolution_op(self, inputs, kernel):
-        backend = keras.backend.backend()
-        if self.groups == 1 or backend == "torch":
+        if self.groups == 1 or not _split_is_faster(keras.backend.backend()):
             return super().convolution_op(inputs, kernel)
-        if backend == "tensorflow":
-            return self._tensorflow_op(inputs, kernel)
-        from .devices import accelerators
+        pairs = zip(ops.split(inputs, self.groups, axis=-1), ops.split(kernel, self.groups, axis=-1))
+        return ops.concatenate(
+            [ops.conv(x, k, self.strides, self.padding, self.data_format, self.dilation_rate) for x, k in pairs],
+            axis=-1)
 
-        if accelerators():
-            return super().convolution_op(inputs, kernel)
-        pairs = zip(keras.ops.split(inputs, self.groups, axis=-1), keras.ops.split(kernel, self.groups, axis=-1))
-        return keras.ops.concatenate(
-            [keras.ops.conv(x, k, self.strides, self.padding, self.data_format, self.dilation_rate)
-             for x, k in pairs], axis=-1)
 
-    def _tensorflow_op(self, inputs, kernel):
-        import tensorflow as tf
+@functools.cache
+def _split_is_faster(backend: str) -> bool:
+    """Whether ``GroupedConv2D`` should split: XLA's backends on CPU. Asked once per backend, not per call."""
+    from .devices import accelerators
 
-        strides, padding = list(self.strides), self.padding.upper()
-        if tf.config.list_logical_devices("GPU"):
-            return tf.nn.convolution(inputs, kernel, strides, padding, dilations=list(self.dilation_rate))
-        pairs = zip(tf.split(inputs, self.groups, axis=-1), tf.split(kernel, self.groups, axis=-1))
-        return tf.concat(
-            [tf.nn.convolution(x, k, strides, padding, dilations=list(self.dilation_rate)) for x, k in pairs],
-            axis=-1,
-        )
+    return backend != "torch" and not accelerators()
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -503,10 +496,12 @@ class Recompute(keras.layers.Layer):
 
     Memory-efficient DenseNets (Pleiss et al. 2017) wrap each layer's concatenation, BN, ReLU
     and first conv in one: only the chain's inputs and output stay alive between the passes.
-    Batch-norm moving statistics are restored after the recomputation, so a training step
-    updates them once, exactly as without recomputation. On JAX the chain runs under
-    ``keras.remat`` (``jax.checkpoint``); on torch it runs plainly, as torch's checkpointing
-    would run the batch norms' updates a second time in the backward pass.
+    The chain runs under ``keras.remat`` on every backend (``tf.recompute_grad``,
+    ``jax.checkpoint``, ``torch.utils.checkpoint``) as a pure function: the weights' values go
+    in, the output and the batch norms' updated moving statistics come out, and the statistics
+    are assigned outside it. The recomputation in the backward pass therefore updates nothing
+    (torch's checkpointing would otherwise update them twice, and ``jax.checkpoint`` cannot
+    assign at all): a step updates them once, exactly as without recomputation.
     """
 
     def __init__(self, chain: list, **kwargs) -> None:
@@ -532,43 +527,22 @@ class Recompute(keras.layers.Layer):
         return x
 
     def call(self, inputs, training=None):
-        backend = keras.backend.backend()
-        if not training or backend == "torch":
+        if not training:
             return self._run(inputs, training)
-        if backend == "jax":  # jax.checkpoint: the recomputation is pure, so the statistics update once
-            return keras.remat(lambda x: self._run(x, training=True))(inputs)
-        return _recomputed(self, inputs)
+        flat, weights = keras.tree.flatten(inputs), self.weights
+        state = [w for w in weights if not w.trainable]
+
+        def chain(*args):
+            # A pure function of its arguments: the weights' values come in, the updated state goes out
+            with keras.StatelessScope(state_mapping=list(zip(weights, args[len(flat):]))) as scope:
+                y = self._run(keras.tree.pack_sequence_as(inputs, list(args[:len(flat)])), training=True)
+            return y, *(scope.get_current_value(w) for w in state)
+
+        # the state goes in as copies: torch assigns in place, and its checkpoint keeps the arguments
+        y, *updated = keras.remat(chain)(*flat, *(w.value if w.trainable else ops.copy(w.value) for w in weights))
+        for w, value in zip(state, updated):
+            w.assign(value)
+        return y
 
     def get_config(self) -> dict:
         return {**super().get_config(), "chain": [keras.saving.serialize_keras_object(c) for c in self.chain]}
-
-
-def _recomputed(layer: Recompute, inputs):
-    """``layer._run(inputs)`` in training mode with a gradient that recomputes it (TensorFlow)."""
-    import tensorflow as tf
-
-    structure = inputs
-
-    @tf.custom_gradient
-    def forward(*flat):
-        y = layer._run(tf.nest.pack_sequence_as(structure, list(flat)), training=True)
-
-        def backward(dy, variables=None):
-            # Depending on dy keeps the recomputation in the backward pass: without it the
-            # executor may run it right after the forward pass, or merge it with the forward ops.
-            with tf.control_dependencies([dy]):
-                late = [tf.identity(t) for t in flat]
-                saved = [tf.identity(v.value) for v in layer.non_trainable_variables]  # updated once already
-            with tf.GradientTape() as tape:
-                tape.watch(late)
-                again = layer._run(tf.nest.pack_sequence_as(structure, late), training=True)
-            grads = tape.gradient(again, late + list(variables or []), output_gradients=dy)
-            with tf.control_dependencies(grads):
-                restores = [v.assign(s) for v, s in zip(layer.non_trainable_variables, saved)]
-            with tf.control_dependencies(restores):
-                grads = [tf.identity(g) if g is not None else None for g in grads]
-            return grads[: len(flat)], grads[len(flat):]
-
-        return y, backward
-
-    return forward(*tf.nest.flatten(inputs))
