@@ -260,7 +260,8 @@ def pipelines(data: Data, spec: ModelSpec, t: TrainSpec, first_epoch: int = 0,
             tf.data.experimental.assert_cardinality(len(data.val)))
     else:
         val = _images(data.val, shape)
-    val = val.take(validation_images(data, even)).map(lambda x, y: (evaluation_view(x, shape), y), num_parallel_calls=tf.data.AUTOTUNE)
+    val = val.take(validation_images(data, even))
+    val = val.map(lambda x, y: (evaluation_view(x, shape), y), num_parallel_calls=tf.data.AUTOTUNE)
     val = val.batch(t.batch_size).map(one_hot)
     return train.prefetch(tf.data.AUTOTUNE), val.prefetch(tf.data.AUTOTUNE)
 
