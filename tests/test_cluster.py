@@ -52,10 +52,11 @@ def test_a_malformed_tf_config_is_named_in_one_paragraph(text, reason):
 def test_tf_config_names_the_chief():
     assert cluster_config({}) is None
     worker0 = cluster_config({"TF_CONFIG": tf_config([1, 2], 0)})
-    assert worker0.workers == 2 and worker0.chief
+    assert worker0.processes == ["127.0.0.1:1", "127.0.0.1:2"] and worker0.chief and worker0.process_id == 0
     assert not cluster_config({"TF_CONFIG": tf_config([1, 2], 1)}).chief
     with_chief = {"cluster": {"chief": ["a:1"], "worker": ["b:2"]}, "task": {"type": "worker", "index": 0}}
-    assert not cluster_config({"TF_CONFIG": json.dumps(with_chief)}).chief  # worker 0 is not the chief here
+    worker = cluster_config({"TF_CONFIG": json.dumps(with_chief)})
+    assert not worker.chief and worker.process_id == 1  # worker 0 is not the chief here: JAX's process 1
 
 
 def test_train_refuses_a_malformed_tf_config_before_tensorflow_starts(tmp_path):

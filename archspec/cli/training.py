@@ -46,11 +46,16 @@ from .common import (
 @click.option("--jit/--no-jit", default=None, help="Compile training steps with XLA [default: on with a GPU].")
 @click.option("--strategy", type=click.Choice(["default", "mirrored", "multiworker"]), default="default",
               show_default=True, help="mirrored: all GPUs (or logical CPUs) of this machine; multiworker: the "
-                                      "cluster in TF_CONFIG, --out on storage all workers share.")
+                                      "cluster in TF_CONFIG, --out on storage all workers share. TensorFlow: "
+                                      "tf.distribute; JAX: keras.distribution.DataParallel (multiworker through "
+                                      "jax.distributed, worker 0 or the chief coordinating; --batch-size a multiple "
+                                      "of the devices); torch: default only.")
 @click.option("--cluster-timeout", type=click.FloatRange(min=1), default=CLUSTER_TIMEOUT, show_default=True,
               help="multiworker: seconds to wait for every worker at start-up before stopping with an error.")
 @click.option("--deterministic", is_flag=True,
-              help="Identical results on a rerun on the same machine, resumed or not (slower).")
+              help="Identical results on a rerun on the same machine, resumed or not (slower). TensorFlow: op "
+                   "determinism; JAX: XLA's deterministic GPU ops (its CPU ops are already); torch: deterministic "
+                   "algorithms, no cuDNN autotuning.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder [default: runs/NAME].")
 @click.option("--overwrite", is_flag=True, help="Discard the run already in --out and start again.")
 @click.option("--init-from", type=click.Path(dir_okay=False, path_type=Path),
@@ -99,6 +104,9 @@ def train(spec: str, config: Path | None, recipe: str | None, data: str | None, 
         from ..train.preflight import check_transfer, fine_tuning
 
         check_transfer(loaded, init_from, freeze, ema)
+        from ..train.distribute import check_strategy
+
+        check_strategy(strategy)  # torch: refused by name, whatever TF_CONFIG says
         if strategy == "multiworker":
             multiworker_cluster()  # a missing or malformed TF_CONFIG stops here, before TensorFlow starts
     except RUN_ERRORS as error:

@@ -45,8 +45,14 @@ class Cluster:
     task_index: int
 
     @property
-    def workers(self) -> int:
-        return sum(len(addresses) for job, addresses in self.jobs.items() if job in ("chief", "worker"))
+    def processes(self) -> list[str]:
+        """Every training process's address, the chief (or worker 0) first: JAX's process ids."""
+        return [address for job in ("chief", "worker") for address in self.jobs.get(job, [])]
+
+    @property
+    def process_id(self) -> int:
+        """This process's place in ``processes``."""
+        return self.task_index + (len(self.jobs.get("chief", [])) if self.task_type == "worker" else 0)
 
     @property
     def chief(self) -> bool:
@@ -121,16 +127,13 @@ def make_strategy(name: Strategy, timeout: float = CLUSTER_TIMEOUT) -> Any:
         gpus = tf.config.list_logical_devices("GPU")
         return tf.distribute.MirroredStrategy([d.name for d in gpus or tf.config.list_logical_devices("CPU")])
     cluster = multiworker_cluster()
-    unreachable = (f"--strategy multiworker: not every worker of the cluster ({', '.join(_addresses(cluster))}) "
-                   f"answered within {timeout:g} s: start all of them (each with its own task index in TF_CONFIG), "
-                   f"check that this machine can reach their ports, or wait longer with --cluster-timeout")
     if not _wait_for_peers(cluster, timeout):
-        raise RunError(unreachable)
+        raise unreachable(cluster, timeout)
     _bound_waits(cluster, timeout)
     try:
         return _multi_worker_strategy()
     except tf.errors.DeadlineExceededError:
-        raise RunError(unreachable) from None
+        raise unreachable(cluster, timeout) from None
     except RuntimeError as err:  # "Collective ops must be configured at program startup"
         raise RunError(f"--strategy multiworker must start before TensorFlow does ({err}): train in a fresh "
                        f"process, as `archspec train` does") from None
@@ -142,19 +145,27 @@ def _wait_for_peers(cluster: Cluster, timeout: float) -> bool:
     """On the leader (the chief, or worker 0), whether every other worker's port accepts a connection
     within ``timeout`` seconds. The others start their servers, then wait a bounded time for the
     leader; the leader itself would wait for them, inside TensorFlow, for ever."""
-    if not cluster.chief:
-        return True
-    own = cluster.jobs[cluster.task_type][cluster.task_index]
-    peers = [a for a in _addresses(cluster) if a != own]
+    return not cluster.chief or reachable(cluster.processes[1:], timeout)
+
+
+def unreachable(cluster: Cluster, timeout: float) -> RunError:
+    return RunError(f"--strategy multiworker: not every worker of the cluster ({', '.join(cluster.processes)}) "
+                    f"answered within {timeout:g} s: start all of them (each with its own task index in TF_CONFIG), "
+                    f"check that this machine can reach their ports, or wait longer with --cluster-timeout")
+
+
+def reachable(addresses: list[str], timeout: float) -> bool:
+    """Whether every one of ``addresses`` accepts a connection within ``timeout`` seconds."""
+    waiting = list(addresses)
     deadline = time.monotonic() + timeout
-    while peers and time.monotonic() < deadline:
-        host, _, port = peers[0].rpartition(":")
+    while waiting and time.monotonic() < deadline:
+        host, _, port = waiting[0].rpartition(":")
         try:
             socket.create_connection((host.strip("[]"), int(port)), timeout=1).close()
-            peers.pop(0)
+            waiting.pop(0)
         except OSError:
             time.sleep(0.2)
-    return not peers
+    return not waiting
 
 
 def _bound_waits(cluster: Cluster, timeout: float) -> None:
@@ -170,10 +181,6 @@ def _bound_waits(cluster: Cluster, timeout: float) -> None:
         cluster_register_timeout_in_ms=int(timeout * 1000), heartbeat_timeout_in_ms=HEARTBEAT_TIMEOUT * 1000,
         coordinated_jobs=[coordination_config_pb2.CoordinatedJob(name=job, num_tasks=len(cluster.jobs[job]))
                           for job in jobs])
-
-
-def _addresses(cluster: Cluster | None) -> list[str]:
-    return [a for addresses in cluster.jobs.values() for a in addresses] if cluster else ["this process alone"]
 
 
 def _multi_worker_strategy() -> Any:
@@ -207,10 +214,10 @@ def is_chief(strategy: Any) -> bool:
 
 
 @contextlib.contextmanager
-def output_folder(folder: RunFolder, strategy: Any) -> Iterator[RunFolder]:
+def output_folder(folder: RunFolder, chief: bool) -> Iterator[RunFolder]:
     """The run folder for the chief; for any other worker, a temporary one (removed after) that takes
     the same writes, so that every worker runs the same code but only the chief's files count."""
-    if is_chief(strategy):
+    if chief:
         yield folder
         return
     scratch = Path(tempfile.mkdtemp(prefix="archspec-worker-"))

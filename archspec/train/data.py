@@ -234,14 +234,15 @@ def check_fits(data: Data, spec: ModelSpec, batch_size: int) -> None:
 # ---- TensorFlow pipelines -----------------------------------------------------------------
 
 
-def pipelines(data: Data, spec: ModelSpec, t: TrainSpec,
-              first_epoch: int = 0) -> tuple["tf.data.Dataset", "tf.data.Dataset"]:
+def pipelines(data: Data, spec: ModelSpec, t: TrainSpec, first_epoch: int = 0,
+              even: int = 1) -> tuple["tf.data.Dataset", "tf.data.Dataset"]:
     """(training, validation) datasets of (image batch, one-hot label batch) at the spec's input shape.
 
     The training side holds epochs ``first_epoch + 1`` to ``t.epochs``, ``steps_per_epoch(data, t)``
     batches each, back to back (fit it with that ``steps_per_epoch``). Each epoch's order and each
     image's augmentation are functions of (seed, epoch, position in the epoch) alone, so a resumed
-    or extended run sees exactly the batches the uninterrupted run saw.
+    or extended run sees exactly the batches the uninterrupted run saw. The validation side keeps a
+    multiple of ``even`` images (``validation_images``), for devices that split every batch evenly.
     """
     import tensorflow as tf
 
@@ -259,9 +260,15 @@ def pipelines(data: Data, spec: ModelSpec, t: TrainSpec,
             tf.data.experimental.assert_cardinality(len(data.val)))
     else:
         val = _images(data.val, shape)
+    val = val.take(validation_images(data, even))
     val = val.map(lambda x, y: (evaluation_view(x, shape), y), num_parallel_calls=tf.data.AUTOTUNE)
     val = val.batch(t.batch_size).map(one_hot)
     return train.prefetch(tf.data.AUTOTUNE), val.prefetch(tf.data.AUTOTUNE)
+
+
+def validation_images(data: Data, even: int = 1) -> int:
+    """The validation images a run evaluates: all but the remainder that does not split ``even`` ways."""
+    return len(data.val) - len(data.val) % even
 
 
 def steps_per_epoch(data: Data, t: TrainSpec) -> int:

@@ -33,8 +33,9 @@ from ..keras.model_io import save_model
 from ..spec.errors import RunError
 from ..spec.schema import ModelSpec
 from ..spec.train_schema import TrainSpec
-from .cluster import CLUSTER_TIMEOUT, Strategy, lost_worker, make_strategy, output_folder, shard
-from .data import Data, check_fits, open_data, pipelines, steps_per_epoch
+from .cluster import CLUSTER_TIMEOUT, Strategy, lost_worker, output_folder
+from .data import Data, check_fits, open_data, pipelines, steps_per_epoch, validation_images
+from .distribute import Placement, make_deterministic, placement
 from .preflight import check_transfer
 from .run_folder import RunFolder, State
 from .schedules import learning_rate
@@ -84,9 +85,9 @@ def train(spec: ModelSpec, options: RunOptions) -> dict[str, Any]:
         return folder.metrics()
     recorded_epochs = folder.recorded_epochs() if status == "extend" else None
 
-    with _runtime(options, t.seed) as strategy, output_folder(folder, strategy) as written:
+    with _runtime(options, t) as where, output_folder(folder, where.chief) as written:
         state = folder.state() if status in ("resume", "extend") else State()
-        with strategy.scope():
+        with where.scope():
             model = build_model(spec)
             if options.init_from and not state.weights:
                 _init_from(model, spec, options.init_from, options.ema, options.log)
@@ -97,12 +98,15 @@ def train(spec: ModelSpec, options: RunOptions) -> dict[str, Any]:
             if state.weights:
                 model.optimizer.build(model.trainable_variables)
                 model.load_weights(folder.resume / state.weights)
-        train_ds, val_ds = (shard(ds) for ds in pipelines(data, spec, t, first_epoch=state.epochs))
+        train_ds, val_ds = (where.shard(ds) for ds in pipelines(data, spec, t, state.epochs, where.even))
         # every check has passed: from here on the folder holds a started run (a worker's own is temporary)
         written.start(config, fresh=status == "new" or written is not folder)
         if data.classes:
             written.record_classes(data.classes)
         options.log(data.describe())
+        if validation_images(data, where.even) < len(data.val):
+            options.log(f"validating on {validation_images(data, where.even)} of the {len(data.val)} images: every "
+                        f"batch splits evenly over the {where.replicas} devices")
         if recorded_epochs is not None:
             options.log(f"extending {options.out} from {recorded_epochs} to {t.epochs} epochs after epoch "
                         f"{state.epochs}: the {t.schedule} schedule now runs over {t.epochs} epochs")
@@ -129,7 +133,7 @@ def train(spec: ModelSpec, options: RunOptions) -> dict[str, Any]:
                     if state.epochs else "no epoch had finished, so there is no checkpoint")
             raise RunError(f"the loss became NaN in epoch {commit.diverged}, so training stopped; {kept}. "
                            f"Lower the learning rate (--lr, now {t.lr}) or warm up (train.warmup_epochs)")
-        metrics = _metrics(spec, data, state, options, strategy)
+        metrics = _metrics(spec, data, state, options, where)
         written.finish(metrics)
         return metrics
 
@@ -158,20 +162,20 @@ def _freeze(spec: ModelSpec, model: keras.Model, freeze: int) -> None:
 
 
 @contextlib.contextmanager
-def _runtime(options: RunOptions, seed: int) -> Iterator[Any]:
-    """Seeds, determinism (process-wide, for good), the distribution strategy and the
-    mixed-precision policy (restored after)."""
-    strategy = make_strategy(options.strategy, options.cluster_timeout)
+def _runtime(options: RunOptions, t: TrainSpec) -> Iterator[Placement]:
+    """Determinism (process-wide, for good, and first: JAX reads it when it starts), the devices,
+    seeds and the mixed-precision policy (restored after)."""
     if options.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    keras.utils.set_random_seed(seed)
-    previous = keras.mixed_precision.global_policy()
-    if options.mixed_precision:
-        keras.mixed_precision.set_global_policy(f"mixed_{options.mixed_precision}")
-    try:
-        yield strategy
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
+        make_deterministic()
+    with placement(options.strategy, t.batch_size, options.cluster_timeout) as where:
+        keras.utils.set_random_seed(t.seed)
+        previous = keras.mixed_precision.global_policy()
+        if options.mixed_precision:
+            keras.mixed_precision.set_global_policy(f"mixed_{options.mixed_precision}")
+        try:
+            yield where
+        finally:
+            keras.mixed_precision.set_global_policy(previous)
 
 
 def _optimizer(t: TrainSpec) -> Any:
@@ -187,19 +191,19 @@ def _loss(spec: ModelSpec, t: TrainSpec) -> Any:
                                                 label_smoothing=t.label_smoothing)
 
 
-def _metrics(spec: ModelSpec, data: Data, state: State, options: RunOptions, strategy: Any) -> dict[str, Any]:
+def _metrics(spec: ModelSpec, data: Data, state: State, options: RunOptions, where: Placement) -> dict[str, Any]:
     """The last epoch's figures, the best epoch, time and speed (training images per second of a
     median epoch, validation included), and where it ran."""
     last = state.history[-1]
     seconds = [row["seconds"] for row in state.history]
     return {
-        "name": spec.name, "data": data.source, "train_images": len(data.train), "val_images": len(data.val),
+        "name": spec.name, "data": data.source, "train_images": len(data.train),
+        "val_images": validation_images(data, where.even),
         "epochs": state.epochs, **{k: v for k, v in last.items() if k not in ("epoch", "seconds")},
         "best_epoch": state.best_epoch, "best_val_accuracy": state.best_val_accuracy,
         "seconds": round(sum(seconds), 2),
         "images_per_second": round(len(data.train) / statistics.median(seconds), 1),
-        "device": "GPU" if tf.config.list_logical_devices("GPU") else "CPU",
-        "replicas": strategy.num_replicas_in_sync, "mixed_precision": options.mixed_precision,
+        "device": where.device, "replicas": where.replicas, "mixed_precision": options.mixed_precision,
         "jit": options.jit,
     }
 
