@@ -10,6 +10,7 @@ import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -114,6 +115,13 @@ BACKENDS = ("tensorflow", "jax", "torch")
 # As on a machine without TensorFlow: ``import tensorflow`` raises ModuleNotFoundError and
 # ``importlib.util.find_spec("tensorflow")`` is None (torch and Keras look before they import).
 _NO_TENSORFLOW = "import sys\nsys.modules['tensorflow'] = None\n"
+
+
+def numpy(tensor) -> np.ndarray:
+    """A backend's tensor as numpy (torch's may require grad, which ``np.asarray`` refuses)."""
+    import keras
+
+    return keras.ops.convert_to_numpy(tensor)
 
 
 def backend_params(*backends: str) -> list:

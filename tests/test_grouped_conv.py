@@ -9,6 +9,8 @@ import pytest
 from archspec import build_model, load_spec
 from archspec.keras.layers import GroupedConv2D
 
+pytestmark = pytest.mark.backend_neutral  # CI runs these on every Keras backend
+
 
 def _numpy(x) -> np.ndarray:
     return keras.ops.convert_to_numpy(x)

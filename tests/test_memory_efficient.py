@@ -12,6 +12,8 @@ from archspec import build_model, complexity
 from archspec.keras.layers import Recompute
 from archspec.keras.stats import model_stats
 
+pytestmark = pytest.mark.backend_neutral  # CI runs these on every Keras backend
+
 PLAIN = {
     "name": "tiny_dense", "input_shape": [16, 16, 3], "num_classes": 5,
     "stem": {"type": "cifar", "width": 8, "normalize": False},

@@ -20,6 +20,8 @@ from archspec.keras import layers
 from archspec.keras.model_io import ModelFileError
 from archspec.spec.errors import RunError
 
+from .helpers import numpy
+
 pytestmark = pytest.mark.backend_neutral  # CI runs these on every Keras backend
 
 # One instance and input shape per archspec layer: a new layer without an entry here fails the test below.
@@ -88,7 +90,7 @@ def test_layer_round_trips_through_its_config(name):
     assert type(copy) is type(layer) and as_json(copy.get_config()) == config
     copy(x, training=False)  # builds its weights
     copy.set_weights(layer.get_weights())
-    np.testing.assert_allclose(copy(x, training=False), expected, rtol=1e-6)
+    np.testing.assert_allclose(numpy(copy(x, training=False)), numpy(expected), rtol=1e-6)
 
 
 # ---- loading .keras files ------------------------------------------------------------------------
@@ -123,7 +125,7 @@ def saved(tmp_path_factory) -> tuple[Path, keras.Model]:
 def test_archspec_models_load_safely_with_identical_outputs(saved):
     path, model = saved
     x = sample((2, 16, 16, 3))
-    np.testing.assert_array_equal(archspec.load_model(path)(x, training=False), model(x, training=False))
+    np.testing.assert_array_equal(numpy(archspec.load_model(path)(x, training=False)), numpy(model(x, training=False)))
 
 
 def test_a_lambda_layer_is_refused_unless_unsafe(tmp_path):
