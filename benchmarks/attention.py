@@ -18,11 +18,11 @@ import datetime
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from train_steps import median_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "attention_results.md"
@@ -63,13 +63,7 @@ def timm_step(name: str, kwargs: dict, size: int, steps: int) -> float:
         torch.nn.functional.cross_entropy(model(x), y).backward()
         optimizer.step()
 
-    step()  # warm-up
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return median_seconds(step, steps, warmup=1)
 
 
 def measure_timm(torch_python: str, name: str, kwargs: dict, size: int, steps: int) -> float:
