@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -10,9 +11,9 @@ from typing import Any
 import click
 
 from ..graph.load import load_spec
-from ..keras.quiet import import_keras
+from ..keras.quiet import import_keras, tensorflow_missing
 from ..spec.errors import RunError
-from .common import RUN_ERRORS, WEIGHTS_HELP, ema_option, fail, needs_tensorflow
+from .common import RUN_ERRORS, WEIGHTS_HELP, ema_option, fail
 
 MODEL_HELP = ("MODEL is a spec (a zoo name or a YAML file) with --weights, or a trained model: a .keras file or an "
               "`archspec train` run folder (its best epoch's model, and the class names of its data).")
@@ -184,7 +185,8 @@ def evaluate(model: str, weights: str | None, ema: bool, resize: int | None, cro
       archspec evaluate resnet50 --weights torchvision:IMAGENET1K_V2 --data folder:imagenet
       archspec evaluate runs/my_net --data folder:photos/val
     """
-    needs_tensorflow("evaluate (it reads data sets through TensorFlow's pipeline)")
+    if importlib.util.find_spec("tensorflow") is None:  # said before the model is built; imported only once used
+        raise fail(tensorflow_missing("evaluate (it reads data sets through TensorFlow's pipeline)"))
     try:
         classifier = _classifier(model, weights, ema, resize, crop, interpolation)
         from ..train.data import open_data

@@ -54,6 +54,13 @@ def import_keras() -> str:
     return keras.backend.backend()
 
 
+def tensorflow_missing(purpose: str) -> RunError:
+    """The one-line error for ``purpose`` where TensorFlow is not installed."""
+    return RunError(f"{purpose} needs TensorFlow, which is not installed: pip install tensorflow (building, "
+                    "loading weights, predicting and benchmarking on synthetic data run without it on "
+                    "KERAS_BACKEND=jax or torch)")
+
+
 def import_tensorflow(purpose: str = "this") -> None:
     """Import TensorFlow quietly (with Keras), whatever Keras's backend; a RunError if it is not installed."""
     if sys.modules.get("tensorflow") is not None:
@@ -68,6 +75,4 @@ def import_tensorflow(purpose: str = "this") -> None:
     except ModuleNotFoundError as error:
         if error.name != "tensorflow":
             raise
-        raise RunError(f"{purpose} needs TensorFlow, which is not installed: pip install tensorflow (building, "
-                       "loading weights, predicting and benchmarking on synthetic data run without it on "
-                       "KERAS_BACKEND=jax or torch)") from None
+        raise tensorflow_missing(purpose) from None
