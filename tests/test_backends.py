@@ -109,6 +109,7 @@ def gradient_case(tmp_path_factory):
     return folder, [np.array(g) for g in json.loads(result.stdout.strip().splitlines()[-1])]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", backend_params("jax", "torch"))
 def test_gradients_at_block_outputs_and_weights_agree_with_tensorflow(backend, gradient_case):
     folder, expected = gradient_case
