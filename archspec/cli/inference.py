@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 import click
 
 from ..graph.load import load_spec
-from ..keras.quiet import import_keras, tensorflow_missing
+from ..keras.quiet import import_keras, tensorflow_installed, tensorflow_missing
 from ..spec.errors import RunError
 from .common import RUN_ERRORS, WEIGHTS_HELP, ema_option, fail
 
@@ -185,7 +184,7 @@ def evaluate(model: str, weights: str | None, ema: bool, resize: int | None, cro
       archspec evaluate resnet50 --weights torchvision:IMAGENET1K_V2 --data folder:imagenet
       archspec evaluate runs/my_net --data folder:photos/val
     """
-    if importlib.util.find_spec("tensorflow") is None:  # said before the model is built; imported only once used
+    if not tensorflow_installed():  # said before the model is built; imported only once used
         raise fail(tensorflow_missing("evaluate (it reads data sets through TensorFlow's pipeline)"))
     try:
         classifier = _classifier(model, weights, ema, resize, crop, interpolation)

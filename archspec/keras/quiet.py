@@ -14,6 +14,7 @@ in one line when it is missing.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import sys
 import tempfile
@@ -52,6 +53,11 @@ def import_keras() -> str:
     if keras.backend.backend() == "tensorflow":
         import_tensorflow()
     return keras.backend.backend()
+
+
+def tensorflow_installed() -> bool:
+    """Whether TensorFlow can be imported, asked without importing it (seconds) where it is."""
+    return importlib.util.find_spec("tensorflow") is not None
 
 
 def tensorflow_missing(purpose: str) -> RunError:

@@ -11,7 +11,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from ..keras.quiet import import_tensorflow
+from ..keras.quiet import import_tensorflow, tensorflow_installed
 from ..spec.errors import RunError, reason
 from ..spec.source_schema import EvalTransform
 from ..spec.zoo import imagenet_synsets
@@ -63,14 +63,13 @@ class Transform:
 def read_image(path: Path, transform: Transform, channels: int) -> np.ndarray:
     """One image file, decoded and transformed, as float32 0..255: through TensorFlow's ops as the training
     runs' validation view, or by Pillow where TensorFlow is not installed (the same pixels)."""
-    try:
-        import_tensorflow()
-    except RunError:
+    if not tensorflow_installed():
         resize = transform.resize or (None if transform.size <= SMALL_INPUT else default_resize(transform.size))
         try:
             return pillow_view(str(path), transform.size, resize, transform.interpolation, channels)
         except (OSError, ValueError) as err:
             raise RunError(f"cannot read image '{path}': {reason(err)}") from None
+    import_tensorflow()
     import tensorflow as tf
 
     try:
