@@ -5,11 +5,18 @@ separate venv: `pip install torch torchvision timm safetensors scikit-learn`).
     python scripts/torch_reference.py fixtures [--out tests/fixtures/weights]
         For each family a narrow network built by torchvision's or timm's own classes, with seeded
         random weights (batch-norm statistics included), saved in the real file formats, its archspec
-        spec, and its class probabilities on fixed images; plus every sourced zoo entry's tensor names
-        and shapes (zoo_tensors.json.gz).
+        spec, and its class probabilities on fixed images.
+    python scripts/torch_reference.py registry [OUT, default archspec/zoo/source_tensors.json.gz]
+        Every sourced zoo entry's state-dict tensor names and shapes, from the library's own model: the
+        registry `archspec export --format timm|torchvision` checks its files against (package data).
     python scripts/torch_reference.py full NAME OUT_DIR
         A full-size zoo entry's source model with seeded weights as OUT_DIR/NAME.pth, fixed images (of the
         size its weights were trained at) and its probabilities (tests/test_weights_parity_full.py calls it through ARCHSPEC_TORCH_PYTHON).
+    python scripts/torch_reference.py exported LIBRARY MODEL WEIGHTS NUM_CLASSES IMAGES.npz OUT.npz
+        A file `archspec export --format timm|torchvision` wrote, loaded into the library's own model with
+        strict=True (LIBRARY "hub": a timm hub folder, through timm.create_model("local-dir:...")), and its
+        probabilities on IMAGES.npz's images (0..255, NHWC) normalised by its mean and std (for a hub folder,
+        by the folder's config.json as timm resolves it) (tests/test_export_torch.py).
     python scripts/torch_reference.py checkpoints [--out tests/fixtures/checkpoints]
         The densenet weight fixture saved as training scripts and wrappers save checkpoints: in a
         state_dict entry, with DataParallel's module. and torch.compile's _orig_mod. prefixes, beside EMA
@@ -260,14 +267,38 @@ def fixtures(out: Path) -> None:
         reference[f"{name}_images"] = x.astype(np.uint8)
         reference[f"{name}_probabilities"] = probabilities(model, x)
     np.savez_compressed(out / "reference.npz", **reference)
-    shapes = {}
+
+
+def registry(out: Path) -> None:
+    """Each sourced entry's library, model name and state dict (names and shapes, in the model's order,
+    ``num_batches_tracked`` counters included), with the versions they were read from; ``also`` lists timm
+    where timm has a model of the torchvision name that loads the same state dict and, given it, computes
+    the same outputs (timm's resnet50 is torchvision's)."""
+    entries = {}
     for entry, (library, model_name, _) in SOURCES.items():
         model = source_model(library, model_name)
-        shapes[entry] = {k: list(v.shape) for k, v in model.state_dict().items()
-                         if not k.endswith("num_batches_tracked")}
-    with gzip.open(out / "zoo_tensors.json.gz", "wt") as file:
-        json.dump({"torch": torch.__version__, "torchvision": torchvision.__version__, "timm": timm.__version__,
-                   "entries": shapes}, file)
+        state = model.state_dict()
+        entries[entry] = {"library": library, "model": model_name,
+                          "tensors": {k: list(v.shape) for k, v in state.items()},
+                          "also": ["timm"] if library == "torchvision" and same_in_timm(model, model_name) else []}
+    with gzip.GzipFile(out, "wb", mtime=0) as file:  # the same bytes for the same registry
+        file.write(json.dumps({"torch": torch.__version__.split("+")[0], "torchvision":
+                               torchvision.__version__.split("+")[0], "timm": timm.__version__,
+                               "entries": entries}, separators=(",", ":")).encode())
+
+
+def same_in_timm(model: torch.nn.Module, name: str) -> bool:
+    """Whether timm's model of this name takes ``model``'s seeded state dict strictly and gives its outputs."""
+    if name not in timm.list_models():
+        return False
+    twin = timm.create_model(name, pretrained=False)
+    state = model.state_dict()
+    if {k: v.shape for k, v in twin.state_dict().items()} != {k: v.shape for k, v in state.items()}:
+        return False
+    x = images(224, seed=3)
+    seeded(model, 0, x)
+    twin.load_state_dict(model.state_dict(), strict=True)
+    return bool(np.allclose(probabilities(model.eval(), x), probabilities(twin.eval(), x), atol=1e-6))
 
 
 def source_model(library: str, name: str) -> torch.nn.Module:
@@ -294,6 +325,24 @@ def full(entry: str, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     save(model, out / f"{entry}.pth", "pth")
     np.savez(out / f"{entry}.npz", images=x, probabilities=probabilities(model, x, mean, std))
+
+
+def exported(library: str, name: str, weights: Path, num_classes: int, images_file: Path, out: Path) -> None:
+    """Load an exported file as its library loads it, strictly, and save its probabilities on the images."""
+    data = np.load(images_file)
+    mean, std = data["mean"], data["std"]
+    if library == "hub":
+        model = timm.create_model(f"local-dir:{weights}", pretrained=True)
+        config = timm.data.resolve_data_config(model=model)
+        mean, std = np.array(config["mean"]), np.array(config["std"])
+    else:
+        from safetensors.torch import load_file
+
+        model = (timm.create_model(name, num_classes=num_classes) if library == "timm"
+                 else torchvision.models.get_model(name, num_classes=num_classes))
+        state = load_file(weights) if weights.suffix == ".safetensors" else torch.load(weights, weights_only=True)
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=True)
+    np.savez(out, probabilities=probabilities(model.eval(), data["images"], mean, std), mean=mean, std=std)
 
 
 def sources(timm_results: Path | None) -> None:
@@ -391,13 +440,19 @@ def transforms(out: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["fixtures", "full", "checkpoints", "transforms", "sources"])
+    parser.add_argument("command",
+                        choices=["fixtures", "registry", "full", "exported", "checkpoints", "transforms", "sources"])
     parser.add_argument("args", nargs="*")
     args = parser.parse_args()
     if args.command == "fixtures":
         fixtures(Path(args.args[0]) if args.args else Path(__file__).parents[1] / "tests" / "fixtures" / "weights")
+    elif args.command == "registry":
+        registry(Path(args.args[0]) if args.args else ZOO / "source_tensors.json.gz")
     elif args.command == "full":
         full(args.args[0], Path(args.args[1]))
+    elif args.command == "exported":
+        library, name, weights, classes, images_file, out = args.args
+        exported(library, name, Path(weights), int(classes), Path(images_file), Path(out))
     elif args.command == "checkpoints":
         checkpoints(Path(args.args[0]) if args.args else Path(__file__).parents[1] / "tests" / "fixtures" / "checkpoints")
     elif args.command == "transforms":

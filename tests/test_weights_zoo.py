@@ -1,24 +1,23 @@
-"""Every zoo entry that records a torchvision or timm source takes that model's state dict exactly: each
-tensor of the real model (names and shapes written by scripts/torch_reference.py) fills one layer, and
-every weighted layer is filled. No PyTorch needed."""
+"""Every zoo entry that records a torchvision or timm source takes that model's state dict exactly, both
+ways: each tensor of the real model (names and shapes read from it by scripts/torch_reference.py into the
+registry) fills one layer, every weighted layer is filled, and the model's weights written back as that
+state dict have the real model's names and shapes, ``num_batches_tracked`` included (what its
+``load_state_dict(strict=True)`` asks), and load back unchanged. No PyTorch needed."""
 
 from __future__ import annotations
 
-import gzip
-import json
-
+import numpy as np
 import pytest
 
 from archspec.graph.load import load_spec
 from archspec.keras.build import build_model
-from archspec.keras.weights.transfer import check_fit
+from archspec.keras.weights.registry import COUNTER, registry
+from archspec.keras.weights.transfer import check_fit, state_dict
 from archspec.spec.zoo import zoo_paths
 
 from .helpers import small_size, zoo_params
-from .weights_helpers import FIXTURES
 
-with gzip.open(FIXTURES / "zoo_tensors.json.gz", "rt") as _file:
-    SOURCE_TENSORS = json.load(_file)["entries"]
+SOURCE_TENSORS = {network.entry: network.tensors for network in registry()}
 
 
 TORCH_SOURCED = [name for name in zoo_paths() if (s := load_spec(name).source) and s.library in ("torchvision", "timm")]
@@ -36,7 +35,13 @@ def test_source_state_dict_fills_the_entry_exactly(name):
         pytest.fail(f"{name} records a torch source but the fixtures lack its tensors: run "
                     f"scripts/torch_reference.py fixtures (with {name} in its SOURCES)")
     spec = load_spec(name)
-    shapes = {k: tuple(v) for k, v in SOURCE_TENSORS[name].items()}
+    shapes = {k: v for k, v in SOURCE_TENSORS[name].items() if not k.endswith(COUNTER)}  # readers skip counters
     model = build_model(spec, input_size=small_size(spec))  # weights fit most entries at any size
     fit = check_fit(model, shapes, f"{spec.source.model} state dict")
     assert sum(len(needs) for needs in fit.needs.values()) == len(shapes)
+    written = state_dict(model, fit.family)
+    assert {k: v.shape for k, v in written.items()} == SOURCE_TENSORS[name]
+    before = model.get_weights()
+    for layer, needs in fit.needs.items():
+        layer.set_weights([need.convert(written[need.name]) for need in needs])
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))

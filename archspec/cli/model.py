@@ -211,33 +211,69 @@ def diff(a: str, b: str) -> None:
 
 @click.command()
 @click.argument("source")
-@click.option("--format", "fmt", type=click.Choice(["keras", "savedmodel", "onnx"]), default="keras",
-              show_default=True, help="onnx needs the onnx extra: pip install 'archspec[onnx]'.")
+@click.option("--format", "fmt", type=click.Choice(["keras", "savedmodel", "onnx", "timm", "torchvision"]),
+              default="keras", show_default=True,
+              help="keras, savedmodel, onnx: the model (onnx needs the onnx extra: pip install 'archspec[onnx]'). "
+                   "timm, torchvision: its weights as the file that library's own model loads with strict=True.")
 @click.option("--out", type=click.Path(path_type=Path),
-              help="Output [default: NAME.keras, NAME (a SavedModel folder) or NAME.onnx, here].")
+              help="Output [default: NAME.keras, NAME (a SavedModel folder), NAME.onnx or NAME.safetensors, here]; "
+                   "for timm/torchvision a .safetensors or .pth file, or with --hub a folder.")
 @input_size_option
 @num_classes_option
-def export(source: str, fmt: str, out: Path | None, input_size: int | None, num_classes: int | None) -> None:
-    """Export SOURCE, a trained .keras checkpoint or a spec (fresh weights), and check it.
+@click.option("--weights", metavar="FILE|SOURCE", help="For a spec: " + WEIGHTS_HELP)
+@click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]),
+              help="timm/torchvision: the floating tensors' dtype [default: the model's own].")
+@click.option("--hub", is_flag=True,
+              help="timm: write a Hugging Face timm repository folder (model.safetensors and config.json with the "
+                   "architecture, classes, input size and normalisation), which timm.create_model('hf-hub:...') "
+                   "or 'local-dir:FOLDER' loads.")
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+def export(source: str, fmt: str, out: Path | None, input_size: int | None, num_classes: int | None,
+           weights: str | None, dtype: str | None, hub: bool, force: bool) -> None:
+    """Export SOURCE, a trained .keras checkpoint or a spec (fresh weights, or --weights), and check it.
 
     The exported model is loaded back (.keras with safe_mode=True, a SavedModel with
     TensorFlow, ONNX with onnxruntime when installed) and must reproduce the Keras
     model's outputs on random images within 1e-4. Inputs are pixel values 0..255, which the
     model normalises itself (the spec's preprocess).
 
+    With --format timm or torchvision, the model must be one of that library's networks
+    (by every tensor's name and shape, and by the function it computes): a zoo entry of
+    that source, or any spec or checkpoint that is one. The file is read back into the
+    model and must give its outputs exactly (float32). A changed classifier exports with
+    its new size, and the command says which num_classes to pass.
+
     \b
     Examples:
       archspec export runs/cifar_resnet20/best.keras --format onnx
       archspec export resnet50 --format savedmodel --out serving/resnet50
+      archspec export runs/resnet50_pets/best.keras --format timm --out pets.safetensors
+      archspec export runs/resnet50_pets/best.keras --format timm --hub --out resnet50-pets/
+      archspec export resnet50 --weights torchvision --format timm --dtype bfloat16
     """
     try:
+        if fmt not in ("timm", "torchvision") and (dtype or hub):
+            raise RunError(f"--{'dtype' if dtype else 'hub'} applies to --format timm or torchvision, not {fmt}")
         overrides = None if source.endswith(".keras") else resized(source, input_size, num_classes)
+        if weights:
+            check_named_or_file(weights)
         import_keras()  # before keras.export imports it, so its start-up notices are not printed
-        from ..keras.export import run
+        from ..keras.export import run, run_weights
 
-        path, difference = run(source, fmt, out, overrides)
+        if fmt in ("timm", "torchvision"):
+            exported = run_weights(source, fmt, out, overrides, force=force, weights=weights, dtype=dtype, hub=hub)
+        else:
+            path, difference = run(source, fmt, out, overrides, force=force, weights=weights)
     except RUN_ERRORS as error:
         raise fail(error) from error
+    if fmt in ("timm", "torchvision"):
+        classes = (f"; its classifier has {exported.num_classes} classes, so pass num_classes="
+                   f"{exported.num_classes}" if exported.changed_head else "")
+        click.echo(f"wrote {exported.path} ({fmt}'s {exported.model}, {exported.tensors} tensors in "
+                   f"{exported.dtype}); read back, it gives the model's outputs "
+                   f"{'exactly' if exported.difference == 0 else f'within {exported.difference:.1g}'}{classes}")
+        click.echo(f"load it with: {exported.how_to_load()}")
+        return
     check = ("not checked: onnxruntime is not installed" if difference is None
              else f"outputs match Keras within {difference:.1g}")
     click.echo(f"wrote {path} ({fmt}); {check}")

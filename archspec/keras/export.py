@@ -1,5 +1,6 @@
 """`archspec export`: a spec or a trained checkpoint as a .keras file, a SavedModel or ONNX,
-then checked: the exported model is loaded back and must give the Keras model's outputs.
+then checked: the exported model is loaded back and must give the Keras model's outputs; or its weights
+as the file timm or torchvision loads (``weights.export``).
 
 A ``.keras`` source is loaded safely (``archspec.keras.model_io``); a spec or zoo name is built with fresh
 weights. SavedModel and ONNX are inference graphs in float32 (a model trained in mixed
@@ -7,7 +8,8 @@ precision is converted first); ONNX needs the ``onnx`` extra (tf2onnx), its chec
 
 Formats by Keras backend: ``.keras`` on every one; SavedModel and ONNX on TensorFlow and on JAX
 (Keras converts a JAX model through jax2tf, so both need TensorFlow installed). On torch only
-``.keras``: Keras cannot write a SavedModel from torch, and its torch ONNX path is untested here.
+``.keras``: Keras cannot write a SavedModel from torch, and its torch ONNX path is untested here. The
+timm and torchvision files on every backend.
 """
 
 from __future__ import annotations
@@ -23,28 +25,36 @@ import numpy as np
 from ..graph.load import load_spec
 from ..graph.plan import REFERENCE_SIZE
 from ..spec.errors import RunError
+from ..spec.schema import ModelSpec
 from ..utils.atomic import check_writable, replacing
 from .build import build_model
 from .model_io import load_model, save_model
 from .quiet import import_tensorflow
+from .weights.export import PTH_SUFFIXES, Exported, Library, export_weights, labels_beside
+from .weights.writers import DType
 
-Format = Literal["keras", "savedmodel", "onnx"]
-SUFFIX: dict[str, str] = {"keras": ".keras", "savedmodel": "", "onnx": ".onnx"}
+Format = Literal["keras", "savedmodel", "onnx", "timm", "torchvision"]
+SUFFIX: dict[str, str] = {"keras": ".keras", "savedmodel": "", "onnx": ".onnx", "timm": ".safetensors",
+                          "torchvision": ".safetensors"}
+WEIGHT_FORMATS = ("timm", "torchvision")  # the weights alone, as the PyTorch side loads them
 TOLERANCE = 1e-4  # largest output difference accepted, relative to outputs larger than 1 (logits, feature maps)
 ONNX_HINT = "pip install 'archspec[onnx]' (tf2onnx and onnxruntime)"
-FORMATS: dict[str, tuple[str, ...]] = {"tensorflow": ("keras", "savedmodel", "onnx"),
-                                       "jax": ("keras", "savedmodel", "onnx"), "torch": ("keras",)}
+FORMATS: dict[str, tuple[str, ...]] = {"tensorflow": ("keras", "savedmodel", "onnx", *WEIGHT_FORMATS),
+                                       "jax": ("keras", "savedmodel", "onnx", *WEIGHT_FORMATS),
+                                       "torch": ("keras", *WEIGHT_FORMATS)}
 
 
-def load_source(source: str, overrides: dict[str, Any] | None = None) -> keras.Model:
-    """A checkpoint (``.keras``, loaded by ``model_io``'s safe loader) or a spec file or zoo name
-    (built, fresh weights)."""
+def load_source(source: str, overrides: dict[str, Any] | None = None,
+                weights: str | None = None) -> tuple[keras.Model, ModelSpec | None]:
+    """A checkpoint (``.keras``, loaded by ``model_io``'s safe loader) or a spec file or zoo name (built, with
+    fresh weights or ``weights``), and the spec where there is one."""
     if source.endswith(".keras"):
-        if overrides:
-            raise RunError("--input-size and --num-classes change a spec; a checkpoint keeps its own")
-        return load_model(source)
+        if overrides or weights:
+            raise RunError("--input-size, --num-classes and --weights change a spec; a checkpoint keeps its own")
+        return load_model(source), None
     spec = load_spec(source)
-    return build_model(load_spec(spec, overrides=overrides) if overrides else spec)
+    spec = load_spec(spec, overrides=overrides) if overrides else spec
+    return build_model(spec, weights=weights), spec
 
 
 def default_path(model: keras.Model, fmt: Format) -> Path:
@@ -131,14 +141,17 @@ def _named(outputs: Any) -> dict[str, np.ndarray]:
     return {"output": np.asarray(keras.ops.convert_to_numpy(outputs), np.float32)}
 
 
-def run(source: str, fmt: Format, out: Path | None = None,
-        overrides: dict[str, Any] | None = None) -> tuple[Path, float | None]:
-    """Load or build, export, check; raises RunError when the exported outputs differ."""
+def run(source: str, fmt: Format, out: Path | None = None, overrides: dict[str, Any] | None = None, *,
+        force: bool = False, weights: str | None = None) -> tuple[Path, float | None]:
+    """Load or build, export, check; raises RunError when the exported outputs differ. An ``out`` that exists
+    is replaced only with ``force``."""
     check_format(fmt)
     if out is not None:
-        _check_out(out, fmt)
-    model = load_source(source, overrides)
-    out = out or default_path(model, fmt)
+        _check_out(out, fmt, force)
+    model, _ = load_source(source, overrides, weights)
+    if out is None:
+        out = default_path(model, fmt)
+        _check_out(out, fmt, force)
     export(model, fmt, out)
     difference = parity(model, fmt, out)
     if difference is not None and difference > TOLERANCE:
@@ -147,7 +160,34 @@ def run(source: str, fmt: Format, out: Path | None = None,
     return out, difference
 
 
-def _check_out(out: Path, fmt: Format) -> None:
-    if SUFFIX[fmt] and out.suffix != SUFFIX[fmt]:
+def run_weights(source: str, library: Library, out: Path | None = None, overrides: dict[str, Any] | None = None,
+                *, force: bool = False, weights: str | None = None, dtype: DType | None = None,
+                hub: bool = False) -> Exported:
+    """Load or build, then write the weights as ``library``'s file (or, with ``hub``, a timm hub folder) and
+    read them back; see ``weights.export.export_weights``."""
+    if hub and library != "timm":
+        raise RunError("--hub writes a Hugging Face timm repository (model.safetensors and config.json): it goes "
+                       "with --format timm")
+    if out is not None:
+        _check_out(out, library, force, folder=hub)
+    model, spec = load_source(source, overrides, weights)
+    if out is None:
+        out = Path(model.name) if hub else default_path(model, library)
+        _check_out(out, library, force, folder=hub)
+    return export_weights(model, library, out, dtype=dtype, spec=spec, hub=hub,
+                          labels=labels_beside(source) if source.endswith(".keras") else None)
+
+
+def _check_out(out: Path, fmt: Format, force: bool, folder: bool = False) -> None:
+    """Refuse, before any work, an output of the wrong kind, in a missing or read-only folder, or one that
+    exists (unless ``force``)."""
+    if fmt in WEIGHT_FORMATS and not folder and out.suffix not in (".safetensors", *PTH_SUFFIXES):
+        raise RunError(f"--out '{out}': a {fmt} file is .safetensors (the default) or .pth")
+    elif fmt not in WEIGHT_FORMATS and SUFFIX[fmt] and out.suffix != SUFFIX[fmt]:
         raise RunError(f"--out '{out}': a {fmt} export is a {SUFFIX[fmt]} file")
+    if out.exists() and not force:
+        raise RunError(f"--out '{out}' exists: pass --force to replace it, or choose another path")
+    if out.exists() and out.is_dir() != (folder or fmt == "savedmodel"):
+        raise RunError(f"--out '{out}' is a {'folder' if out.is_dir() else 'file'}; this export writes a "
+                       f"{'folder' if folder or fmt == 'savedmodel' else 'file'}: choose another path")
     check_writable(out)

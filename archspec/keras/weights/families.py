@@ -28,6 +28,7 @@ class Family:
     modules: Callable[[keras.Model], dict[str, str]]  # weighted layer name -> module prefix in the file
     head: tuple[str, ...]  # the classifier's modules (a backbone leaves their tensors unused)
     rename: Callable[[str], str] = field(default=lambda name: name)  # old tensor names to today's
+    conv_classifier: bool = False  # the classifier is a 1x1 conv (its kernel written 4-D)
 
 
 def _by_rules(rules: list[Rule | None]) -> Callable[[keras.Model], dict[str, str]]:
@@ -251,8 +252,9 @@ def _byobnet_modules(model: keras.Model) -> dict[str, str]:
 FAMILIES = (
     Family("torchvision/timm DenseNet", ("features.denseblock1.denselayer1.conv1.weight",), _densenet_modules,
            ("classifier",), _densenet_rename),
-    Family("timm DPN", ("features.conv1_1.conv.weight",), _dpn_modules, ("classifier",)),
-    Family("timm ResNetV2 (pre-activation)", ("stages.0.blocks.0.conv1.weight",), _resnetv2_modules, ("head.fc",)),
+    Family("timm DPN", ("features.conv1_1.conv.weight",), _dpn_modules, ("classifier",), conv_classifier=True),
+    Family("timm ResNetV2 (pre-activation)", ("stages.0.blocks.0.conv1.weight",), _resnetv2_modules, ("head.fc",),
+           conv_classifier=True),
     Family("torchvision VGG", ("features.0.weight",), _vgg_modules, ("classifier",)),
     Family("timm RegNet", ("s1.b1.conv1.conv.weight",), _regnet_modules, ("head.fc",)),
     Family("timm ByobNet", ("stages.0.0.conv1_1x1.conv.weight",), _byobnet_modules, ("head.fc",)),

@@ -1,4 +1,4 @@
-"""A PyTorch checkpoint or safetensors file into a built model, every tensor accounted for.
+"""A PyTorch checkpoint or safetensors file into a built model, every tensor accounted for, and back.
 
 Each weighted layer names the tensors it needs (via its family's module names) with the shapes
 PyTorch gives them; all are checked before anything is read, so a file of another architecture is
@@ -7,7 +7,8 @@ one layer at a time is read, converted and set: conv kernels OIHW to HWIO (group
 PyTorch and Keras both keep groups contiguous along the outputs), dense kernels transposed, ECA's 1D kernel OIK to KIO, a
 dense layer after a flattened feature map reordered from PyTorch's CHW to Keras's HWC, a 1x1-conv
 classifier (timm's DPN) squeezed, batch norm's weight, bias, running mean and variance, layer norm's
-weight and bias.
+weight and bias. Each conversion comes with its inverse, so the same mapping writes a model's weights as
+the family's state dict (``state_dict``).
 """
 
 from __future__ import annotations
@@ -27,14 +28,19 @@ from .torch_pickle import WeightsFileError
 BN_TENSORS = ("weight", "bias", "running_mean", "running_var")  # gamma, beta, moving mean, moving variance
 
 
+Convert = Callable[[np.ndarray], np.ndarray]
+
+
 @dataclass(frozen=True)
 class Need:
-    """One tensor a layer needs: its name in the file, the shape PyTorch gives it, how to make it Keras's."""
+    """One tensor a layer needs: its name in the file, the shape PyTorch gives it, how to make it Keras's
+    (``convert``) and Keras's back into it (``invert``)."""
 
     name: str
     shape: tuple[int, ...]
-    convert: Callable[[np.ndarray], np.ndarray]
+    convert: Convert
     accepts: Callable[[tuple[int, ...]], bool]
+    invert: Convert
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,19 @@ def load_source_weights(model: keras.Model, path: str | Path, *, fresh_classifie
         used = sum(len(n) for n in fit.needs.values())
         return Loaded(tensors.path, fit.family.label, used, len(fit.needs), len(fit.file_names) - used,
                       tensors.wrapper, tensors.unused_ema)
+
+
+def state_dict(model: keras.Model, family: Family) -> dict[str, np.ndarray]:
+    """``model``'s weights as ``family``'s files hold them: each tensor under its name there, in PyTorch's
+    layout, and beside each batch norm the ``num_batches_tracked`` counter torch keeps (0: Keras counts no
+    batches, and torch reads the counter only for a norm without momentum, which these families have not)."""
+    tensors: dict[str, np.ndarray] = {}
+    for layer, layer_needs in _needs(model, family, Path(model.name)).items():
+        for need, value in zip(layer_needs, layer.get_weights(), strict=True):
+            tensors[need.name] = np.ascontiguousarray(need.invert(value))
+        if isinstance(layer, keras.layers.BatchNormalization):
+            tensors[layer_needs[0].name.rsplit(".", 1)[0] + ".num_batches_tracked"] = np.zeros((), np.int64)
+    return tensors
 
 
 @dataclass(frozen=True)
@@ -109,46 +128,50 @@ def _needs(model: keras.Model, family: Family, path: Path) -> dict[keras.layers.
             raise WeightsFileError(f"{path}: the model's layer {layer.name!r} (shapes "
                                    f"{[tuple(w.shape) for w in layer.weights]}) has no counterpart in a "
                                    f"{family.label} file; the spec is of another family")
-        needs[layer] = _layer_needs(layer, modules[layer.name])
+        needs[layer] = _layer_needs(layer, modules[layer.name], family)
     return needs
 
 
-def _layer_needs(layer: keras.layers.Layer, module: str) -> list[Need]:
+def _layer_needs(layer: keras.layers.Layer, module: str, family: Family) -> list[Need]:
     shapes = [tuple(w.shape) for w in layer.weights]
     if isinstance(layer, keras.layers.BatchNormalization):
-        return [_exact(f"{module}.{t}", shapes[0], _same) for t in BN_TENSORS]
+        return [_exact(f"{module}.{t}", shapes[0], _same, _same) for t in BN_TENSORS]
     if isinstance(layer, keras.layers.Conv2D):
         kh, kw, cin, cout = shapes[0]
-        kernel = _exact(f"{module}.weight", (cout, cin, kh, kw), lambda w: w.transpose(2, 3, 1, 0))
+        kernel = _exact(f"{module}.weight", (cout, cin, kh, kw), lambda w: w.transpose(2, 3, 1, 0),
+                        lambda w: w.transpose(3, 2, 0, 1))
         return [kernel, *_bias(layer, module, shapes)]
     if isinstance(layer, keras.layers.Conv1D):  # ECA's channel conv
         taps, cin, cout = shapes[0]
-        return [_exact(f"{module}.weight", (cout, cin, taps), lambda w: w.transpose(2, 1, 0)),
-                *_bias(layer, module, shapes)]
+        return [_exact(f"{module}.weight", (cout, cin, taps), lambda w: w.transpose(2, 1, 0),
+                       lambda w: w.transpose(2, 1, 0)), *_bias(layer, module, shapes)]
     if isinstance(layer, (RelativeSelfAttention, HaloAttention)):  # BoTNet's and HaloNet's position tables
-        return [_exact(f"{module}.{w.name}", tuple(w.shape), _same) for w in layer.weights]
+        return [_exact(f"{module}.{w.name}", tuple(w.shape), _same, _same) for w in layer.weights]
     if isinstance(layer, LambdaAttention):  # its position conv: a Conv3d (dim_qk, 1, r, r, 1) in timm
         r, _, _, dim_qk = shapes[0]
-        return [_exact(f"{module}.weight", (dim_qk, 1, r, r, 1), lambda w: w[..., 0].transpose(2, 3, 1, 0)),
-                _exact(f"{module}.bias", shapes[1], _same)]
+        return [_exact(f"{module}.weight", (dim_qk, 1, r, r, 1), lambda w: w[..., 0].transpose(2, 3, 1, 0),
+                       lambda w: w.transpose(3, 2, 0, 1)[..., None]),
+                _exact(f"{module}.bias", shapes[1], _same, _same)]
     if isinstance(layer, keras.layers.LayerNormalization):
-        return [_exact(f"{module}.{t}", shapes[0], _same) for t in ("weight", "bias")]
+        return [_exact(f"{module}.{t}", shapes[0], _same, _same) for t in ("weight", "bias")]
     if isinstance(layer, keras.layers.Dense):
         units_in, units = shapes[0]
         spatial = _flattened_map(layer)
         convert = _chw_to_hwc(spatial) if spatial else lambda w: w.reshape(units, units_in).T
-        kernel = Need(f"{module}.weight", (units, units_in), convert,
-                      lambda s: s in ((units, units_in), (units, units_in, 1, 1)))
+        written = (units, units_in, 1, 1) if family.conv_classifier else (units, units_in)
+        invert = _hwc_to_chw(spatial) if spatial else lambda w: w.T.reshape(written)
+        kernel = Need(f"{module}.weight", written, convert,
+                      lambda s: s in ((units, units_in), (units, units_in, 1, 1)), invert)
         return [kernel, *_bias(layer, module, shapes)]
     raise WeightsFileError(f"layer {layer.name!r} is a {type(layer).__name__}, whose weights no PyTorch file holds")
 
 
 def _bias(layer: keras.layers.Layer, module: str, shapes: list[tuple[int, ...]]) -> list[Need]:
-    return [_exact(f"{module}.bias", shapes[1], _same)] if layer.use_bias else []
+    return [_exact(f"{module}.bias", shapes[1], _same, _same)] if layer.use_bias else []
 
 
-def _exact(name: str, shape: tuple[int, ...], convert: Callable[[np.ndarray], np.ndarray]) -> Need:
-    return Need(name, shape, convert, lambda s: s == shape)
+def _exact(name: str, shape: tuple[int, ...], convert: Convert, invert: Convert) -> Need:
+    return Need(name, shape, convert, lambda s: s == shape, invert)
 
 
 def _same(w: np.ndarray) -> np.ndarray:
@@ -173,6 +196,17 @@ def _chw_to_hwc(spatial: tuple[int, int, int]) -> Callable[[np.ndarray], np.ndar
         return weight.reshape(units, c, h, w).transpose(2, 3, 1, 0).reshape(h * w * c, units)
 
     return convert
+
+
+def _hwc_to_chw(spatial: tuple[int, int, int]) -> Callable[[np.ndarray], np.ndarray]:
+    """``_chw_to_hwc``'s inverse: a Keras kernel back to PyTorch's (units, C*H*W)."""
+    h, w, c = spatial
+
+    def invert(kernel: np.ndarray) -> np.ndarray:
+        units = kernel.shape[1]
+        return kernel.reshape(h, w, c, units).transpose(3, 2, 0, 1).reshape(units, c * h * w)
+
+    return invert
 
 
 def _check(fit: Fit, shapes: dict[str, tuple[int, ...]], path: Path, model: keras.Model, headless: bool) -> None:
