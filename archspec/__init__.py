@@ -15,7 +15,8 @@ import TensorFlow; ``build_model`` does, when called.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from .graph.catalogue import list_zoo
 from .graph.complexity import Complexity
@@ -26,7 +27,13 @@ from .keras.registration import register_when_keras_is_imported
 from .spec.errors import SpecError
 from .spec.schema import ModelSpec
 
-__all__ = ["ModelSpec", "SpecError", "build_model", "complexity", "list_zoo", "load_model", "load_spec"]
+if TYPE_CHECKING:
+    import keras
+
+    from .keras.weights.export import Exported
+
+__all__ = ["ModelSpec", "SpecError", "build_model", "complexity", "export_weights", "list_zoo", "load_model",
+           "load_spec"]
 __version__ = "0.1.0"
 
 register_when_keras_is_imported()  # saved models then load with plain keras.saving.load_model, in either import order
@@ -40,3 +47,15 @@ def complexity(spec: Any, *, input_size: int | None = None, num_classes: int | N
     loaded = load_spec(spec)
     return _spec_complexity(load_spec(loaded, overrides=resized(loaded, input_size, num_classes)),
                             features=features, pooling=pooling)
+
+
+def export_weights(model: keras.Model, library: Literal["timm", "torchvision"], path: str | Path, *,
+                   dtype: Literal["float32", "float16", "bfloat16"] | None = None, hub: bool = False,
+                   labels: list[str] | None = None) -> Exported:
+    """Write a model's weights as the file ``library``'s own model loads with ``strict=True``: ``.safetensors``
+    or ``.pth`` by the suffix, or with ``hub`` a Hugging Face timm folder (``model.safetensors``, ``config.json``
+    naming ``labels``). The model must be one of the library's registry networks, by its tensors and its
+    function; the result names it, the ``num_classes`` to pass and the line that loads the file."""
+    from .keras.weights.export import export_weights as export
+
+    return export(model, library, Path(path), dtype=dtype, hub=hub, labels=labels)

@@ -8,20 +8,15 @@ interpreter runs scripts/torch_reference.py, which writes the checkpoint and the
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from archspec.keras.build import build_model
 
-SCRIPT = Path(__file__).parents[1] / "scripts" / "torch_reference.py"
-TORCH_PYTHON = os.environ.get("ARCHSPEC_TORCH_PYTHON") or (
-    sys.executable if all(importlib.util.find_spec(m) for m in ("torch", "torchvision", "timm")) else None)
+from .weights_helpers import SCRIPT, TORCH_PYTHON
+
 ENTRIES = ["densenet121", "vgg11", "resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2", "se_resnet50",
            "resnet50d", "dpn68", "preact_resnet50", "resnet26t", "ecaresnet26t", "ecaresnet50d", "seresnext26d_32x4d",
            "regnetx_002", "regnetx_004", "regnetx_032", "regnety_002", "regnety_008", "regnety_032", "resnetrs50",

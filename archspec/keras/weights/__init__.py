@@ -1,4 +1,6 @@
-"""Published weights into built models: files read without PyTorch or pickle's code execution
-(``tensors``, ``torch_pickle``), source tensor names mapped to layers per family (``families``),
-the checked transfer (``transfer``), named sources fetched into the Keras cache (``sources``) and the
-one entry ``build_model(weights=...)`` uses for every kind (``load``)."""
+"""Published weights into built models and back out: files read without PyTorch or pickle's code execution
+(``tensors``, ``torch_pickle``), source tensor names mapped to layers per family (``families``), the checked
+transfer and its inverse (``transfer``), named sources fetched into the Keras cache (``sources``), the one
+entry ``build_model(weights=...)`` uses for every kind (``load``); and, the other way, the registry networks'
+state dicts (``registry``), files written as PyTorch's side reads them (``writers``) and the checked export
+(``export``)."""

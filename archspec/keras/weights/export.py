@@ -135,7 +135,7 @@ def _no_match(model: keras.Model, library: str, candidates: list, closest: tuple
         near = nearest({}, library)
         return (f"{model.name} is no {library} network archspec maps: none of its layers fit the tensor names of "
                 f"{library}'s families" + (f" (e.g. {near.model})" if near else "") + "; export it as .keras, "
-                f"SavedModel or ONNX instead")
+                "SavedModel or ONNX instead")
     _, network, difference = closest
     return (f"{model.name} is not one of {library}'s networks, so no {library} builder would load its weights: "
             f"the nearest is {network.model} (zoo entry {network.entry}), where {difference}; export it as "
@@ -157,10 +157,7 @@ def _same_function(model: keras.Model, match: Match, spec: ModelSpec | None) -> 
         return True
     reference = build_model(load_spec(entry, overrides={"preprocess": overrides["preprocess"]}),
                             features=pooling is not None, pooling=pooling, weights_from=model)
-    x = np.random.default_rng(0).uniform(0, 255, (2, *(d or 224 for d in model.input_shape[1:]))).astype(np.float32)
-    ours, theirs = (np.asarray(keras.ops.convert_to_numpy(m(x, training=False)), np.float64) for m in (model, reference))
-    return ours.shape == theirs.shape and float(np.max(np.abs(ours - theirs))) <= SAME_FUNCTION * max(
-        1.0, float(np.max(np.abs(ours))))
+    return _difference(model, reference) <= SAME_FUNCTION
 
 
 def _architecture(spec: ModelSpec) -> dict:
@@ -188,8 +185,16 @@ def _read_back(model: keras.Model, path: Path) -> float:
     relative to the largest output."""
     copy = keras.models.clone_model(model)
     load_source_weights(copy, path)
-    x = np.random.default_rng(1).uniform(0, 255, (2, *(d or 224 for d in model.input_shape[1:]))).astype(np.float32)
-    ours, theirs = (np.asarray(keras.ops.convert_to_numpy(m(x, training=False)), np.float64) for m in (model, copy))
+    return _difference(model, copy)
+
+
+def _difference(model: keras.Model, other: keras.Model) -> float:
+    """The largest difference of two models' outputs on the same random images (pixel values 0..255, any-size
+    models at 224), relative to the largest output where that exceeds 1; infinite for outputs of other shapes."""
+    x = np.random.default_rng(0).uniform(0, 255, (2, *(d or 224 for d in model.input_shape[1:]))).astype(np.float32)
+    ours, theirs = (np.asarray(keras.ops.convert_to_numpy(m(x, training=False)), np.float64) for m in (model, other))
+    if ours.shape != theirs.shape:
+        return float("inf")
     return float(np.max(np.abs(ours - theirs)) / max(1.0, float(np.max(np.abs(ours)))))
 
 
@@ -203,7 +208,7 @@ def hub_config(model: keras.Model, match: Match, family: Family, labels: list[st
     it takes (size, the normalisation inside the model as timm's mean and std, archspec's evaluation view)."""
     height, width, channels = (d or 224 for d in model.input_shape[1:])
     norm = next((layer for layer in model.layers if isinstance(layer, InputNormalization)), None)
-    mean, std = _timm_normalisation(norm, channels)
+    mean, std = timm_normalisation(norm, channels)
     classifier = family.head[0]
     convs = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     first_conv = family.modules(model)[convs[0]] if convs else None
@@ -226,7 +231,7 @@ def _features(model: keras.Model) -> int:
     return int(shape[-1])
 
 
-def _timm_normalisation(norm: InputNormalization | None, channels: int) -> tuple[list[float], list[float]]:
+def timm_normalisation(norm: InputNormalization | None, channels: int) -> tuple[list[float], list[float]]:
     """timm normalises ``(x / 255 - mean) / std``: the model's own ``(x * scale - mean') / std'`` in those terms."""
     if norm is None:
         return [0.0] * channels, [1 / 255] * channels

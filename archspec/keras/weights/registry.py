@@ -68,8 +68,10 @@ def fit(shapes: Shapes, network: RegistryNetwork, head: tuple[str, ...]) -> Matc
     def in_head(name: str) -> bool:
         return any(name.startswith(module + ".") for module in head)
 
+    def classes(head_shapes: Shapes) -> int:  # the last layer of the head (VGG's has three) gives the classes
+        return next((shape[0] for name, shape in reversed(head_shapes.items()) if name.endswith(".weight")), 0)
+
     theirs = network.tensors
-    classes = next((shape[0] for name, shape in theirs.items() if in_head(name) and name.endswith(".weight")), 0)
     ours_head = {name: shape for name, shape in shapes.items() if in_head(name)}
     for name, shape in theirs.items():
         if name not in shapes:
@@ -81,8 +83,8 @@ def fit(shapes: Shapes, network: RegistryNetwork, head: tuple[str, ...]) -> Matc
     extra = next((name for name in shapes if name not in theirs), None)
     if extra is not None:
         return f"the model has tensor {extra!r} {list(shapes[extra])}, which {network.model} lacks"
-    ours = next((shape[0] for name, shape in ours_head.items() if name.endswith(".weight")), 0)
-    return Match(network, ours, ours != classes)
+    ours = classes(ours_head)
+    return Match(network, ours, ours != classes({name: shape for name, shape in theirs.items() if in_head(name)}))
 
 
 def similarity(shapes: Shapes, network: RegistryNetwork) -> float:

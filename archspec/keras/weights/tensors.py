@@ -7,19 +7,26 @@ operating system maps from the file.
 
 from __future__ import annotations
 
+import io
+import json
 import os
+import pickle
+import pickletools
 import struct
 import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, BinaryIO, Callable, Literal
 
 import numpy as np
 
-from .torch_pickle import WeightsFileError, read_checkpoint
+from .torch_pickle import WeightsFileError, read_checkpoint, truncated_checkpoint
 
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")  # DataParallel/DDP, torch.compile: stripped as timm does
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+MIN_BYTES = 9  # a safetensors header's length and its opening brace; no weights file is shorter
+SAFETENSORS_MAX_HEADER = 100_000_000  # the safetensors package refuses a longer header
+PICKLE_PROBE_BYTES = 1 << 16  # a legacy torch.save stream's first pickle, its magic number, takes 15 to 28 bytes
 Kind = Literal["safetensors", "torch", "keras", "h5"]
 
 
@@ -44,7 +51,13 @@ class TensorFile:
 
 def file_kind(path: str | Path) -> Kind:
     """What a weights file is, from its first bytes rather than its name: a safetensors file named ``.pth``
-    loads as what it is. A folder, an empty, truncated or foreign file is a ``WeightsFileError``."""
+    loads as what it is. A folder, an empty, truncated or foreign file is a ``WeightsFileError``.
+
+    The test nothing else passes comes first: a safetensors file's first 8 bytes give its header's length N,
+    at most 100 MB (so bytes 4 to 7 are zero), and byte 8 opens it with ``{``; no pickle that Python or
+    PyTorch writes starts so, so one whose N's low byte is 0x80 is not taken for a pickle. A pickle is told
+    by its opcodes, so protocols 0 and 1, which lack the 0x80 mark, are told too. A file cut short or damaged
+    is named as its kind."""
     path = Path(path)
     if path.is_dir():
         inside = sorted(p.name for p in path.iterdir() if p.suffix in (".safetensors", ".pth", ".pt", ".bin", ".h5"))
@@ -54,22 +67,88 @@ def file_kind(path: str | Path) -> Kind:
         raise WeightsFileError(f"weights file '{path}' does not exist")
     try:
         with open(path, "rb") as file:
-            head = file.read(16)
+            head = file.read(PICKLE_PROBE_BYTES)
             size = os.fstat(file.fileno()).st_size
+            if not head:
+                raise WeightsFileError(f"weights file '{path}' is empty")
+            if size < MIN_BYTES:
+                raise WeightsFileError(f"{path}: holds only {size} bytes, too few for any weights file: it is "
+                                       f"truncated; download or copy it again")
+            if _is_safetensors(path, file, head, size):
+                return "safetensors"
             if head.startswith(b"PK\x03\x04"):
                 return _zip_kind(path, file)
+            if head.startswith(HDF5_MAGIC):
+                return "h5"
     except OSError as err:
         raise WeightsFileError(f"{path}: cannot read it: {err.strerror or err}") from None
-    if not head:
-        raise WeightsFileError(f"weights file '{path}' is empty")
-    if head.startswith(HDF5_MAGIC):
-        return "h5"
-    if head.startswith(b"\x80"):  # a pickle: the legacy format of torch.save
+    if _is_pickle(path, head, size):
         return "torch"
-    if len(head) > 8 and head[8:9] == b"{" and 8 + struct.unpack("<Q", head[:8])[0] <= size:
-        return "safetensors"
     raise WeightsFileError(f"{path}: not a weights file archspec reads (a PyTorch checkpoint, a .safetensors file, "
                            f"a Keras .keras or .h5 file): it starts with bytes {head[:8]!r}")
+
+
+def _is_safetensors(path: Path, file: BinaryIO, head: bytes, size: int) -> bool:
+    """Whether the file has a safetensors file's layout: its header's length N as 8 little-endian bytes, N bytes
+    of a JSON object, then the tensors' bytes; one so laid out but cut short or damaged is refused.
+    Reads at most the header, which safetensors caps at 100 MB."""
+    (length,) = struct.unpack("<Q", head[:8])
+    if head[8:9] != b"{" or length > SAFETENSORS_MAX_HEADER:
+        return False
+    if 8 + length > size:
+        raise WeightsFileError(f"{path}: a .safetensors file that is truncated: its header is {length:,} bytes, the "
+                               f"file holds {size:,}; download or copy it again")
+    damaged = f"{path}: a .safetensors file whose header is damaged: {{}}; download or copy it again"
+    try:
+        header = json.loads((head[8:8 + length] if 8 + length <= len(head) else
+                             os.pread(file.fileno(), length, 8)).decode("utf-8"))
+    except (ValueError, RecursionError) as err:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise WeightsFileError(damaged.format(f"its {length:,} bytes are not UTF-8 JSON ({err})")) from None
+    try:
+        whole = 8 + length + max((entry["data_offsets"][1] for name, entry in header.items()
+                                  if name != "__metadata__"), default=0)
+        short = whole > size
+    except (AttributeError, TypeError, KeyError, IndexError):
+        raise WeightsFileError(damaged.format("it is not a JSON object giving each tensor's data_offsets")) from None
+    if short:
+        raise WeightsFileError(f"{path}: a .safetensors file that is truncated: its header and tensors take "
+                               f"{whole:,} bytes, the file holds {size:,}; download or copy it again")
+    return True
+
+
+class _Probe(io.BytesIO):
+    """A file's first bytes that note whether a read asked for more than they hold: a pickle cut short rather
+    than bytes that are not a pickle."""
+
+    ran_out = False
+
+    def read(self, size: int = -1) -> bytes:
+        data = super().read(size)
+        self.ran_out |= len(data) < size
+        return data
+
+    def readline(self, size: int = -1) -> bytes:
+        line = super().readline(size)
+        self.ran_out |= not line.endswith(b"\n")
+        return line
+
+
+def _is_pickle(path: Path, head: bytes, size: int) -> bool:
+    """Whether the file starts with a pickle: its first pickle's opcodes parse, and keep the stack sound, to
+    its end or as far as ``head`` reaches; one that ends inside it is refused as truncated. ``pickletools.dis``
+    only parses and tracks the stack: it never builds an object or calls anything the pickle names."""
+    if head[0] == pickle.PROTO[0] and head[1] > pickle.HIGHEST_PROTOCOL:
+        return False
+    probe = _Probe(head)
+    try:
+        pickletools.dis(probe, out=io.StringIO())
+    except ValueError:
+        if not probe.ran_out:
+            return False
+        if len(head) == size:
+            detail = f"it ends inside its first pickle, at byte {size:,}"
+            raise WeightsFileError(truncated_checkpoint(path, detail)) from None
+    return True  # a long first pickle is taken for one when it is sound as far as the probe reads
 
 
 def _zip_kind(path: Path, file: Any) -> Kind:

@@ -149,6 +149,11 @@ class TorchCheckpoint:
         self._file.close()
 
 
+def truncated_checkpoint(path: Path, detail: str) -> str:
+    """The one message for a PyTorch checkpoint cut short, whichever check finds it."""
+    return f"{path}: a PyTorch checkpoint that is truncated: {detail}; download or copy it again"
+
+
 def read_checkpoint(path: Path, ema: bool = False) -> TorchCheckpoint:
     """The state dict in a ``.pth`` file (zip or legacy format), refusing any global but a state dict's;
     with ``ema``, its EMA weights."""
@@ -157,16 +162,16 @@ def read_checkpoint(path: Path, ema: bool = False) -> TorchCheckpoint:
     except OSError as err:
         raise WeightsFileError(f"{path}: cannot read it: {err.strerror or err}") from None
     try:
-        state, offsets = _read_zip(path, file) if zipfile.is_zipfile(file) else _read_legacy(file)
+        state, offsets = _read_zip(path, file) if zipfile.is_zipfile(file) else _read_legacy(path, file)
         tensors, wrapper, unused_ema = _tensors_of(path, state, ema)
         return TorchCheckpoint(path, tensors, file, offsets, wrapper, unused_ema)
+    except WeightsFileError:  # before ValueError, which it is
+        file.close()
+        raise
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError,
             struct.error, zipfile.BadZipFile, OverflowError, MemoryError, RecursionError) as err:
         file.close()
         raise WeightsFileError(f"{path}: refusing to read it as a PyTorch checkpoint: {err}") from None
-    except WeightsFileError:
-        file.close()
-        raise
 
 
 def _read_zip(path: Path, file: io.BufferedReader) -> tuple[Any, dict[str, int]]:
@@ -210,14 +215,24 @@ def _data_offset(file: io.BufferedReader, info: zipfile.ZipInfo, size: int) -> i
     return offset
 
 
-def _read_legacy(stream: io.BufferedReader) -> tuple[Any, dict[str, int]]:
+def _read_legacy(path: Path, stream: io.BufferedReader) -> tuple[Any, dict[str, int]]:
     """The pre-1.6 stream: magic, protocol, system info, the state pickle, the storage keys, then per
-    storage its element count (int64) and bytes, in the order of the keys."""
+    storage its element count (int64) and bytes, in the order of the keys. Its pickles may be of any protocol,
+    but protocol 0 writes a storage reference as text, refused here as by ``torch.load``."""
     stream.seek(0)
     size = os.fstat(stream.fileno()).st_size
 
+    def load(storage: Callable[[tuple], StorageRef]) -> Any:
+        try:
+            return _Unpickler(stream, storage).load()
+        except (pickle.UnpicklingError, EOFError):
+            if stream.tell() < size:  # the unpickler reads past what it peeked at only when it needs more
+                raise
+            detail = f"it ends inside its pickles, at byte {size:,}"
+            raise WeightsFileError(truncated_checkpoint(path, detail)) from None
+
     def plain() -> Any:  # the framing pickles hold only ints, strings, lists and dicts
-        return _Unpickler(stream, _no_storage).load()
+        return load(_no_storage)
 
     if plain() != LEGACY_MAGIC:
         raise ValueError("not a PyTorch checkpoint (neither a zip archive nor the legacy format's magic number)")
@@ -231,12 +246,16 @@ def _read_legacy(stream: io.BufferedReader) -> tuple[Any, dict[str, int]]:
             raise ValueError("it uses storage views (PyTorch 0.3 and older), which are not supported")
         return storages.setdefault(pid[2], StorageRef(pid[2], pid[1].dtype, pid[4]))
 
-    state = _Unpickler(stream, storage).load()
+    state = load(storage)
     keys = plain()
     if not isinstance(keys, list) or set(keys) != set(storages):
         raise ValueError("the storage keys after the state do not match the storages it uses")
-    offsets: dict[str, int] = {}
     position = stream.tell()
+    end = position + sum(8 + storages[key].numel * np.dtype(storages[key].dtype).itemsize for key in keys)
+    if end > size:
+        raise WeightsFileError(truncated_checkpoint(path, f"its tensors' data end at byte {end:,}, the file holds "
+                                                          f"{size:,}"))
+    offsets: dict[str, int] = {}
     for key in keys:
         (numel,) = struct.unpack("<q", os.pread(stream.fileno(), 8, position))
         ref = storages[key]
@@ -244,8 +263,6 @@ def _read_legacy(stream: io.BufferedReader) -> tuple[Any, dict[str, int]]:
             raise ValueError(f"storage {key!r} holds {numel} elements where the state says {ref.numel}")
         offsets[key] = position + 8
         position += 8 + numel * np.dtype(ref.dtype).itemsize
-        if position > size:
-            raise ValueError("the file is truncated")
     return state, offsets
 
 

@@ -4,10 +4,10 @@ Each weighted layer names the tensors it needs (via its family's module names) w
 PyTorch gives them; all are checked before anything is read, so a file of another architecture is
 refused naming the first tensor or layer that does not fit and the model is left untouched. Then
 one layer at a time is read, converted and set: conv kernels OIHW to HWIO (grouped ones alike,
-PyTorch and Keras both keep groups contiguous along the outputs), dense kernels transposed, ECA's 1D kernel OIK to KIO, a
-dense layer after a flattened feature map reordered from PyTorch's CHW to Keras's HWC, a 1x1-conv
-classifier (timm's DPN) squeezed, batch norm's weight, bias, running mean and variance, layer norm's
-weight and bias. Each conversion comes with its inverse, so the same mapping writes a model's weights as
+PyTorch and Keras both keep groups contiguous along the outputs), dense kernels transposed, ECA's 1D
+kernel OIK to KIO, a dense layer after a flattened feature map reordered from PyTorch's CHW to Keras's
+HWC, a 1x1-conv classifier (timm's DPN and ResNetV2) squeezed, batch norm's weight, bias, running mean
+and variance, layer norm's weight and bias. Each conversion comes with its inverse, so the same mapping writes a model's weights as
 the family's state dict (``state_dict``).
 """
 
