@@ -30,7 +30,7 @@ from .spec.schema import ModelSpec
 if TYPE_CHECKING:
     import keras
 
-    from .keras.weights.export import Exported
+    from .keras.weights_export import Exported
 
 __all__ = ["ModelSpec", "SpecError", "build_model", "complexity", "export_weights", "list_zoo", "load_model",
            "load_spec"]
@@ -56,6 +56,6 @@ def export_weights(model: keras.Model, library: Literal["timm", "torchvision"], 
     or ``.pth`` by the suffix, or with ``hub`` a Hugging Face timm folder (``model.safetensors``, ``config.json``
     naming ``labels``). The model must be one of the library's registry networks, by its tensors and its
     function; the result names it, the ``num_classes`` to pass and the line that loads the file."""
-    from .keras.weights.export import export_weights as export
+    from .keras.weights_export import export_weights as export
 
     return export(model, library, Path(path), dtype=dtype, hub=hub, labels=labels)

@@ -22,13 +22,13 @@ from archspec.cli import main
 from archspec.graph.load import load_spec
 from archspec.keras.build import build_model
 from archspec.keras.layers import InputNormalization
-from archspec.keras.weights.export import export_weights, timm_normalisation
 from archspec.keras.weights.tensors import open_tensors
+from archspec.keras.weights_export import export_weights, timm_normalisation
 
 from .weights_helpers import SCRIPT, TORCH_PYTHON
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(TORCH_PYTHON is None,
-                                                   reason="needs torch, torchvision and timm, or ARCHSPEC_TORCH_PYTHON")]
+NO_TORCH = "needs torch, torchvision and timm, or ARCHSPEC_TORCH_PYTHON"
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(TORCH_PYTHON is None, reason=NO_TORCH)]
 
 # (zoo entry, library to export to, file suffix): every family of families.py, timm's twin of a torchvision
 # net, the ResNet family's block variants, and both file kinds

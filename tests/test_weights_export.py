@@ -22,10 +22,10 @@ from archspec.cli import main
 from archspec.keras.build import build_model
 from archspec.keras.model_io import save_model
 from archspec.keras.weights import writers
-from archspec.keras.weights.export import export_weights
 from archspec.keras.weights.registry import COUNTER, registry
 from archspec.keras.weights.tensors import open_tensors
 from archspec.keras.weights.transfer import check_fit, load_source_weights, state_dict
+from archspec.keras.weights_export import export_weights
 from archspec.spec.errors import RunError
 
 from .weights_helpers import FIXTURES, build_for_source

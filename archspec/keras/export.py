@@ -1,6 +1,6 @@
 """`archspec export`: a spec or a trained checkpoint as a .keras file, a SavedModel or ONNX,
 then checked: the exported model is loaded back and must give the Keras model's outputs; or its weights
-as the file timm or torchvision loads (``weights.export``).
+as the file timm or torchvision loads (``weights_export``).
 
 A ``.keras`` source is loaded safely (``archspec.keras.model_io``); a spec or zoo name is built with fresh
 weights. SavedModel and ONNX are inference graphs in float32 (a model trained in mixed
@@ -30,8 +30,8 @@ from ..utils.atomic import check_writable, replacing
 from .build import build_model
 from .model_io import load_model, save_model
 from .quiet import import_tensorflow
-from .weights.export import PTH_SUFFIXES, Exported, Library, export_weights, labels_beside
 from .weights.writers import DType
+from .weights_export import PTH_SUFFIXES, Exported, Library, export_weights, labels_beside
 
 Format = Literal["keras", "savedmodel", "onnx", "timm", "torchvision"]
 SUFFIX: dict[str, str] = {"keras": ".keras", "savedmodel": "", "onnx": ".onnx", "timm": ".safetensors",
@@ -164,7 +164,7 @@ def run_weights(source: str, library: Library, out: Path | None = None, override
                 *, force: bool = False, weights: str | None = None, dtype: DType | None = None,
                 hub: bool = False) -> Exported:
     """Load or build, then write the weights as ``library``'s file (or, with ``hub``, a timm hub folder) and
-    read them back; see ``weights.export.export_weights``."""
+    read them back; see ``weights_export.export_weights``."""
     if hub and library != "timm":
         raise RunError("--hub writes a Hugging Face timm repository (model.safetensors and config.json): it goes "
                        "with --format timm")

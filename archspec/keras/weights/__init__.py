@@ -2,5 +2,5 @@
 (``tensors``, ``torch_pickle``), source tensor names mapped to layers per family (``families``), the checked
 transfer and its inverse (``transfer``), named sources fetched into the Keras cache (``sources``), the one
 entry ``build_model(weights=...)`` uses for every kind (``load``); and, the other way, the registry networks'
-state dicts (``registry``), files written as PyTorch's side reads them (``writers``) and the checked export
-(``export``)."""
+state dicts (``registry``) and files written as PyTorch's side reads them (``writers``), which
+``archspec.keras.weights_export`` uses."""

@@ -1,7 +1,7 @@
 """A Keras model's weights as the file timm's or torchvision's own builder loads with ``strict=True``.
 
-The family's tensor mapping (``transfer``), run backwards, gives the model's state dict; the registry
-(``registry``) says which library model it is, by every tensor's name and shape, so a user's own spec
+The family's tensor mapping (``weights.transfer``), run backwards, gives the model's state dict; the registry
+(``weights.registry``) says which library model it is, by every tensor's name and shape, so a user's own spec
 that is a registry network exports too, and anything else is refused naming the nearest one. Equal
 tensors do not make an equal function (an activation, a padding or a pooling may differ), so unless the
 model's spec is the registry entry's own, the entry is built with the model's weights and must give its
@@ -19,15 +19,17 @@ from typing import Literal
 import keras
 import numpy as np
 
-from ...spec.errors import RunError
-from ...spec.schema import ModelSpec
-from ...utils.atomic import replacing, write_text
-from ..layers import InputNormalization
-from .families import FAMILIES, Family, family_of
-from .registry import Match, RegistryNetwork, fit, nearest, registry, similarity
-from .torch_pickle import WeightsFileError
-from .transfer import load_source_weights, state_dict
-from .writers import DType, cast, write_pth, write_safetensors
+from ..graph.load import load_spec
+from ..spec.errors import RunError
+from ..spec.schema import ModelSpec
+from ..utils.atomic import replacing, write_text
+from .build import build_model
+from .layers import InputNormalization
+from .weights.families import FAMILIES, Family, family_of
+from .weights.registry import Match, RegistryNetwork, fit, nearest, registry, similarity
+from .weights.torch_pickle import WeightsFileError
+from .weights.transfer import load_source_weights, state_dict
+from .weights.writers import DType, cast, write_pth, write_safetensors
 
 Library = Literal["timm", "torchvision"]
 PTH_SUFFIXES = (".pth", ".pt", ".bin")
@@ -145,9 +147,6 @@ def _no_match(model: keras.Model, library: str, candidates: list, closest: tuple
 def _same_function(model: keras.Model, match: Match, spec: ModelSpec | None) -> bool:
     """Whether ``model`` computes the registry entry's function: its spec is the entry's own (resized), or the
     entry built like the model and given its weights gives its outputs."""
-    from ...graph.load import load_spec
-    from ..build import build_model
-
     overrides = {"input_shape": list(model.input_shape[1:]), "preprocess": _preprocess(model)}
     if match.num_classes:
         overrides["num_classes"] = match.num_classes
