@@ -68,13 +68,16 @@ def test_bad_normalisations_are_spec_errors(preprocess, fragment):
         load_spec({**TINY, "preprocess": preprocess})
 
 
-def test_bgr_needs_rgb_input_and_the_cli_names_the_line(tmp_path):
+def test_an_explicit_bgr_needs_rgb_input_and_the_cli_names_the_line(tmp_path):
     spec = tmp_path / "grey.yaml"
-    spec.write_text("name: grey\ninput_shape: [8, 8, 1]\npreprocess: caffe\nstages:\n"
-                    "  - {type: basic, depth: 1, width: 8}\n")
+    spec.write_text("name: grey\ninput_shape: [8, 8, 1]\npreprocess: {scale: 1.0, mean: [100.0], channels: bgr}\n"
+                    "stages:\n  - {type: basic, depth: 1, width: 8}\n")
     result = CliRunner().invoke(main, ["validate", str(spec)])
     assert result.exit_code == 1
     assert "grey.yaml:3:" in result.output and "reverses RGB images to BGR, but the input has 1 channels" in result.output
+    spec.write_text(spec.read_text().replace("{scale: 1.0, mean: [100.0], channels: bgr}", "caffe"))
+    result = CliRunner().invoke(main, ["validate", str(spec)])  # a preset takes any channels (its BGR is for three)
+    assert result.exit_code == 0, result.output
 
 
 def test_normalisation_computes_in_float32_under_a_mixed_precision_policy():

@@ -39,14 +39,16 @@ def test_weights_of_another_architecture_name_the_first_layer_that_does_not_fit(
         build_model(deeper, weights=path)
 
 
-def test_a_classifier_for_other_classes_says_how_to_fit_it(source, tmp_path):
+def test_a_classifier_for_other_classes_starts_fresh_and_says_so(source, tmp_path):
     path = tmp_path / "w.keras"
     source.save(path)
     result = CliRunner().invoke(main, ["build", "cifar_resnet20", "--weights", str(path)])
-    assert result.exit_code == 1 and result.output.count("\n") == 1
-    with pytest.raises(SpecError, match="the classifier 'predictions' does not fit .* the file's has 4 classes, "
-                                        "the model 7; build with --num-classes 4"):
-        build_model({**NET, "num_classes": 7}, weights=path)
+    assert result.exit_code == 1 and result.output.count("\n") == 1  # another backbone is still refused
+    with pytest.warns(UserWarning, match="predictions left at initialisation \\(the file's classifier has 4 "
+                                         "classes, the model's 7\\)"):
+        tuned = build_model({**NET, "num_classes": 7}, weights=path)
+    for mine, theirs in zip(tuned.layers[:-1], source.layers[:-1]):
+        assert all(np.array_equal(a, b) for a, b in zip(mine.get_weights(), theirs.get_weights()))
 
 
 def test_build_weights_errors_are_one_paragraph(tmp_path):
@@ -113,7 +115,6 @@ def test_train_transfer_errors_are_one_paragraph(tmp_path):
 def test_fine_tuning_starts_from_a_pytorch_checkpoint_with_a_fresh_classifier():
     from archspec.graph.load import load_spec
     from archspec.keras.weights.load import load_weights
-    from archspec.keras.weights.torch_pickle import WeightsFileError
 
     from .weights_helpers import FIXTURES
 
@@ -123,9 +124,8 @@ def test_fine_tuning_starts_from_a_pytorch_checkpoint_with_a_fresh_classifier():
     three = load_spec(spec, overrides={"num_classes": 3})
     tuned = build_model(three, seed=5)
     fresh = [w.copy() for w in tuned.layers[-1].get_weights()]
-    with pytest.raises(WeightsFileError, match="the file's classifier has 10 classes"):
-        load_weights(tuned, three, FIXTURES / "resnet_basic.pth")
-    load_weights(tuned, three, FIXTURES / "resnet_basic.pth", fresh_classifier=True)
+    loaded = load_weights(tuned, three, FIXTURES / "resnet_basic.pth")  # the classifier does not fit: left fresh
+    assert loaded.adapted.fresh == ("predictions",) and "has 10 classes, the model's 3" in loaded.describe()
     for mine, theirs in zip(tuned.layers[:-1], full.layers[:-1]):
         for a, b in zip(mine.get_weights(), theirs.get_weights()):
             np.testing.assert_array_equal(a, b)

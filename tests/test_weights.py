@@ -91,11 +91,15 @@ def test_an_extra_tensor_is_named(tmp_path):
         load_source_weights(_fixture_model("resnet_basic"), tmp_path / "extra.safetensors")
 
 
-def test_a_wrong_shape_names_both_shapes_and_the_classifier_hint():
-    model = build_model(FIXTURES / "resnet_basic.yaml", num_classes=7)
-    with pytest.raises(WeightsFileError, match=r"'fc.weight' has shape \(10, 64\), the model's layer 'predictions' "
-                                               r"needs \(7, 64\): the file's classifier has 10 classes"):
-        load_source_weights(model, FIXTURES / "resnet_basic.pth")
+def test_a_wrong_shape_in_the_backbone_names_both_shapes_and_a_classifier_starts_fresh():
+    wider = {"extends": str(FIXTURES / "resnet_basic.yaml"), "stem": {"type": "imagenet", "width": 16}}
+    with pytest.raises(WeightsFileError, match=r"'conv1.weight' has shape \(64, 3, 7, 7\), the model's layer "
+                                               r"'conv1_conv' needs \(16, 3, 7, 7\)"):
+        load_source_weights(build_model(wider), FIXTURES / "resnet_basic.pth")
+    loaded = load_source_weights(build_model(FIXTURES / "resnet_basic.yaml", num_classes=7),
+                                 FIXTURES / "resnet_basic.pth")
+    assert loaded.unused_head == 2 and loaded.describe() == ("; predictions left at initialisation (the file's "
+                                                             "classifier has 10 classes, the model's 7)")
 
 
 def test_another_architectures_weights_are_refused_and_the_model_left_untouched():

@@ -8,7 +8,6 @@ a new kind of layer.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any, Callable
 
 import keras
@@ -38,13 +37,16 @@ from .layers import (
 )
 
 
-def build_graph(graph: Graph, name: str, native_grouped: bool = False, routed: bool = False) -> keras.Model:
+def build_graph(graph: Graph, name: str, native_grouped: bool = False, routed: bool = False,
+                input_tensor: Any = None) -> keras.Model:
     """``native_grouped`` builds grouped convs as Keras's ``Conv2D(groups=g)`` (for comparisons).
 
     ``routed`` adds a second input, ``route`` (one 0/1 switch per residual block and sample), and a
     ``GradientRoute`` pair before every residual add: outputs are unchanged, but each sample's
     gradient passes block i's branch where its switch i is 1 and the shortcut where it is 0
-    (Veit et al. 2016's path sampling, ``archspec paths --measure``).
+    (Veit et al. 2016's path sampling, ``archspec paths --measure``). ``input_tensor`` (a Keras tensor, or a
+    backend tensor Keras wraps) is what the first layer is applied to, as keras.applications' ``input_tensor``:
+    the model's inputs are then its source inputs.
     """
     d = graph.defaults
     regularizer = keras.regularizers.L2(d.l2) if d.l2 else None
@@ -120,7 +122,9 @@ def build_graph(graph: Graph, name: str, native_grouped: bool = False, routed: b
 
     _allow_recursion_for(len(graph.nodes))
     shape = (None, None, graph.nodes[0].shape[2]) if graph.any_size else graph.nodes[0].shape
-    inputs = keras.Input(shape=shape, name=graph.nodes[0].name)
+    inputs = (keras.Input(shape=shape, name=graph.nodes[0].name) if input_tensor is None
+              else input_tensor if keras.backend.is_keras_tensor(input_tensor)
+              else keras.Input(tensor=input_tensor, name=graph.nodes[0].name))
     route = keras.Input(shape=(graph.blocks,), name="route") if routed else None
     tensors: dict[str, Any] = {graph.nodes[0].name: inputs}
     built: dict[str, keras.layers.Layer] = {}  # node name -> its layer, for the nodes that share one
@@ -136,7 +140,9 @@ def build_graph(graph: Graph, name: str, native_grouped: bool = False, routed: b
         tensors[nodes[-1].name] = layer(args if len(args) > 1 else args[0])
     outputs = ({key: tensors[node] for key, node in graph.outputs.items()} if graph.outputs
                else tensors[graph.nodes[-1].name])
-    return keras.Model([inputs, route] if routed else inputs, outputs, name=name)
+    sources = inputs if input_tensor is None else keras.utils.get_source_inputs(inputs)
+    sources = sources[0] if isinstance(sources, list) and len(sources) == 1 else sources
+    return keras.Model([inputs, route] if routed else sources, outputs, name=name)
 
 
 def _allow_recursion_for(layers: int) -> None:
@@ -173,72 +179,6 @@ def copy_weights(source: keras.Model, target: keras.Model) -> None:
             raise SpecError(f"cannot copy weights into layer {layer.name!r}: it holds shapes "
                             f"{[w.shape for w in mine]}, model {source.name!r} gives {[w.shape for w in theirs]}")
         layer.set_weights(theirs)
-
-
-def load_weights_by_name(model: keras.Model, path: str | Path, skip: tuple[str, ...] = ()) -> None:
-    """Weights from a file, matched to ``model``'s layers by name: an HDF5 file by layer name
-    (keras.applications' weight downloads, or any Keras ``.h5`` model) or a ``.keras`` model
-    (loaded as ``archspec.load_model`` does, refusing foreign code). Every weighted layer of
-    ``model`` not in ``skip`` must be in the file with the same shapes; the first that is not is named.
-    """
-    from ..spec.errors import SpecError
-
-    path = Path(path)
-    if not path.is_file():
-        raise SpecError(f"weights file '{path}' does not exist")
-    if path.suffix == ".keras":
-        from .model_io import load_model
-
-        source = load_model(path, compile=False)
-        found = {layer.name: layer.get_weights() for layer in source.layers}
-    elif path.name.endswith(".h5"):
-        found = _h5_weights(path)
-    else:
-        raise SpecError(f"cannot read weights from '{path}': expected a .h5 file (keras.applications' weights, "
-                        f"matched by layer name) or a .keras model")
-    for layer in model.layers:
-        if not layer.weights or layer.name in skip:
-            continue
-        mine = [tuple(w.shape) for w in layer.weights]
-        if layer.name not in found:
-            raise SpecError(f"weights file '{path}' has no layer {layer.name!r} (shapes {mine}): it was saved "
-                            f"from another architecture, or under other layer names (see the spec's rename)")
-        theirs = [tuple(w.shape) for w in found[layer.name]]
-        if theirs != mine and layer is model.layers[-1] and len(theirs[0]) == len(mine[0]) == 2:
-            raise SpecError(f"the classifier {layer.name!r} does not fit weights file '{path}': the file's has "
-                            f"{theirs[0][1]} classes, the model {mine[0][1]}; build with --num-classes "
-                            f"{theirs[0][1]} to use it as it is, or train a new task with `archspec train "
-                            f"--init-from`, which gives the model a fresh classifier")
-        if theirs != mine:
-            raise SpecError(f"layer {layer.name!r} does not fit weights file '{path}': the model needs shapes "
-                            f"{mine}, the file holds {theirs}")
-    for layer in model.layers:
-        if layer.weights and layer.name not in skip:
-            layer.set_weights(found[layer.name])
-
-
-def _h5_weights(path: Path) -> dict[str, list]:
-    """Layer name -> weight arrays of a Keras HDF5 file (``layer_names`` and ``weight_names`` attributes,
-    at the top as keras.applications' downloads have them, or under ``model_weights`` in a saved model)."""
-    import h5py
-    import numpy as np
-
-    from ..spec.errors import SpecError
-
-    def text(v: object) -> str:
-        return v.decode("utf8") if isinstance(v, bytes) else str(v)
-
-    try:
-        with h5py.File(path, "r") as f:
-            group = f.get("model_weights", f)
-            if "layer_names" not in group.attrs:
-                raise SpecError(f"'{path}' holds no weights by layer name (Keras 3 .weights.h5 files name layers by "
-                                f"position only); save them as a .keras model or an .h5 file")
-            return {text(name): [np.asarray(group[text(name)][text(w)])
-                                 for w in group[text(name)].attrs.get("weight_names", [])]
-                    for name in group.attrs["layer_names"]}
-    except OSError as error:
-        raise SpecError(f"cannot read weights file '{path}': {error}") from error
 
 
 def build_spec(spec: ModelSpec, native_grouped: bool = False) -> keras.Model:

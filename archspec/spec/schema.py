@@ -572,6 +572,19 @@ class Preprocess(StrictModel):
     channels: Literal["rgb", "bgr"] = Field(
         "rgb", description="bgr: reverse the channels first (Caffe-trained weights, keras.applications' ResNet).")
 
+    def for_channels(self, channels: int) -> "Preprocess":
+        """A preset's per-channel statistics for an input of other channels, as pretrained stems are adapted
+        (``keras.weights.adapt``): one channel takes the mean of the three means and of the three stds (the
+        stem sums the three kernels); more take them in turn, as the stem repeats its kernels (the order they are
+        listed in, which is the kernels' order: BGR reversal is for three channels only)."""
+        if all(len(v) in (1, channels) for v in (self.mean, self.std)) and (self.channels == "rgb" or channels == 3):
+            return self
+        if channels == 1:
+            return Preprocess(scale=self.scale, mean=[sum(self.mean) / len(self.mean)],
+                              std=[sum(self.std) / len(self.std)])
+        return Preprocess(scale=self.scale, mean=[self.mean[i % len(self.mean)] for i in range(channels)],
+                          std=[self.std[i % len(self.std)] for i in range(channels)])
+
 
 PreprocessPreset = Literal["none", "unit", "imagenet", "torch", "caffe", "tf"]
 IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]  # torchvision's, of 0..1 RGB
@@ -648,8 +661,11 @@ class ModelSpec(StrictModel):
 
     @property
     def input_normalization(self) -> Preprocess | None:
-        """``preprocess`` with a preset resolved; None for none."""
-        return PREPROCESS_PRESETS[self.preprocess] if isinstance(self.preprocess, str) else self.preprocess
+        """``preprocess`` with a preset resolved (its statistics for the input's channels); None for none."""
+        if not isinstance(self.preprocess, str):
+            return self.preprocess
+        preset = PREPROCESS_PRESETS[self.preprocess]
+        return preset.for_channels(self.input_shape[2]) if preset is not None else None
 
     @property
     def any_size(self) -> bool:

@@ -8,7 +8,7 @@ from pathlib import Path
 import keras
 
 from ...spec.schema import ModelSpec
-from ..builder import load_weights_by_name
+from .keras_files import load_weights_by_name
 from .sources import check_named_or_file, is_named, resolve
 from .tensors import file_kind
 from .torch_pickle import WeightsFileError
@@ -16,10 +16,10 @@ from .transfer import Loaded, load_source_weights
 
 
 def load_weights(model: keras.Model, spec: ModelSpec, weights: str | Path, *,
-                 fresh_classifier: bool = False, ema: bool = False) -> Loaded | None:
-    """Fill ``model`` from ``weights``, whatever the file is named (with ``fresh_classifier``, all but its
-    classifier, to fine-tune for other classes; with ``ema``, a checkpoint's EMA weights); what a PyTorch or
-    safetensors file filled, None for Keras files."""
+                 fresh_classifier: bool = False, ema: bool = False) -> Loaded:
+    """Fill ``model`` from ``weights``, whatever the file is named: every layer, but head layers the file does
+    not fit (and the classifier with ``fresh_classifier``, to fine-tune for other classes), and the first conv
+    adapted to the model's input channels; with ``ema``, a checkpoint's EMA weights. What was filled."""
     check_named_or_file(weights)
     path = Path(weights)
     if not path.exists() and is_named(weights):
@@ -28,6 +28,5 @@ def load_weights(model: keras.Model, spec: ModelSpec, weights: str | Path, *,
         if ema:
             raise WeightsFileError(f"{path}: a Keras file holds one set of weights, no separate EMA ones: "
                                    f"leave out --ema")
-        load_weights_by_name(model, path, skip=(model.layers[-1].name,) if fresh_classifier else ())
-        return None
+        return load_weights_by_name(model, path, fresh_classifier=fresh_classifier)
     return load_source_weights(model, path, fresh_classifier=fresh_classifier, ema=ema)

@@ -7,8 +7,9 @@ one layer at a time is read, converted and set: conv kernels OIHW to HWIO (group
 PyTorch and Keras both keep groups contiguous along the outputs), dense kernels transposed, ECA's 1D
 kernel OIK to KIO, a dense layer after a flattened feature map reordered from PyTorch's CHW to Keras's
 HWC, a 1x1-conv classifier (timm's DPN and ResNetV2) squeezed, batch norm's weight, bias, running mean
-and variance, layer norm's weight and bias. Each conversion comes with its inverse, so the same mapping writes a model's weights as
-the family's state dict (``state_dict``).
+and variance, layer norm's weight and bias. Each conversion comes with its inverse, so the same mapping
+writes a model's weights as the family's state dict (``state_dict``). A file may differ from the model in
+its head and its stem's input channels only (``adapt``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import keras
 import numpy as np
 
 from ..layers import HaloAttention, LambdaAttention, RelativeSelfAttention
+from .adapt import Adapted, adapt_channels, first_conv, head_reason, is_head, stem_note
 from .families import Family, family_of
 from .tensors import open_tensors
 from .torch_pickle import WeightsFileError
@@ -54,27 +56,30 @@ class Loaded:
     unused_head: int  # classifier tensors a backbone left out
     wrapper: str = ""  # the checkpoint entry the weights came from ("state_dict", "model_ema"); "" for a bare one
     unused_ema: str = ""  # an entry of EMA weights the file also holds, left unused
+    adapted: Adapted = Adapted()
 
     def describe(self) -> str:
-        """Which weights of the file were used, where it holds more than one set."""
+        """Which weights of the file were used, where it holds more than one set, and what was adapted."""
         used = f" (its {self.wrapper!r} entry{', the EMA weights' if 'ema' in self.wrapper else ''})" \
             if self.wrapper else ""
         other = f"; it also holds EMA weights ({self.unused_ema!r}): --ema uses them" if self.unused_ema else ""
-        return used + other
+        changes = self.adapted.describe()
+        return used + other + (f"; {changes}" if changes else "")
 
 
 def load_source_weights(model: keras.Model, path: str | Path, *, fresh_classifier: bool = False,
                         ema: bool = False) -> Loaded:
-    """Fill every weighted layer of ``model`` from a PyTorch or safetensors file, or refuse; with
-    ``fresh_classifier``, all but the classifier, which keeps its initial weights (to fine-tune for
-    other classes), leaving the file's classifier unused; with ``ema``, a checkpoint's EMA weights."""
+    """Fill every weighted layer of ``model`` from a PyTorch or safetensors file, or refuse; head layers the
+    file does not fit (another number of classes) keep their initial weights, as does the classifier with
+    ``fresh_classifier`` (to fine-tune for other classes), and the first conv is adapted to the model's input
+    channels (see ``adapt``); with ``ema``, a checkpoint's EMA weights."""
     with open_tensors(path, ema) as tensors:
         fit = check_fit(model, tensors.shapes, tensors.path, fresh_classifier=fresh_classifier)
         for layer, layer_needs in fit.needs.items():
             layer.set_weights([need.convert(tensors.read(fit.file_names[need.name])) for need in layer_needs])
         used = sum(len(n) for n in fit.needs.values())
         return Loaded(tensors.path, fit.family.label, used, len(fit.needs), len(fit.file_names) - used,
-                      tensors.wrapper, tensors.unused_ema)
+                      tensors.wrapper, tensors.unused_ema, fit.adapted)
 
 
 def state_dict(model: keras.Model, family: Family) -> dict[str, np.ndarray]:
@@ -97,49 +102,80 @@ class Fit:
     family: Family
     needs: dict[keras.layers.Layer, list[Need]]
     file_names: dict[str, str]
+    adapted: Adapted = Adapted()
 
 
 def check_fit(model: keras.Model, shapes: dict[str, tuple[int, ...]], path: str | Path, *,
               fresh_classifier: bool = False) -> Fit:
-    """Whether tensors of these names and shapes fill ``model`` exactly (reading no data), its classifier
-    left out with ``fresh_classifier``: the fit, or a ``WeightsFileError`` about ``path`` naming the first
-    tensor or layer that does not fit."""
+    """Whether tensors of these names and shapes fill ``model`` (reading no data): exactly, but for head
+    layers they do not fit, which are left out (and the classifier with ``fresh_classifier``), and the first
+    conv's input channels. The fit, or a ``WeightsFileError`` about ``path`` naming the first tensor or layer
+    of the backbone that does not fit."""
     path = Path(path)
     family = family_of(set(shapes))
     if family is None:
         raise WeightsFileError(f"{path}: its tensor names ({_sample(shapes)}) are of no family archspec maps "
                                f"(torchvision/timm ResNet, DenseNet, VGG, timm DPN, ResNetV2, RegNet)")
-    needs = _needs(model, family, path)
-    headless = not isinstance(model.layers[-1], keras.layers.Dense)
-    if fresh_classifier and not headless:
-        del needs[model.layers[-1]]
-    fit = Fit(family, needs, {family.rename(name): name for name in shapes})
-    _check(fit, shapes, path, model, headless=headless or fresh_classifier)
+    needs = _needs(model, family, path, head_optional=True)
+    file_names = {family.rename(name): name for name in shapes}
+    head = [layer for layer in model.layers if layer.weights and is_head(layer)]
+    fresh = [layer for layer in head if layer not in needs or (fresh_classifier and layer is model.layers[-1])
+             or not all(need.name in file_names and need.accepts(shapes[file_names[need.name]])
+                        for need in needs[layer])]
+    for layer in fresh:
+        needs.pop(layer, None)
+    stem = first_conv(model)
+    trained = shapes.get(file_names.get(needs[stem][0].name, ""), (0, 0))[1] if stem in needs else 0
+    adapted = Adapted(tuple(layer.name for layer in fresh), _head_reason(fresh, family, file_names, shapes),
+                      stem_note(stem, trained) if trained else "")
+    fit = Fit(family, needs, file_names, adapted)
+    _check(fit, shapes, path, headless=bool(fresh) or not head)
     return fit
 
 
-def _needs(model: keras.Model, family: Family, path: Path) -> dict[keras.layers.Layer, list[Need]]:
+def _head_reason(fresh: list[keras.layers.Layer], family: Family, file_names: dict[str, str],
+                 shapes: dict[str, tuple[int, ...]]) -> str:
+    """Why these head layers start fresh, from the file's classifier (the last of its head's weights)."""
+    if not fresh:
+        return ""
+    kernels = [name for name in file_names if name.endswith(".weight") and
+               any(name.startswith(module + ".") for module in family.head)]
+    classes = shapes[file_names[kernels[-1]]][0] if kernels else None
+    return head_reason(classes, fresh[-1].weights[0].shape[-1])
+
+
+def _needs(model: keras.Model, family: Family, path: Path,
+           head_optional: bool = False) -> dict[keras.layers.Layer, list[Need]]:
+    """Each weighted layer's needs; with ``head_optional``, head layers the family has no module for are left
+    out (a hidden layer the source's head lacks) rather than refused."""
     modules = family.modules(model)
     needs = {}
+    stem = first_conv(model)
     for layer in model.layers:
         if not layer.weights:
+            continue
+        if layer.name not in modules and head_optional and is_head(layer):
             continue
         if layer.name not in modules:
             raise WeightsFileError(f"{path}: the model's layer {layer.name!r} (shapes "
                                    f"{[tuple(w.shape) for w in layer.weights]}) has no counterpart in a "
                                    f"{family.label} file; the spec is of another family")
-        needs[layer] = _layer_needs(layer, modules[layer.name], family)
+        needs[layer] = _layer_needs(layer, modules[layer.name], family, layer is stem)
     return needs
 
 
-def _layer_needs(layer: keras.layers.Layer, module: str, family: Family) -> list[Need]:
+def _layer_needs(layer: keras.layers.Layer, module: str, family: Family, stem: bool = False) -> list[Need]:
+    """The tensors ``layer`` takes from ``module``; the ``stem`` conv takes a kernel of any input channels."""
     shapes = [tuple(w.shape) for w in layer.weights]
     if isinstance(layer, keras.layers.BatchNormalization):
         return [_exact(f"{module}.{t}", shapes[0], _same, _same) for t in BN_TENSORS]
     if isinstance(layer, keras.layers.Conv2D):
         kh, kw, cin, cout = shapes[0]
-        kernel = _exact(f"{module}.weight", (cout, cin, kh, kw), lambda w: w.transpose(2, 3, 1, 0),
-                        lambda w: w.transpose(3, 2, 0, 1))
+        kernel = Need(f"{module}.weight", (cout, cin, kh, kw),
+                      lambda w: adapt_channels(w, cin, axis=1).transpose(2, 3, 1, 0),
+                      lambda s: s == (cout, cin, kh, kw) or (stem and len(s) == 4 and s[::2] == (cout, kh)
+                                                              and s[3] == kw),
+                      lambda w: w.transpose(3, 2, 0, 1))
         return [kernel, *_bias(layer, module, shapes)]
     if isinstance(layer, keras.layers.Conv1D):  # ECA's channel conv
         taps, cin, cout = shapes[0]
@@ -209,9 +245,9 @@ def _hwc_to_chw(spatial: tuple[int, int, int]) -> Callable[[np.ndarray], np.ndar
     return invert
 
 
-def _check(fit: Fit, shapes: dict[str, tuple[int, ...]], path: Path, model: keras.Model, headless: bool) -> None:
+def _check(fit: Fit, shapes: dict[str, tuple[int, ...]], path: Path, headless: bool) -> None:
     """Refuse, naming the first misfit: a tensor missing or of another shape, or one no layer uses
-    (a ``headless`` model, a backbone or one taking a fresh classifier, leaves the file's classifier unused)."""
+    (a ``headless`` model, a backbone or one taking a fresh head, leaves the file's head unused)."""
     wanted = set()
     every = [need for layer_needs in fit.needs.values() for need in layer_needs]
     missing = [need.name for need in every if need.name not in fit.file_names]
@@ -229,19 +265,12 @@ def _check(fit: Fit, shapes: dict[str, tuple[int, ...]], path: Path, model: kera
             found = shapes[fit.file_names[need.name]]
             if not need.accepts(found):
                 raise WeightsFileError(f"{path}: tensor {need.name!r} has shape {found}, the model's layer "
-                                       f"{layer.name!r} needs {need.shape}{_classifier_hint(layer, model, found)}")
+                                       f"{layer.name!r} needs {need.shape}")
     for name, original in fit.file_names.items():
         if name in wanted or (headless and any(name.startswith(h + ".") for h in fit.family.head)):
             continue
         raise WeightsFileError(f"{path}: tensor {original!r} (shape {shapes[original]}) fits no layer of the model: "
                                f"the file holds a larger or different network of the {fit.family.label} family")
-
-
-def _classifier_hint(layer: keras.layers.Layer, model: keras.Model, found: tuple[int, ...]) -> str:
-    if layer is not model.layers[-1] or not isinstance(layer, keras.layers.Dense):
-        return ""
-    return (f": the file's classifier has {found[0]} classes; build with --num-classes {found[0]} (or "
-            f"num_classes={found[0]}) to use it, or fine-tune with `archspec train --init-from`")
 
 
 def _sample(shapes: dict) -> str:
