@@ -114,7 +114,7 @@ def parity(model: keras.Model, fmt: Format, out: Path, images: int = 4) -> float
     x = np.random.default_rng(0).uniform(0, 255, (images, *example_shape(model))).astype(np.float32)
     expected = _named(float32(model)(x, training=False))
     if fmt == "keras" and not custom_layers(out):
-        got = outputs_without_archspec(out, x)  # as a receiver without archspec loads it
+        got = outputs_without_archspec({out: x})[out]  # as a receiver without archspec loads it
     elif fmt == "keras":  # it needs archspec to load (``portability`` says so)
         got = _named(load_model(out)(x, training=False))
     elif fmt == "savedmodel":

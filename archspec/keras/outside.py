@@ -27,23 +27,31 @@ sys.setrecursionlimit(20000)  # Keras loads a 1000-layer functional model recurs
 import keras
 import numpy as np
 
-path, inputs, outputs = sys.argv[1:]
-y = keras.saving.load_model(path, safe_mode=True, compile=False)(np.load(inputs), training=False)
-arrays = y if isinstance(y, dict) else {"output": y}
-np.savez(outputs, **{k: keras.ops.convert_to_numpy(v) for k, v in arrays.items()})
+for path, inputs, outputs in zip(*[iter(sys.argv[1:])] * 3):
+    try:
+        y = keras.saving.load_model(path, safe_mode=True, compile=False)(np.load(inputs), training=False)
+    except Exception as error:
+        sys.exit(f"{path}: {type(error).__name__}: {' '.join(str(error).split())}")
+    arrays = y if isinstance(y, dict) else {"output": y}
+    np.savez(outputs, **{k: keras.ops.convert_to_numpy(v) for k, v in arrays.items()})
 """
 
 
-def outputs_without_archspec(path: Path, x: np.ndarray) -> dict[str, np.ndarray]:
-    """The outputs, by name (``output`` for a classifier), that the ``.keras`` file at ``path`` gives for ``x``
-    when plain Keras loads it in a separate process without archspec; a RunError says why it did not load."""
+def outputs_without_archspec(files: dict[Path, np.ndarray]) -> dict[Path, dict[str, np.ndarray]]:
+    """The outputs, by name (``output`` for a classifier), that each ``.keras`` file gives for its inputs when
+    plain Keras loads it in one separate process without archspec; a RunError says which did not load, and why."""
     with tempfile.TemporaryDirectory() as folder:
-        inputs, outputs = Path(folder) / "x.npy", Path(folder) / "y.npz"
-        np.save(inputs, x)
-        done = subprocess.run([sys.executable, "-I", "-c", SCRIPT, str(path), str(inputs), str(outputs)],
-                              capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        args = []
+        for index, (path, x) in enumerate(files.items()):
+            np.save(Path(folder) / f"{index}.npy", x)
+            args += [str(path), str(Path(folder) / f"{index}.npy"), str(Path(folder) / f"{index}.npz")]
+        done = subprocess.run([sys.executable, "-I", "-c", SCRIPT, *args], capture_output=True, text=True,
+                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
         if done.returncode:
             last = (done.stderr.strip().splitlines() or ["no message"])[-1]
-            raise RunError(f"'{path}' does not load in plain Keras without archspec: {last}")
-        with np.load(outputs) as arrays:
-            return {name: arrays[name] for name in arrays.files}
+            raise RunError(f"plain Keras without archspec cannot load {last}")
+        outputs = {}
+        for index, path in enumerate(files):
+            with np.load(Path(folder) / f"{index}.npz") as arrays:
+                outputs[path] = {name: arrays[name] for name in arrays.files}
+        return outputs

@@ -50,7 +50,7 @@ def _call(layer: keras.layers.Layer, *args: Any, **kwargs: Any) -> Any:
 
 def _like(layer: keras.layers.Layer, cls: type, suffix: str = "", **config: Any) -> keras.layers.Layer:
     """A built-in layer in ``layer``'s dtype policy, named after it (``suffix`` for the helpers around it)."""
-    return cls(**config, name=layer.name + suffix, dtype=layer.dtype_policy)
+    return cls(**config, name=layer.name + suffix, dtype=layer.dtype_policy.name)
 
 
 def _with_weights(source: keras.layers.Layer, target: keras.layers.Layer, x: Any) -> Any:
@@ -83,8 +83,9 @@ def _channel_conv(layer: ChannelConv, x: Any) -> Any:
 
 def _on_channels(layer: keras.layers.Layer, x: Any, middle: keras.layers.Layer) -> Any:
     """``middle`` (a 2D cropping or padding) applied to the channel axis: channels moved to axis 1 and back."""
-    y = _like(layer, keras.layers.Permute, "_channels_first", dims=(3, 1, 2))(x)
-    return _like(layer, keras.layers.Permute, "_channels_last", dims=(2, 3, 1))(middle(y))
+    suffix = middle.name[len(layer.name):]
+    y = _like(layer, keras.layers.Permute, f"{suffix}_channels_first", dims=(3, 1, 2))(x)
+    return _like(layer, keras.layers.Permute, f"{suffix}_channels_last", dims=(2, 3, 1))(middle(y))
 
 
 def _channel_slice(layer: ChannelSlice, x: Any) -> Any:
