@@ -232,9 +232,11 @@ def export(source: str, fmt: str, out: Path | None, input_size: int | None, num_
            weights: str | None, dtype: str | None, hub: bool, force: bool) -> None:
     """Export SOURCE, a trained .keras checkpoint or a spec (fresh weights, or --weights), and check it.
 
-    The exported model is loaded back (.keras with safe_mode=True, a SavedModel with
-    TensorFlow, ONNX with onnxruntime when installed) and must reproduce the Keras
-    model's outputs on random images within 1e-4. Inputs are pixel values 0..255, which the
+    The exported model is loaded back (.keras with plain Keras's safe_mode=True in a
+    separate process where archspec cannot be imported, a SavedModel with TensorFlow, ONNX
+    with onnxruntime when installed) and must reproduce the Keras model's outputs on random
+    images within 1e-4. A .keras file holding a layer without a built-in Keras form loads only
+    with archspec installed: the command names that layer and the formats that carry the model. Inputs are pixel values 0..255, which the
     model normalises itself (the spec's preprocess).
 
     With --format timm or torchvision, the model must be one of that library's networks
@@ -258,7 +260,7 @@ def export(source: str, fmt: str, out: Path | None, input_size: int | None, num_
         if weights:
             check_named_or_file(weights)
         import_keras()  # before keras.export imports it, so its start-up notices are not printed
-        from ..keras.export import run, run_weights
+        from ..keras.export import portability, run, run_weights
 
         if fmt in ("timm", "torchvision"):
             exported = run_weights(source, fmt, out, overrides, force=force, weights=weights, dtype=dtype, hub=hub)
@@ -277,3 +279,6 @@ def export(source: str, fmt: str, out: Path | None, input_size: int | None, num_
     check = ("not checked: onnxruntime is not installed" if difference is None
              else f"outputs match Keras within {difference:.1g}")
     click.echo(f"wrote {path} ({fmt}); {check}")
+    note = portability(path) if fmt == "keras" else None
+    if note:
+        click.echo(note)

@@ -28,7 +28,8 @@ from ..spec.errors import RunError
 from ..spec.schema import ModelSpec
 from ..utils.atomic import check_writable, replacing
 from .build import build_model
-from .model_io import load_model, save_model
+from .model_io import custom_layers, load_model, save_model
+from .outside import outputs_without_archspec
 from .quiet import import_tensorflow
 from .weights.writers import DType
 from .weights_export import PTH_SUFFIXES, Exported, Library, export_weights, labels_beside
@@ -112,7 +113,9 @@ def parity(model: keras.Model, fmt: Format, out: Path, images: int = 4) -> float
     the output's largest value where that exceeds 1; None when onnxruntime, to check ONNX, is not installed."""
     x = np.random.default_rng(0).uniform(0, 255, (images, *example_shape(model))).astype(np.float32)
     expected = _named(float32(model)(x, training=False))
-    if fmt == "keras":
+    if fmt == "keras" and not custom_layers(out):
+        got = outputs_without_archspec({out: x})[out]  # as a receiver without archspec loads it
+    elif fmt == "keras":  # it needs archspec to load (``portability`` says so)
         got = _named(load_model(out)(x, training=False))
     elif fmt == "savedmodel":
         import tensorflow as tf
@@ -132,6 +135,18 @@ def parity(model: keras.Model, fmt: Format, out: Path, images: int = 4) -> float
     if got.keys() != expected.keys() or any(got[k].shape != v.shape for k, v in expected.items()):
         return float("inf")
     return max(float(np.max(np.abs(got[k] - v)) / max(1.0, np.max(np.abs(v)))) for k, v in expected.items())
+
+
+def portability(out: Path) -> str | None:
+    """One line naming the layer that keeps a written ``.keras`` file from loading without archspec, and the
+    formats that carry its model instead; None for a file plain Keras loads."""
+    custom = custom_layers(out)
+    if not custom:
+        return None
+    name, kind = next(iter(custom.items()))
+    more = f" and {len(custom) - 1} more archspec layers" if len(custom) > 1 else ""
+    return (f"'{out}' loads only where archspec is installed: layer {name!r} ({kind}){more} has no built-in Keras "
+            f"form; --format savedmodel or onnx carries this model without archspec")
 
 
 def _named(outputs: Any) -> dict[str, np.ndarray]:

@@ -26,6 +26,7 @@ import keras
 from ..spec.errors import RunError
 from ..utils.atomic import replacing
 from .layers import PACKAGE  # importing the layers registers them with Keras
+from .portable import portable
 
 MAX_CONFIG_BYTES = 64 << 20  # a 1202-layer net's config is a few MiB
 
@@ -52,9 +53,10 @@ def load_model(path: str | Path, *, unsafe: bool = False, compile: bool = True) 
 
 
 def save_model(model: keras.Model, path: Path) -> None:
-    """``model.save(path)`` atomically (a crash never leaves a half-written file), loadable on every backend."""
+    """``model.save(path)`` atomically (a crash never leaves a half-written file), loadable on every backend
+    and, where every layer has a built-in form (``portable``), by plain Keras without archspec."""
     with replacing(path) as tmp:
-        model.save(tmp)
+        portable(model).save(tmp)
         with zipfile.ZipFile(tmp) as archive:
             members = {name: archive.read(name) for name in archive.namelist()}
         config = json.loads(members["config.json"])
@@ -66,6 +68,12 @@ def save_model(model: keras.Model, path: Path) -> None:
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
             for name, data in members.items():
                 archive.writestr(name, data)
+
+
+def custom_layers(path: str | Path) -> dict[str, str]:
+    """Layer name -> class of each archspec layer in a ``.keras`` file: what plain Keras cannot load."""
+    return {obj["config"]["name"]: obj["class_name"] for obj in _objects(_read_config(Path(path)))
+            if str(obj.get("registered_name", "")).startswith(f"{PACKAGE}>")}
 
 
 _BACKEND_OPTIMIZERS = "keras.src.backend."  # e.g. keras.src.backend.torch.optimizers.torch_sgd
