@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import RUN_ERRORS, fail, needs_tensorflow
+from .common import RUN_ERRORS, fail, needs_tensorflow, progressbar
 
 
 @click.group()
@@ -43,8 +43,7 @@ def pack_command(source: str, out: Path, shard_size: int, validation_split: floa
         check_out(out)
         opened = open_data(source, validation_split=validation_split, seed=seed, synthetic_classes=2)
         click.echo(opened.describe())
-        with click.progressbar(length=len(opened.train) + len(opened.val), label="packing", file=click.get_text_stream(
-                "stderr")) as bar:
+        with progressbar(length=len(opened.train) + len(opened.val), label="packing") as bar:
             shards = pack(opened, out, shard_size, progress=bar.update)
     except RUN_ERRORS as error:
         raise fail(error) from error

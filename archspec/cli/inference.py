@@ -12,7 +12,7 @@ import click
 from ..graph.load import load_spec
 from ..keras.quiet import import_keras, tensorflow_installed, tensorflow_missing
 from ..spec.errors import RunError
-from .common import RUN_ERRORS, WEIGHTS_HELP, ema_option, fail
+from .common import RUN_ERRORS, WEIGHTS_HELP, ema_option, fail, progressbar
 
 MODEL_HELP = ("MODEL is a spec (a zoo name or a YAML file) with --weights, or a trained model: a .keras file or an "
               "`archspec train` run folder (its best epoch's model, and the class names of its data).")
@@ -146,7 +146,7 @@ def predict(model: str, images: tuple[Path, ...], weights: str | None, ema: bool
         raise fail(error) from error
     names = classifier.names if len(classifier.names) == probabilities.shape[1] else None
     if not as_json:
-        click.echo(f"view: {classifier.transform.describe()}", err=True)
+        click.echo(f"view: {classifier.transform.describe()}")
     for path, row in zip(images, probabilities):
         best = row.argsort()[::-1][:top]
         if as_json:
@@ -195,8 +195,7 @@ def evaluate(model: str, weights: str | None, ema: bool, resize: int | None, cro
         source = open_data(data, validation_split=0.5, seed=0, synthetic_classes=outputs)
 
         def progress(batches, total):
-            stderr = click.get_text_stream("stderr")
-            with click.progressbar(batches, length=total, label="evaluating", file=stderr) as bar:
+            with progressbar(batches, length=total, label="evaluating") as bar:
                 yield from bar
 
         accuracy = run(classifier.model, source, classifier.transform, batch_size, classifier.names, progress)
