@@ -118,3 +118,74 @@ def test_device_warnings_in_archspecs_words(tmp_path, monkeypatch):
     assert gpu.startswith("warning: this machine has an NVIDIA GPU, but Keras's") and "--debug" in gpu
     assert devices.device_warnings("NVIDIA H100", "float16") == []
     assert any("float16 on the CPU" in w for w in devices.device_warnings("CPU", "float16"))
+
+
+@pytest.fixture
+def photos(tmp_path) -> Path:
+    """A class folder per class, ten good JPEGs each, a text file named .jpg and a JPEG cut in half among them."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "photos"
+    for name in ("cat", "dog"):
+        (root / name).mkdir(parents=True)
+        for i in range(10):
+            Image.fromarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)).save(root / name / f"{i}.jpg")
+    (root / "cat" / "notes.jpg").write_text("not a picture\n")
+    whole = (root / "cat" / "0.jpg").read_bytes()
+    (root / "dog" / "cut.jpg").write_bytes(whole[:len(whole) // 2])
+    return root
+
+
+BROKEN = {"notes.jpg": "not an image (archspec reads PNG, JPEG, GIF, BMP)",
+          "cut.jpg": "truncated: the file ends before its image does"}
+
+
+def test_image_problems_in_archspecs_words(photos, tmp_path):
+    from PIL import Image
+
+    from archspec.train.sources.check import image_problem
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "photo.tiff")
+    assert image_problem(str(photos / "cat" / "1.jpg")) is None
+    assert image_problem(str(photos / "cat" / "notes.jpg")) == BROKEN["notes.jpg"]
+    assert image_problem(str(photos / "dog" / "cut.jpg")) == BROKEN["cut.jpg"]
+    assert image_problem(str(tmp_path / "photo.tiff")).startswith("a TIFF image, a format archspec does not read")
+    assert image_problem(str(tmp_path / "absent.png")) == "no such file"
+
+
+def test_data_check_lists_every_broken_image(photos):
+    result = CliRunner().invoke(main, ["data", "check", f"folder:{photos}"])
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [f"{photos / 'cat' / 'notes.jpg'}: {BROKEN['notes.jpg']}",
+                                          f"{photos / 'dog' / 'cut.jpg'}: {BROKEN['cut.jpg']}"]
+    assert result.stderr.startswith("error: 2 of the 22 images") and "Traceback" not in result.stderr
+    for broken in BROKEN:
+        next(photos.rglob(broken)).unlink()
+    result = CliRunner().invoke(main, ["data", "check", f"folder:{photos}"])
+    assert result.exit_code == 0 and result.stdout == f"all 20 images of folder:{photos} decode whole\n"
+
+
+def test_predict_names_a_file_that_is_no_image(photos, tmp_path):
+    model = tmp_path / "net.keras"
+    assert CliRunner().invoke(main, ["build", "cifar_resnet20", "--input-size", "8", "--save", str(model)]).exit_code == 0
+    for name, problem in BROKEN.items():
+        result = CliRunner().invoke(main, ["predict", str(model), str(next(photos.rglob(name)))])
+        assert result.exit_code == 1
+        assert result.stderr == f"error: cannot read image '{next(photos.rglob(name))}': {problem}\n"
+
+
+@pytest.mark.slow
+def test_train_refuses_broken_images_before_training_and_skips_them_when_asked(photos, tmp_path):
+    args = ["train", "cifar_resnet20", "--input-size", "8", "--epochs", "1", "--batch-size", "4",
+            "--num-classes", "2", "--data", f"folder:{photos}", "--out", str(tmp_path / "run")]
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 1 and not (tmp_path / "run").exists()
+    assert refused.stderr.startswith("error: 2 of the 22 images of folder:") and "--skip-broken" in refused.stderr
+    assert all(f"{next(photos.rglob(name))}': {problem}" in refused.stderr for name, problem in BROKEN.items())
+    skipped = CliRunner().invoke(main, [*args, "--skip-broken"])
+    assert skipped.exit_code == 0, skipped.output
+    assert skipped.stderr.startswith("skipped 2 of the 22 images of folder:")
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["train_images"] + metrics["val_images"] == 20  # the broken two left out, every good one kept

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
@@ -42,6 +43,24 @@ def progressbar(iterable: Iterable[T] | None = None, *, length: int | None = Non
     redirected (click would still write the bare label there): stderr is for people at a terminal."""
     stderr = click.get_text_stream("stderr")
     return click.progressbar(iterable, length=length, label=label, file=stderr, hidden=not stderr.isatty())
+
+
+def warn(message: str) -> None:
+    """Something wrong that does not stop the command, said on stderr (stdout keeps the result)."""
+    click.echo(message, err=True)
+
+
+@contextlib.contextmanager
+def bar_progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
+    """A library ``Progress`` (train.sources.check) drawn as ``progressbar``."""
+    with progressbar(length=total, label=label) as bar:
+        yield bar.update
+
+
+skip_broken_option = click.option("--skip-broken", is_flag=True,
+                                  help="A folder source: leave out image files that do not decode whole (not an "
+                                       "image, truncated, another format), saying how many, instead of refusing "
+                                       "the data set; `archspec data check` lists them.")
 
 
 def resized(spec: str, input_size: int | None, num_classes: int | None) -> dict[str, Any]:

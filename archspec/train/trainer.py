@@ -16,7 +16,6 @@ checkpoints stay.
 from __future__ import annotations
 
 import contextlib
-import functools
 import math
 import statistics
 import sys
@@ -41,6 +40,7 @@ from .distribute import Placement, make_deterministic, placement
 from .preflight import check_transfer
 from .run_folder import RunFolder, State
 from .schedules import learning_rate
+from .sources.check import Progress, checked_images, no_progress
 from .sources.images import bad_image_error
 
 Precision = Literal["float16", "bfloat16"]
@@ -64,7 +64,9 @@ class RunOptions:
     ema: bool = False  # with init_from: the checkpoint's EMA weights
     freeze: int = 0  # keep the stem and the first ``freeze`` stages' weights fixed
     log: Callable[[str], None] = print
-    warn: Callable[[str], None] = functools.partial(print, file=sys.stderr)  # something wrong, said once
+    warn: Callable[[str], None] = lambda message: print(message, file=sys.stderr)  # something wrong, said once
+    skip_broken: bool = False  # leave out a folder's image files that do not decode whole, instead of refusing it
+    progress: Progress = no_progress  # shows long checks (every image of a folder) as they go
 
 
 def train(spec: ModelSpec, options: RunOptions) -> dict[str, Any]:
@@ -75,6 +77,7 @@ def train(spec: ModelSpec, options: RunOptions) -> dict[str, Any]:
     t = spec.train or TrainSpec()
     spec = spec.model_copy(update={"train": t})  # run.json records the recipe in full
     data = open_data(t.data, validation_split=t.validation_split, seed=t.seed, synthetic_classes=spec.num_classes)
+    data = checked_images(data, options.skip_broken, options.warn, options.progress)  # before the first step
     check_fits(data, spec, t.batch_size)
     check_transfer(spec, options.init_from, options.freeze, options.ema)
     config = {"spec": spec.model_dump(mode="json")}
