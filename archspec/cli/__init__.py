@@ -2,16 +2,19 @@
 
 Exit codes: 0 ok, 1 a spec or input problem (one clear paragraph on stderr),
 2 a usage error (click's), 130 interrupted (Ctrl-C, the shell's code for it).
-``--debug``, anywhere on the line, shows the traceback behind a failure.
+``--debug``, anywhere on the line, or ARCHSPEC_DEBUG=1 shows the traceback behind a failure and the raw
+logs of TensorFlow, Keras and JAX (and of the processes archspec starts), which are otherwise kept quiet.
 ``validate``, ``zoo list``, ``schema`` and ``sample`` never import TensorFlow.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
 
+from ..keras.quiet import DEBUG, quiet_imports
 from . import data, design, experiments, inference, model, training, zoo
 from .common import EPILOG
 
@@ -37,8 +40,11 @@ class ArchspecGroup(click.Group):
 
 
 @click.group(cls=ArchspecGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--debug", is_flag=True, help="Show the Python traceback behind a failure (anywhere on the line).")
-def main(debug: bool) -> None:
+@click.option("--debug", is_flag=True,
+              help=f"Show the Python traceback behind a failure and TensorFlow's raw logs, for a bug report "
+                   f"(anywhere on the line; {DEBUG}=1 does the same).")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
     """Write residual-family networks as short YAML specs, check them, build them as Keras models.
 
     \b
@@ -48,6 +54,10 @@ def main(debug: bool) -> None:
       archspec validate my_net.yaml
       archspec zoo list
     """
+    if debug and DEBUG not in os.environ:
+        os.environ[DEBUG] = "1"  # for this command, and inherited by the processes it starts
+        ctx.call_on_close(lambda: os.environ.pop(DEBUG, None))
+    quiet_imports()
 
 
 for command in (model.build, model.validate, model.schema, model.plot, model.diff, model.export, zoo.zoo,

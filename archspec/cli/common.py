@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import click
 
 from ..graph import load
+from ..keras.quiet import debugging
 from ..spec.errors import RunError, SpecError
 
+T = TypeVar("T")
 EPILOG = "Specs are YAML files (see specs/resnext50.yaml) or zoo names (see `archspec zoo list`)."
 
 
@@ -27,9 +31,36 @@ class Failure(click.ClickException):
 
 
 def fail(error: Exception) -> Failure:
-    if click.get_current_context().find_root().params.get("debug"):
+    """``error`` as one paragraph, or raised as it is (its traceback shown) when debugging."""
+    if debugging():
         raise error
     return Failure(str(error))
+
+
+def progressbar(iterable: Iterable[T] | None = None, *, length: int | None = None,
+                label: str) -> click.progressbar[T]:
+    """click's progress bar on stderr where stderr is a terminal, and nothing at all where it is piped or
+    redirected (click would still write the bare label there): stderr is for people at a terminal."""
+    stderr = click.get_text_stream("stderr")
+    return click.progressbar(iterable, length=length, label=label, file=stderr, hidden=not stderr.isatty())
+
+
+def warn(message: str) -> None:
+    """Something wrong that does not stop the command, said on stderr (stdout keeps the result)."""
+    click.echo(message, err=True)
+
+
+@contextlib.contextmanager
+def bar_progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
+    """A library ``Progress`` (train.sources.check) drawn as ``progressbar``."""
+    with progressbar(length=total, label=label) as bar:
+        yield bar.update
+
+
+skip_broken_option = click.option("--skip-broken", is_flag=True,
+                                  help="A folder source: leave out image files that do not decode whole (not an "
+                                       "image, truncated, another format), saying how many, instead of refusing "
+                                       "the data set; `archspec data check` lists them.")
 
 
 def resized(spec: str, input_size: int | None, num_classes: int | None) -> dict[str, Any]:

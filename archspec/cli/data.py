@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import RUN_ERRORS, fail, needs_tensorflow
+from .common import RUN_ERRORS, Failure, bar_progress, fail, needs_tensorflow, progressbar
 
 
 @click.group()
@@ -43,11 +43,44 @@ def pack_command(source: str, out: Path, shard_size: int, validation_split: floa
         check_out(out)
         opened = open_data(source, validation_split=validation_split, seed=seed, synthetic_classes=2)
         click.echo(opened.describe())
-        with click.progressbar(length=len(opened.train) + len(opened.val), label="packing", file=click.get_text_stream(
-                "stderr")) as bar:
+        with progressbar(length=len(opened.train) + len(opened.val), label="packing") as bar:
             shards = pack(opened, out, shard_size, progress=bar.update)
     except RUN_ERRORS as error:
         raise fail(error) from error
     train = sum(p.name.startswith("train-") for p in shards)
     click.echo(f"{train} training and {len(shards) - train} validation shards in {out}: train with "
                f"--data 'tfrecord:{out}/train-*,{out}/val-*'")
+
+
+@data.command("check")
+@click.argument("source")
+def check_command(source: str) -> None:
+    """List every image file of SOURCE (folder:PATH) that cannot be used, and why.
+
+    Each file is decoded whole, in parallel: one that is not an image, is truncated, is in a
+    format archspec does not read (it reads PNG, JPEG, GIF and BMP) or cannot be read is printed
+    as `FILE: what is wrong`, and the command exits 1; it exits 0 when every image decodes.
+    train and evaluate run the same check before their first step, and refuse such a folder
+    unless given --skip-broken.
+
+    \b
+    Example:
+      archspec data check folder:photos/
+    """
+    from ..train.data import open_data
+    from ..train.sources.check import image_problems
+
+    try:
+        opened = open_data(source, validation_split=0.1, seed=0, synthetic_classes=2)
+        files = [*opened.train.files, *opened.val.files]
+        if not files:
+            raise Failure(f"{source} holds no image files to check (data check reads a folder:PATH source)")
+        found = image_problems(files, bar_progress)
+    except RUN_ERRORS as error:
+        raise fail(error) from error
+    for path, problem in found:
+        click.echo(f"{path}: {problem}")
+    if found:
+        raise Failure(f"{len(found)} of the {len(files)} images of {source} cannot be used (train and evaluate "
+                      f"leave them out with --skip-broken)")
+    click.echo(f"all {len(files)} images of {source} decode whole")

@@ -12,7 +12,7 @@ from ..graph.report import human
 from ..graph.sampling import Budget, Space, sample_regnets
 from ..spec.errors import SpecError
 from ..utils.atomic import write_text
-from .common import cannot_write, fail
+from .common import cannot_write, fail, progressbar
 
 SCALES = {"": 1, "K": 1e3, "M": 1e6, "G": 1e9}
 RANGE = re.compile(r"^\s*([0-9.]+)([KMG]?)\s*:\s*([0-9.]+)([KMG]?)\s*$", re.IGNORECASE)
@@ -58,7 +58,7 @@ def sample(space: str, count: int, macs: tuple[float, float] | None, params: tup
     """
     space_ranges = Space(stages=stages, se_ratio=0.25 if space == "regnety" else 0.0)
     try:
-        with click.progressbar(length=count, label="drawing", file=click.get_text_stream("stderr")) as bar:
+        with progressbar(length=count, label="drawing") as bar:
             found = sample_regnets(count, space_ranges, Budget(params=params, macs=macs), seed,
                                    prefix=f"{space}_sample", progress=lambda: bar.update(1))
     except SpecError as error:
@@ -81,5 +81,5 @@ def sample(space: str, count: int, macs: tuple[float, float] | None, params: tup
                 write_text(path, text)
             except OSError as error:
                 raise fail(cannot_write(path, error)) from error
-        click.echo(f"wrote {len(found)} specs to {out}", err=True)
+        click.echo(f"wrote {len(found)} specs to {out}")
 

@@ -12,7 +12,16 @@ import click
 from ..graph.load import load_spec
 from ..keras.quiet import import_keras, tensorflow_installed, tensorflow_missing
 from ..spec.errors import RunError
-from .common import RUN_ERRORS, WEIGHTS_HELP, ema_option, fail
+from .common import (
+    RUN_ERRORS,
+    WEIGHTS_HELP,
+    bar_progress,
+    ema_option,
+    fail,
+    progressbar,
+    skip_broken_option,
+    warn,
+)
 
 MODEL_HELP = ("MODEL is a spec (a zoo name or a YAML file) with --weights, or a trained model: a .keras file or an "
               "`archspec train` run folder (its best epoch's model, and the class names of its data).")
@@ -146,7 +155,7 @@ def predict(model: str, images: tuple[Path, ...], weights: str | None, ema: bool
         raise fail(error) from error
     names = classifier.names if len(classifier.names) == probabilities.shape[1] else None
     if not as_json:
-        click.echo(f"view: {classifier.transform.describe()}", err=True)
+        click.echo(f"view: {classifier.transform.describe()}")
     for path, row in zip(images, probabilities):
         best = row.argsort()[::-1][:top]
         if as_json:
@@ -168,8 +177,9 @@ def predict(model: str, images: tuple[Path, ...], weights: str | None, ema: bool
                    "or tfds:NAME[:SPLIT[,VAL_SPLIT]]: its own validation side where it has one, else every image.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object: images, top1, top5, transform.")
+@skip_broken_option
 def evaluate(model: str, weights: str | None, ema: bool, resize: int | None, crop: int | None,
-             interpolation: str | None, data: str, batch_size: int, as_json: bool) -> None:
+             interpolation: str | None, data: str, batch_size: int, as_json: bool, skip_broken: bool) -> None:
     """Top-1 and top-5 accuracy of MODEL on DATA.
 
     Images go through the evaluation view recorded with the weights (torchvision's V1 weights: resize
@@ -177,7 +187,8 @@ def evaluate(model: str, weights: str | None, ema: bool, resize: int | None, cro
     size and computed as torchvision and timm compute it; weights without a record get the shorter
     side resized to size / 0.875 and a centre crop. Class folders named by ImageNet synset
     (n01440764) or class name are matched to the model's outputs; data whose classes cannot be matched
-    is refused.
+    is refused. A folder's images are all checked first: one that is no image or is truncated
+    is named and the data refused, or left out with --skip-broken.
 
     \b
     Examples:
@@ -190,13 +201,14 @@ def evaluate(model: str, weights: str | None, ema: bool, resize: int | None, cro
         classifier = _classifier(model, weights, ema, resize, crop, interpolation)
         from ..train.data import open_data
         from ..train.inference import evaluate as run
+        from ..train.sources.check import checked_images
 
         outputs = classifier.model.output_shape[-1]
         source = open_data(data, validation_split=0.5, seed=0, synthetic_classes=outputs)
+        source = checked_images(source, skip_broken, warn, bar_progress)
 
         def progress(batches, total):
-            stderr = click.get_text_stream("stderr")
-            with click.progressbar(batches, length=total, label="evaluating", file=stderr) as bar:
+            with progressbar(batches, length=total, label="evaluating") as bar:
                 yield from bar
 
         accuracy = run(classifier.model, source, classifier.transform, batch_size, classifier.names, progress)

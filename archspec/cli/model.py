@@ -15,6 +15,7 @@ from ..keras.quiet import import_keras
 from ..keras.weights.sources import check_named_or_file
 from ..spec.errors import RunError, SpecError
 from ..spec.schema import json_schema
+from ..train.curves import CURVES, is_run_folder
 from ..utils.atomic import check_writable, write_text
 from .common import (
     RUN_ERRORS,
@@ -161,16 +162,34 @@ def schema(out: Path | None) -> None:
 
 
 @click.command()
-@click.argument("spec")
+@click.argument("sources", nargs=-1, required=True, metavar="SPEC | RUN...")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also draw every layer to this .png, .svg, .pdf or .dot (needs pydot and Graphviz).")
+              help="A spec: also draw every layer to this .png, .svg, .pdf or .dot (needs pydot and Graphviz). "
+                   f"Runs: the figure's file, .png, .svg or .pdf [default: {CURVES}].")
 @input_size_option
 @num_classes_option
-def plot(spec: str, out: Path | None, input_size: int | None, num_classes: int | None) -> None:
-    """Draw SPEC: a stage diagram on the terminal, and with --out its full layer graph.
+def plot(sources: tuple[str, ...], out: Path | None, input_size: int | None, num_classes: int | None) -> None:
+    """Draw a spec's network, or the training curves of one or more runs.
 
-    The diagram shows each part's blocks, output shape and parameters, without TensorFlow.
+    SPEC (a YAML file or zoo name): a stage diagram on the terminal, each part's blocks,
+    output shape and parameters, without TensorFlow; with --out its full layer graph.
+
+    RUN... (folders `archspec train` wrote): their loss and accuracy per epoch (training
+    solid, validation dashed) and learning rate, one colour per run, on one figure. Each
+    run folder also holds its own curves.png, redrawn after every epoch.
+
+    \b
+    Examples:
+      archspec plot cifar_resnet20
+      archspec plot runs/cifar_plain20 runs/cifar_plain56 --out plain.png
     """
+    if is_run_folder(Path(sources[0])):
+        _plot_runs([Path(source) for source in sources], out or Path(CURVES))
+        return
+    if len(sources) > 1:
+        raise Failure(f"plot draws one spec, or run folders (each holding run.json, as `archspec train` writes), "
+                      f"and '{sources[0]}' is no run folder: pass one spec, or only run folders")
+    spec = sources[0]
     from ..keras.drawing import check_graph_tools, draw_graph, stage_diagram
 
     try:
@@ -186,6 +205,24 @@ def plot(spec: str, out: Path | None, input_size: int | None, num_classes: int |
         draw_graph(build_model(loaded), out)
     except RUN_ERRORS as error:
         raise fail(error) from error
+    click.echo(f"wrote {out}")
+
+
+def _plot_runs(folders: list[Path], out: Path) -> None:
+    """The runs in ``folders`` on one figure in ``out``."""
+    from ..train.curves import draw_curves, read_history
+
+    try:
+        for folder in folders:
+            if not is_run_folder(folder):
+                raise RunError(f"'{folder}' is not a run folder (it holds no run.json, as `archspec train` writes): "
+                               f"plot draws run folders together, or one spec")
+        names = [str(folder) for folder in folders]
+        if len(set(names)) < len(names):
+            raise RunError(f"a run folder is named twice in {', '.join(names)}")
+        draw_curves({name: read_history(folder) for name, folder in zip(names, folders)}, out)
+    except RUN_ERRORS as error:
+        raise fail(cannot_write(out, error) if isinstance(error, OSError) else error) from error
     click.echo(f"wrote {out}")
 
 

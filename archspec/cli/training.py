@@ -15,12 +15,15 @@ from ..train.cluster import CLUSTER_TIMEOUT, multiworker_cluster
 from .common import (
     RUN_ERRORS,
     Failure,
+    bar_progress,
     data_option,
     fail,
     input_size_option,
     needs_tensorflow,
     num_classes_option,
     resized,
+    skip_broken_option,
+    warn,
 )
 
 
@@ -67,19 +70,23 @@ from .common import (
                                           "state_dict_ema or model_ema).")
 @click.option("--freeze", type=click.IntRange(min=0), default=0, show_default=True,
               help="With --init-from: keep the stem and stages 1..N fixed (0: train everything).")
+@skip_broken_option
 def train(spec: str, config: Path | None, recipe: str | None, data: str | None, epochs: int | None,
           batch_size: int | None,
           lr: float | None, seed: int | None, input_size: int | None, num_classes: int | None,
           mixed_precision: str | None, jit: bool | None, strategy: str, cluster_timeout: float, deterministic: bool,
           out: Path | None,
-          overwrite: bool, init_from: Path | None, ema: bool, freeze: int) -> None:
+          overwrite: bool, init_from: Path | None, ema: bool, freeze: int, skip_broken: bool) -> None:
     """Train SPEC (a YAML file or zoo name) on a data set; rerun to resume.
 
     The recipe is the spec's train: section, a named --recipe, a --config file, then these flags; every
     field left out is He et al. 2015's CIFAR recipe (SGD momentum 0.9, lr 0.1 divided
     by 10 at 50% and 75% of the epochs, weight decay 1e-4, batch 128, pad-and-crop and
     flips). After each epoch the run folder gets last.keras, best.keras (highest
-    validation accuracy), history.csv and tensorboard/ logs; metrics.json at the end.
+    validation accuracy), history.csv, curves.png and tensorboard/ logs; metrics.json at the end.
+    Each epoch prints as `Epoch 3/30` with a progress bar on a terminal, as one line when piped.
+    A folder's images are all checked before the first step: a file that is no image or is
+    truncated stops the run before it starts (or, with --skip-broken, is left out).
     After an interruption, the same command continues from the last finished epoch as
     the same run; with a larger --epochs it extends a finished or interrupted run.
 
@@ -122,7 +129,8 @@ def train(spec: str, config: Path | None, recipe: str | None, data: str | None, 
 
     options = RunOptions(out=out or Path("runs") / loaded.name, mixed_precision=mixed_precision, jit=jit,
                          strategy=strategy, cluster_timeout=cluster_timeout, deterministic=deterministic,
-                         overwrite=overwrite, log=click.echo, init_from=init_from, ema=ema, freeze=freeze)
+                         overwrite=overwrite, log=click.echo, init_from=init_from, ema=ema, freeze=freeze,
+                         warn=warn, skip_broken=skip_broken, progress=bar_progress)
     try:
         metrics = run_training(loaded, options)
     except RUN_ERRORS as error:

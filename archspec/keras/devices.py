@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import keras
+
+GPU_DEVICE_FILES = "/dev/nvidia[0-9]*"  # what NVIDIA's driver creates, one per GPU, wherever one is usable
 
 
 def accelerators() -> list[str]:
@@ -25,6 +28,21 @@ def accelerators() -> list[str]:
 
         return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return []
+
+
+def device_warnings(device: str, mixed_precision: str | None) -> list[str]:
+    """What the backend's own logs (kept quiet) would say about running on ``device``, in archspec's words:
+    a GPU the machine has that the backend cannot use, and float16 arithmetic on a CPU."""
+    warnings = []
+    backend = keras.backend.backend()
+    if device == "CPU" and any(Path("/").glob(GPU_DEVICE_FILES.lstrip("/"))):
+        warnings.append(f"warning: this machine has an NVIDIA GPU, but Keras's {backend} backend cannot use it (its "
+                        f"CUDA libraries are missing or do not match the driver), so this runs on the CPU; "
+                        f"--debug shows {backend}'s own messages")
+    if device == "CPU" and mixed_precision == "float16":
+        warnings.append("warning: --mixed-precision float16 on the CPU is slower than float32 (CPUs have no float16 "
+                        "arithmetic); use bfloat16, or leave the option out")
+    return warnings
 
 
 def device_name() -> str:

@@ -18,6 +18,7 @@ from ..spec.zoo import imagenet_synsets
 from .data import SMALL_INPUT, Data, evaluation_view
 from .eval_transform import default_resize, pillow_view, resize_and_crop
 from .sources.base import Split, decode
+from .sources.check import image_problem
 from .sources.images import unreadable_image
 
 
@@ -62,7 +63,11 @@ class Transform:
 
 def read_image(path: Path, transform: Transform, channels: int) -> np.ndarray:
     """One image file, decoded and transformed, as float32 0..255: through TensorFlow's ops as the training
-    runs' validation view, or by Pillow where TensorFlow is not installed (the same pixels)."""
+    runs' validation view, or by Pillow where TensorFlow is not installed (the same pixels); a file that is no
+    image, truncated or in another format is refused in archspec's words first (``sources.check``)."""
+    problem = image_problem(str(path))
+    if problem:
+        raise RunError(f"cannot read image '{path}': {problem}")
     if not tensorflow_installed():
         resize = transform.resize or (None if transform.size <= SMALL_INPUT else default_resize(transform.size))
         try:

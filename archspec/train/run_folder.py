@@ -4,9 +4,10 @@
 starts, after every check has passed, so a folder holds started runs only; ``state.json``
 commits each finished epoch (its history row, the best epoch and the resume weights) and
 is renamed into place last, so whatever interrupts a run, the folder names a consistent
-epoch to resume from. ``history.csv`` is rewritten from the committed history,
-``metrics.json`` marks a finished run, ``classes.json`` names the outputs where the data names its classes. A finished run keeps its last resume weights, so
-that ``--epochs`` can extend it later. No TensorFlow here.
+epoch to resume from. ``history.csv`` is rewritten from the committed history and
+``curves.png`` draws it (``archspec.train.curves``); ``metrics.json`` marks a finished run,
+``classes.json`` names the outputs where the data names its classes. A finished run keeps its
+last resume weights, so that ``--epochs`` can extend it later. No TensorFlow here.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from typing import Any, Literal
 from ..graph.diff import field_changes
 from ..spec.errors import RunError
 from ..utils.atomic import write_csv, write_text
+from .curves import CURVES, draw_curves
 
-FILES = ("run.json", "classes.json", "state.json", "history.csv", "metrics.json", "last.keras", "best.keras")
+FILES = ("run.json", "classes.json", "state.json", "history.csv", CURVES, "metrics.json", "last.keras", "best.keras")
 FOLDERS = ("resume", "tensorboard")
 Status = Literal["new", "resume", "extend", "finished"]
 EPOCHS = "spec.train.epochs"  # the one field a run may change: it can be extended
@@ -137,6 +139,7 @@ class RunFolder:
     def commit(self, state: State) -> None:
         """Make ``state`` the one a resumed run starts from, then drop older resume weights."""
         write_csv(self.path / "history.csv", state.history)
+        draw_curves({self.path.name: state.history}, self.path / CURVES)
         write_text(self.path / "state.json", json.dumps(asdict(state), indent=1) + "\n")
         for stale in self.resume.iterdir():
             if stale.name != state.weights:

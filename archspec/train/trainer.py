@@ -29,6 +29,7 @@ import keras
 import tensorflow as tf
 
 from ..keras.build import build_model
+from ..keras.devices import device_warnings
 from ..keras.model_io import save_model
 from ..spec.errors import RunError
 from ..spec.schema import ModelSpec
@@ -39,6 +40,7 @@ from .distribute import Placement, make_deterministic, placement
 from .preflight import check_transfer
 from .run_folder import RunFolder, State
 from .schedules import learning_rate
+from .sources.check import Progress, checked_images, no_progress
 from .sources.images import bad_image_error
 
 Precision = Literal["float16", "bfloat16"]
@@ -62,6 +64,9 @@ class RunOptions:
     ema: bool = False  # with init_from: the checkpoint's EMA weights
     freeze: int = 0  # keep the stem and the first ``freeze`` stages' weights fixed
     log: Callable[[str], None] = print
+    warn: Callable[[str], None] = lambda message: print(message, file=sys.stderr)  # something wrong, said once
+    skip_broken: bool = False  # leave out a folder's image files that do not decode whole, instead of refusing it
+    progress: Progress = no_progress  # shows long checks (every image of a folder) as they go
 
 
 def train(spec: ModelSpec, options: RunOptions) -> dict[str, Any]:
@@ -72,6 +77,7 @@ def train(spec: ModelSpec, options: RunOptions) -> dict[str, Any]:
     t = spec.train or TrainSpec()
     spec = spec.model_copy(update={"train": t})  # run.json records the recipe in full
     data = open_data(t.data, validation_split=t.validation_split, seed=t.seed, synthetic_classes=spec.num_classes)
+    data = checked_images(data, options.skip_broken, options.warn, options.progress)  # before the first step
     check_fits(data, spec, t.batch_size)
     check_transfer(spec, options.init_from, options.freeze, options.ema)
     config = {"spec": spec.model_dump(mode="json")}
@@ -104,6 +110,8 @@ def train(spec: ModelSpec, options: RunOptions) -> dict[str, Any]:
         if data.classes:
             written.record_classes(data.classes)
         options.log(data.describe())
+        for warning in device_warnings(where.device, options.mixed_precision):
+            options.warn(warning)
         if validation_images(data, where.even) < len(data.val):
             options.log(f"validating on {validation_images(data, where.even)} of the {len(data.val)} images: every "
                         f"batch splits evenly over the {where.replicas} devices")
@@ -114,7 +122,8 @@ def train(spec: ModelSpec, options: RunOptions) -> dict[str, Any]:
             options.log(f"resuming {options.out} after epoch {state.epochs} of {t.epochs}")
         commit = _Commit(written, state)
         callbacks = [_LearningRate(t, state.history), _RandomStreams(model, t.seed), keras.callbacks.TerminateOnNaN(),
-                     commit, keras.callbacks.TensorBoard(str(written.tensorboard)), *options.callbacks]
+                     commit, keras.callbacks.TensorBoard(str(written.tensorboard)), _EpochProgress(),
+                     *options.callbacks]
         verbose = options.verbose if options.verbose is not None else 1 if sys.stdout.isatty() else 2
         try:
             model.fit(train_ds, validation_data=val_ds, epochs=t.epochs, initial_epoch=state.epochs,
@@ -223,6 +232,17 @@ class _LearningRate(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs is not None:
             logs["learning_rate"] = self.rate
+
+
+class _EpochProgress(keras.callbacks.ProgbarLogger):
+    """Keras's progress bar (verbose 1, on a terminal) or its one line per epoch (verbose 2), with every epoch
+    numbered, ``Epoch 3/30``: Keras numbers the epochs of longer runs only, and on a line of their own."""
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._reset_progbar()
+        self._maybe_init_progbar()
+        if self.verbose:
+            print(f"Epoch {epoch + 1}/{self.epochs}", end="\n" if self.verbose == 1 else " - ", flush=True)
 
 
 class _RandomStreams(keras.callbacks.Callback):
