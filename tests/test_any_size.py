@@ -71,3 +71,22 @@ def test_build_and_validate_report_figures_at_the_reference_size(tmp_path):
     assert "takes images of any size" in built.output and "at 224x224" in built.output
     checked = CliRunner().invoke(main, ["validate", str(spec)])
     assert checked.exit_code == 0 and "at 224x224 (it takes any size)" in checked.output
+
+
+def test_sizes_that_cannot_work_are_refused_before_building_naming_the_layer_and_the_sizes_that_do():
+    with pytest.raises(SpecError, match=r"it cannot take images of any size: at 225x225, conv5_block1_add: cannot "
+                                        r"add tensors .* multiples of 32 \(e.g. 224, 256\)"):
+        build_model("lambda_resnet26t", input_size="any")
+    with pytest.raises(SpecError, match=r"conv5_block1_add: cannot add tensors of shapes 3x3x2048, 2x2x2048; it "
+                                        r"plans at sides that are multiples of 32"):
+        load_spec("lambda_resnet26t", overrides={"input_shape": [72, 72, 3]})
+
+
+def test_any_size_guards_speak_of_any_size_and_a_backbone_ignores_the_heads_constraints():
+    wide = build_model("resnext29_8x64d", input_size="any", features=True)  # 4.9 GB of activations at 224
+    assert wide.input_shape == (None, None, None, 3)
+    with pytest.raises(SpecError, match=r"resnext29_8x64d at any size is too big to build: it would have "
+                                        r"[\d,]+ parameters"):
+        build_model("resnext29_8x64d", input_size="any", max_params=1000)
+    vgg = build_model("vgg11", input_size="any", features=True)  # its flatten head is not built
+    assert vgg.input_shape == (None, None, None, 3)

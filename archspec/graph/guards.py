@@ -35,15 +35,17 @@ def activation_mb(figures: Complexity) -> float:
 
 
 def check_size(spec: ModelSpec, figures: Complexity, limits: Limits = Limits()) -> None:
-    """Refuse a spec whose parameters or activations exceed ``limits``, with the estimates in the message."""
+    """Refuse a spec whose parameters or activations exceed ``limits``, with the estimates in the message.
+    A network that takes any size has no activation figure of its own (it grows with the images it is given,
+    and its figures are the reference size's), so only its parameters are limited."""
     over = []
     if figures.params > limits.max_params:
         over.append(f"{figures.params:,} parameters, above the limit of {limits.max_params:,} "
                     f"(max_params, or --max-params on the command line)")
-    if activation_mb(figures) > limits.max_activation_mb:
+    if not spec.any_size and activation_mb(figures) > limits.max_activation_mb:
         over.append(f"{activation_mb(figures):,.1f} MiB of activations per image, above the limit of "
                     f"{limits.max_activation_mb:,.1f} MiB (max_activation_mb, or --max-activation-mb)")
     if over:
-        shape = "x".join(map(str, spec.input_shape))
+        shape = "any size" if spec.any_size else "x".join(map(str, spec.input_shape))
         raise SpecError(f"{spec.name} at {shape} is too big to build: it would have {' and '.join(over)}; "
                         f"shrink the spec or raise the limit if the machine can hold it")

@@ -14,12 +14,43 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..spec import loader
+from ..spec.errors import PlanError
 from ..spec.schema import ModelSpec
 from .plan import REFERENCE_SIZE, plan
 
+MULTIPLES = (1, 2, 4, 8, 16, 32, 64, 128, 256)  # what a network's sides may have to be multiples of
+
 
 def _plans(spec: ModelSpec) -> None:
-    plan(spec)
+    """Plan the spec; one that takes any size also at sides that are not multiples of 32 (a strided block whose
+    paths round odd sizes differently, as lambda_resnet26t's, takes multiples of 32 only), so that no size it
+    accepts fails at run time. A refusal says which sizes do plan."""
+    sides = [None] if not spec.any_size else [REFERENCE_SIZE, *(REFERENCE_SIZE + m for m in MULTIPLES[:5])]
+    for side in sides:
+        try:
+            plan(spec if side is None else _at(spec, side))
+        except PlanError as error:
+            where = f"it cannot take images of any size: at {side}x{side}, " if spec.any_size else ""
+            raise PlanError(f"{where}{error}{_sizes_that_plan(spec)}", error.path) from None
+
+
+def _at(spec: ModelSpec, side: int) -> ModelSpec:
+    return spec.model_copy(update={"input_shape": (side, side, spec.input_shape[2])})
+
+
+def _sizes_that_plan(spec: ModelSpec) -> str:
+    """"; it plans at sides that are multiples of M (e.g. 224, 256)": the least M whose two multiples next to the
+    reference size both plan; "" when every side does, or none found does."""
+    for multiple in MULTIPLES:
+        first = -(-REFERENCE_SIZE // multiple) * multiple
+        try:
+            for side in (first, first + multiple):
+                plan(_at(spec, side))
+        except PlanError:
+            continue
+        return (f"; it plans at sides that are multiples of {multiple} (e.g. {first}, {first + multiple}): build "
+                f"it at such a fixed size" if multiple > 1 else "")
+    return ""
 
 
 def load_spec(source: ModelSpec | Mapping[str, Any] | str | Path, *,

@@ -77,10 +77,12 @@ def build_model(spec: Any, *, input_size: int | Literal["any"] | None = None, nu
     if pooling is not None and not (features or backbone):
         raise SpecError(f"pooling={pooling!r} pools a backbone's last feature map; pass features=True too")
     loaded = load_spec(spec)
+    features = features or backbone
     changes = resized(loaded, input_size, num_classes or None)
     changes.update(_applications_overrides(loaded, input_tensor, input_shape, classifier_activation))
+    if features and loaded.head.pooling == "flatten":  # the head that needs a fixed size is not built
+        changes["head"] = {**changes.get("head", loaded.head.model_dump()), "pooling": "avg"}
     loaded = load_spec(loaded, overrides=changes) if changes else loaded
-    features = features or backbone
     try:
         graph = plan(loaded, lesion, features=features, pooling=pooling)
     except PlanError as error:  # a lesion naming a block that does not exist or cannot be removed
