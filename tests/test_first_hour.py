@@ -169,7 +169,8 @@ def test_data_check_lists_every_broken_image(photos):
 
 def test_predict_names_a_file_that_is_no_image(photos, tmp_path):
     model = tmp_path / "net.keras"
-    assert CliRunner().invoke(main, ["build", "cifar_resnet20", "--input-size", "8", "--save", str(model)]).exit_code == 0
+    built = CliRunner().invoke(main, ["build", "cifar_resnet20", "--input-size", "8", "--save", str(model)])
+    assert built.exit_code == 0
     for name, problem in BROKEN.items():
         result = CliRunner().invoke(main, ["predict", str(model), str(next(photos.rglob(name)))])
         assert result.exit_code == 1

@@ -273,8 +273,9 @@ def export(source: str, fmt: str, out: Path | None, input_size: int | None, num_
     separate process where archspec cannot be imported, a SavedModel with TensorFlow, ONNX
     with onnxruntime when installed) and must reproduce the Keras model's outputs on random
     images within 1e-4. A .keras file holding a layer without a built-in Keras form loads only
-    with archspec installed: the command names that layer and the formats that carry the model. Inputs are pixel values 0..255, which the
-    model normalises itself (the spec's preprocess).
+    with archspec installed: the command names that layer and the formats that carry the
+    model. Inputs are pixel values 0..255, which the model normalises itself (the spec's
+    preprocess).
 
     With --format timm or torchvision, the model must be one of that library's networks
     (by every tensor's name and shape, and by the function it computes): a zoo entry of
