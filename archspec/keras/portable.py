@@ -2,7 +2,8 @@
 with plain ``keras.saving.load_model`` where archspec is not installed.
 
 Archspec's layers (``layers.py``) stay in memory, where some are faster (``GroupedConv2D`` on a CPU) or
-needed for training (``DropPath``); ``save_model`` writes ``portable(model)``. Each rewrite computes
+needed for training (``DropPath``); ``save_model`` writes ``portable(model)``, and archspec's loader turns the
+grouped convolutions back into the fast form (``native``). Each rewrite computes
 exactly what the layer computes (tests/test_portable.py measures every one): a rewrite that would round
 differently is not made. Layers without a built-in form stay custom (``model_io.custom_layers`` names them).
 """
@@ -35,8 +36,25 @@ def portable(model: keras.Model) -> keras.Model:
     """``model`` with every archspec layer that has a built-in form replaced by it (sharing the weights)."""
     if not any(type(layer) in REWRITES for layer in model.layers):
         return model
-    clone = keras.models.clone_model(model, clone_function=lambda layer: layer, call_function=_call)
-    if model.compiled:  # the file keeps the training setup and the optimizer's state, as model.save writes them
+    return _rebuilt(model, keras.models.clone_model(model, clone_function=lambda layer: layer, call_function=_call))
+
+
+def native(model: keras.Model) -> keras.Model:
+    """A loaded model with its grouped ``Conv2D`` layers (as portable files hold them) as ``GroupedConv2D``,
+    which computes them the fast way on a CPU (the same kernels; every other layer shared)."""
+    grouped = {layer.name: layer for layer in model.layers if type(layer) is keras.layers.Conv2D and layer.groups > 1}
+    if not grouped:
+        return model
+    clone = keras.models.clone_model(model, clone_function=lambda layer: GroupedConv2D.from_config(
+        layer.get_config()) if layer.name in grouped else layer)
+    for name, layer in grouped.items():
+        clone.get_layer(name).set_weights(layer.get_weights())
+    return _rebuilt(model, clone)
+
+
+def _rebuilt(model: keras.Model, clone: keras.Model) -> keras.Model:
+    """``clone`` with ``model``'s training setup and optimizer state, where it has them."""
+    if model.compiled:
         clone.compile_from_config(model.get_compile_config())
         clone.optimizer = model.optimizer
     return clone
