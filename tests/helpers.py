@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
+from site import getsitepackages as sitepackages
 
 import numpy as np
 import pytest
@@ -112,9 +115,19 @@ def small_size(spec, size: int = 64) -> int | None:
 
 
 BACKENDS = ("tensorflow", "jax", "torch")
-# As on a machine without TensorFlow: ``import tensorflow`` raises ModuleNotFoundError and
-# ``importlib.util.find_spec("tensorflow")`` is None (torch and Keras look before they import).
-_NO_TENSORFLOW = "import sys\nsys.modules['tensorflow'] = None\n"
+
+
+@functools.cache
+def _site_without_tensorflow() -> Path:
+    """A folder of links to every installed package but TensorFlow's: on ``sys.path`` in place of site-packages
+    (``python -S``), a machine where TensorFlow is not installed, as torch, Keras and archspec see it (a
+    ``sys.modules`` entry of None would leave the name there, where Keras takes TensorFlow for imported)."""
+    folder = Path(tempfile.mkdtemp(prefix="site-without-tensorflow-"))
+    for site in map(Path, sitepackages()):
+        for entry in site.iterdir():
+            if not entry.name.lower().startswith("tensorflow") and not (folder / entry.name).exists():
+                (folder / entry.name).symlink_to(entry)
+    return folder
 
 
 def numpy(tensor) -> np.ndarray:
@@ -137,9 +150,11 @@ def run_on_backend(backend: str, code: str, *, args: Sequence[str] = (), without
     """``code`` run with ``args`` by a fresh Python on Keras's ``backend`` (optionally with TensorFlow
     unimportable), the checkout importable (``tests.*`` too); fails the test with its output when it exits
     non-zero."""
-    script = (_NO_TENSORFLOW if without_tensorflow else "") + textwrap.dedent(code)
-    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    result = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=timeout,
-                            cwd=cwd, env={**os.environ, **(env or {}), "KERAS_BACKEND": backend, "PYTHONPATH": path})
+    site = [str(_site_without_tensorflow())] if without_tensorflow else []
+    path = os.pathsep.join(filter(None, [str(ROOT), *site, os.environ.get("PYTHONPATH")]))
+    python = [sys.executable, "-S"] if without_tensorflow else [sys.executable]
+    result = subprocess.run([*python, "-c", textwrap.dedent(code), *args], capture_output=True, text=True,
+                            timeout=timeout, cwd=cwd,
+                            env={**os.environ, **(env or {}), "KERAS_BACKEND": backend, "PYTHONPATH": path})
     assert result.returncode == 0, f"on {backend}:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
     return result

@@ -50,7 +50,7 @@ out["export"] = cli("export", "m.keras", "--format", "keras", "--out", "copy.ker
 out["train"] = cli("train", "cifar_resnet20", "--epochs", "1", "--input-size", "8", "--out", "run")
 out["evaluate"] = cli("evaluate", "m.keras", "--data", "digits")
 out["savedmodel"] = cli("export", "m.keras", "--format", "savedmodel", "--out", "sm")
-out["tensorflow_imported"] = sys.modules["tensorflow"] is not None
+out["tensorflow_imported"] = sys.modules.get("tensorflow") is not None
 print(json.dumps(out))
 """
 

@@ -23,7 +23,7 @@ import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from importlib.abc import Loader, MetaPathFinder
-from importlib.machinery import ModuleSpec, PathFinder
+from importlib.machinery import ModuleSpec
 from types import ModuleType
 
 from ..spec.errors import RunError
@@ -75,13 +75,15 @@ class _QuietLoader(Loader):
 
 
 class _QuietFinder(MetaPathFinder):
-    """Finds the noisy packages as Python would, and hands them to ``_QuietLoader``."""
+    """Finds the noisy packages as Python would, by the finders after it (an editable install's, one that
+    blocks a package), and hands them to ``_QuietLoader``."""
 
     def find_spec(self, name: str, path: Sequence[str] | None = None,
                   target: ModuleType | None = None) -> ModuleSpec | None:
         if name not in NOISY:
             return None
-        spec = PathFinder.find_spec(name, path, target)
+        finders = (f for f in sys.meta_path if f is not self and hasattr(f, "find_spec"))
+        spec = next((found for f in finders if (found := f.find_spec(name, path, target)) is not None), None)
         if spec is not None and spec.loader is not None:
             spec.loader = _QuietLoader(spec.loader)
         return spec
