@@ -21,9 +21,8 @@ from click.testing import CliRunner
 from archspec.cli import main
 from archspec.graph.load import load_spec
 from archspec.keras.build import build_model
-from archspec.keras.layers import InputNormalization
 from archspec.keras.weights.tensors import open_tensors
-from archspec.keras.weights_export import export_weights, timm_normalisation
+from archspec.keras.weights_export import export_weights, input_normalisation
 
 from .weights_helpers import SCRIPT, TORCH_PYTHON
 
@@ -44,9 +43,8 @@ ENTRIES = [("resnet50", "torchvision", ".pth"), ("resnet50", "timm", ".safetenso
 def torch_probabilities(library: str, model_name: str, weights: Path, num_classes: int, images: np.ndarray,
                         keras_model, tmp_path: Path) -> np.ndarray:
     """The library's own model given ``weights``, on ``images`` normalised as the Keras model normalises them."""
-    norm = next(layer for layer in keras_model.layers if isinstance(layer, InputNormalization))
-    mean, std = timm_normalisation(norm, images.shape[-1])
-    np.savez(tmp_path / "in.npz", images=images, mean=np.array(mean), std=np.array(std))
+    norm = input_normalisation(keras_model)
+    np.savez(tmp_path / "in.npz", images=images, mean=np.array(norm.mean), std=np.array(norm.std))
     subprocess.run([TORCH_PYTHON, str(SCRIPT), "exported", library, model_name, str(weights), str(num_classes),
                     str(tmp_path / "in.npz"), str(tmp_path / "out.npz")], check=True, capture_output=True)
     return np.load(tmp_path / "out.npz")["probabilities"]

@@ -39,7 +39,8 @@ def test_an_image_that_does_not_decode_is_named_without_tensorflows_internals(tm
     model = tmp_path / "net.keras"
     assert CliRunner().invoke(main, ["build", "cifar_resnet20", "--num-classes", "2", "--save", str(model)]).exit_code == 0
     result = CliRunner().invoke(main, ["evaluate", str(model), "--data", f"folder:{tmp_path / 'data'}"])
-    assert result.exit_code == 1 and f"image '{broken}' cannot be read" in result.output, result.output
+    assert result.exit_code == 1 and "1 of the 3 images" in result.output, result.output  # checked before evaluating
+    assert f"'{broken}': truncated" in result.output
     assert "{{" not in result.output and "Traceback" not in result.output
 
 

@@ -210,7 +210,7 @@ def test_other_formats_decode_whole_then_crop_to_the_same_window(format):
         np.testing.assert_array_equal(cropped, tf.slice(whole, *window(tf.shape(whole))))
 
 @pytest.mark.slow
-def test_an_image_that_does_not_decode_stops_training_naming_it(tmp_path):
+def test_an_image_that_does_not_decode_is_refused_before_training_naming_it(tmp_path):
     folder = write_images(tmp_path / "imgs", ["a", "b"])
     (folder / "a" / "2.png").write_bytes((folder / "a" / "2.png").read_bytes()[:40])  # truncated
     spec = tmp_path / "small.yaml"
@@ -218,5 +218,5 @@ def test_an_image_that_does_not_decode_stops_training_naming_it(tmp_path):
     out = tmp_path / "run"
     result = CliRunner().invoke(main, ["train", str(spec), "--data", f"folder:{folder}", "--out", str(out)])
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert f"error: image '{folder / 'a' / '2.png'}' cannot be read" in result.output
-    assert "0 epoch(s) are committed" in result.output and not (out / "state.json").exists()
+    assert f"1 of the 8 images of folder:{folder} cannot be used: '{folder / 'a' / '2.png'}'" in result.output
+    assert "--skip-broken" in result.output and not out.exists()

@@ -239,7 +239,7 @@ def test_cli_refuses_bad_input_before_writing_anything(tmp_path):
 def test_a_run_writes_checkpoints_logs_and_metrics(tmp_path):
     out = tmp_path / "run"
     metrics = train(tiny(), quiet(out))
-    assert {p.name for p in out.iterdir()} == {"run.json", "state.json", "history.csv", "metrics.json",
+    assert {p.name for p in out.iterdir()} == {"run.json", "state.json", "history.csv", "metrics.json", "curves.png",
                                                "last.keras", "best.keras", "tensorboard", "resume"}
     assert [p.name for p in (out / "resume").iterdir()] == ["epoch-0002.weights.h5"]  # kept to extend the run
     assert json.loads((out / "metrics.json").read_text()) == metrics

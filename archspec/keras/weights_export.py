@@ -24,7 +24,7 @@ from ..spec.errors import RunError
 from ..spec.schema import ModelSpec
 from ..utils.atomic import replacing, write_text
 from .build import build_model
-from .layers import InputNormalization
+from .weights.adapt import first_conv
 from .weights.families import FAMILIES, Family, family_of
 from .weights.registry import Match, RegistryNetwork, fit, nearest, registry, similarity
 from .weights.torch_pickle import WeightsFileError
@@ -147,7 +147,7 @@ def _no_match(model: keras.Model, library: str, candidates: list, closest: tuple
 def _same_function(model: keras.Model, match: Match, spec: ModelSpec | None) -> bool:
     """Whether ``model`` computes the registry entry's function: its spec is the entry's own (resized), or the
     entry built like the model and given its weights gives its outputs."""
-    overrides = {"input_shape": list(model.input_shape[1:]), "preprocess": _preprocess(model)}
+    overrides = {"input_shape": list(model.input_shape[1:]), "preprocess": input_normalisation(model).preprocess()}
     if match.num_classes:
         overrides["num_classes"] = match.num_classes
     pooling = None if match.num_classes else _pooling(model)
@@ -165,13 +165,38 @@ def _architecture(spec: ModelSpec) -> dict:
     return spec.model_dump(exclude={"name", "family", "description", "train", "source", "rename", "preprocess"})
 
 
-def _preprocess(model: keras.Model) -> dict | str:
-    """The model's input normalisation as a spec's explicit ``preprocess``; ``none`` without one."""
-    layer = next((layer for layer in model.layers if isinstance(layer, InputNormalization)), None)
-    if layer is None:
-        return "none"
-    return {"scale": layer.scale, "mean": layer.mean, "std": layer.std,
-            "channels": "bgr" if layer.reverse_channels else "rgb"}
+@dataclass(frozen=True)
+class Normalisation:
+    """What a model does to pixel values 0..255 before its first convolution, in timm's terms: ``(x / 255 -
+    mean) / std`` per channel, the channels reversed first where ``bgr``."""
+
+    mean: list[float]
+    std: list[float]
+    bgr: bool
+
+    def preprocess(self) -> dict:
+        """As a spec's explicit ``preprocess``."""
+        return {"scale": 1 / 255, "mean": self.mean, "std": self.std, "channels": "bgr" if self.bgr else "rgb"}
+
+
+def input_normalisation(model: keras.Model) -> Normalisation:
+    """Measured rather than read from a layer, so that it holds for archspec's ``InputNormalization``, for the
+    built-in layers a portable file holds, or for none: the first convolution's input at the centre of images
+    of 0, of 255 and of a distinct level per channel (which tells a reversal of the channels)."""
+    height, width, channels = (d or 32 for d in model.input_shape[1:])
+    marks = 40.0 + 50.0 * np.arange(channels)
+    x = np.stack([np.full((height, width, channels), level, np.float32) for level in (0.0, 255.0)]
+                 + [np.broadcast_to(marks, (height, width, channels)).astype(np.float32)])
+    seen = keras.Model(model.input, first_conv(model).input)(x, training=False)
+    zero, full, marked = np.asarray(keras.ops.convert_to_numpy(seen), np.float64)[:, height // 2, width // 2]
+    std = 1 / (full - zero)
+    mean = -zero * std
+    order = np.rint((marked * std + mean) * 255).astype(int)
+    if list(order) not in (list(marks.astype(int)), list(marks.astype(int))[::-1]):
+        raise RunError(f"{model.name} transforms its input in a way other than scaling, shifting and reversing "
+                       f"the channels, which timm's and torchvision's normalisation cannot say")
+    bgr = channels > 1 and list(order) != list(marks.astype(int))
+    return Normalisation([float(f"{v:.6g}") for v in mean], [float(f"{v:.6g}") for v in std], bgr)
 
 
 def _pooling(model: keras.Model) -> Literal["avg", "max"]:
@@ -206,8 +231,9 @@ def hub_config(model: keras.Model, match: Match, family: Family, labels: list[st
     """timm's ``config.json`` for the model: the architecture, its class count and features, and the input
     it takes (size, the normalisation inside the model as timm's mean and std, archspec's evaluation view)."""
     height, width, channels = (d or 224 for d in model.input_shape[1:])
-    norm = next((layer for layer in model.layers if isinstance(layer, InputNormalization)), None)
-    mean, std = timm_normalisation(norm, channels)
+    norm = input_normalisation(model)
+    if norm.bgr:
+        raise RunError("the model reverses RGB to BGR (caffe preprocessing), which timm's config cannot say")
     classifier = family.head[0]
     convs = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     first_conv = family.modules(model)[convs[0]] if convs else None
@@ -215,7 +241,7 @@ def hub_config(model: keras.Model, match: Match, family: Family, labels: list[st
     config = {"architecture": match.network.model, "num_classes": match.num_classes,
               "num_features": _features(model), "global_pool": pool,
               "pretrained_cfg": {"input_size": [channels, height, width], "fixed_input_size": False,
-                                 **DEFAULT_VIEW, "crop_mode": "center", "mean": mean, "std": std,
+                                 **DEFAULT_VIEW, "crop_mode": "center", "mean": norm.mean, "std": norm.std,
                                  "num_classes": match.num_classes, "first_conv": first_conv,
                                  "classifier": classifier}}
     if labels:
@@ -228,18 +254,6 @@ def _features(model: keras.Model) -> int:
     last = model.layers[-1]
     shape = last.input.shape if isinstance(last, keras.layers.Dense) else last.output.shape
     return int(shape[-1])
-
-
-def timm_normalisation(norm: InputNormalization | None, channels: int) -> tuple[list[float], list[float]]:
-    """timm normalises ``(x / 255 - mean) / std``: the model's own ``(x * scale - mean') / std'`` in those terms."""
-    if norm is None:
-        return [0.0] * channels, [1 / 255] * channels
-    if norm.reverse_channels:
-        raise RunError("the model reverses RGB to BGR (caffe preprocessing), which timm's config cannot say")
-    factor = norm.scale * 255
-    mean = [m / factor for m in (norm.mean * channels if len(norm.mean) == 1 else norm.mean)]
-    std = [s / factor for s in (norm.std * channels if len(norm.std) == 1 else norm.std)]
-    return mean, std
 
 
 def labels_beside(source: str | Path) -> list[str] | None:
