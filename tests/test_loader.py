@@ -214,6 +214,7 @@ def test_missing_file_directory_and_unknown_name(tmp_path, monkeypatch):
     with pytest.raises(SpecError, match="is a directory, not a spec file"):
         load_spec(tmp_path)
     monkeypatch.setattr(zoo, "zoo_paths", lambda: {"resnet50": tmp_path / "r.yaml"})
+    monkeypatch.setattr(zoo, "aliases", lambda: {})  # the stand-in zoo's entry is no file to read aliases from
     with pytest.raises(SpecError) as info:
         load_spec("resnet5")
     assert str(info.value) == "'resnet5' is neither a spec file nor a zoo name; did you mean 'resnet50'?"
