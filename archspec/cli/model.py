@@ -251,7 +251,8 @@ def _plot_runs(folders: list[Path], out: Path) -> None:
 def diff(a: str, b: str) -> None:
     """What differs between specs A and B: changed fields, then params, MACs and depth.
 
-    Specs are compared as loaded (extends resolved, defaults filled in). No TensorFlow.
+    Specs are compared as loaded, as `validate --resolved` prints them (extends merged, defaults
+    filled in), so a field one inherits differently is named by its path. No TensorFlow.
 
     \b
     Example:
