@@ -120,13 +120,23 @@ def build(spec: str, summary: bool, as_json: bool, input_size: int | None, num_c
 @click.command()
 @click.argument("specs", nargs=-1, required=True)
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing for valid specs.")
-def validate(specs: tuple[str, ...], quiet: bool) -> None:
+@click.option("--resolved", is_flag=True,
+              help="Print each valid spec as the whole network it resolves to: YAML with extends merged and "
+                   "every default filled in, which validates to the same network; several specs are several "
+                   "YAML documents (---).")
+def validate(specs: tuple[str, ...], quiet: bool, resolved: bool) -> None:
     """Check SPECS (files or zoo names) without building them: schema, shapes, figures.
 
     Prints each spec's params and MACs (and the stages a regnet generator expands to), or each
     problem as file:line:col. Exit 1 if any spec is invalid.
+
+    \b
+    Example:
+      archspec validate my_net.yaml --resolved > whole_net.yaml
     """
-    failed = 0
+    if quiet and resolved:
+        raise click.UsageError("--quiet prints nothing and --resolved prints the specs: give one of them")
+    failed = printed = 0
     for source in specs:
         try:
             spec = load_spec(source)
@@ -134,15 +144,24 @@ def validate(specs: tuple[str, ...], quiet: bool) -> None:
             failed += 1
             click.echo(str(error), err=True)
             continue
-        if not quiet:
-            sized = at_reference_size(spec)
-            c = complexity(sized)
-            at = f" at {sized.input_shape[0]}x{sized.input_shape[1]} (it takes any size)" if spec.any_size else ""
-            click.echo(f"ok {source}: {c.params:,} params, {c.macs / 1e9:.3f} GMACs{at}")
-            if spec.regnet:  # show what the generator expanded to
-                from ..keras.drawing import stage_diagram
+        if quiet:
+            continue
+        sized = at_reference_size(spec)
+        c = complexity(sized)
+        at = f" at {sized.input_shape[0]}x{sized.input_shape[1]} (it takes any size)" if spec.any_size else ""
+        figures = f"{c.params:,} params, {c.macs / 1e9:.3f} GMACs{at}"
+        if resolved:  # YAML on stdout; the figures as a comment, which YAML ignores
+            from ..spec.dump import resolved_yaml
 
-                click.echo("\n".join(stage_diagram(sized).splitlines()[1:]))
+            click.echo(f"{'---' + chr(10) if printed else ''}# {source} resolved: {figures}\n{resolved_yaml(spec)}",
+                       nl=False)
+            printed += 1
+            continue
+        click.echo(f"ok {source}: {figures}")
+        if spec.regnet:  # show what the generator expanded to
+            from ..keras.drawing import stage_diagram
+
+            click.echo("\n".join(stage_diagram(sized).splitlines()[1:]))
     if failed:
         raise Failure(f"{failed} of {len(specs)} specs are invalid")
 
@@ -232,7 +251,8 @@ def _plot_runs(folders: list[Path], out: Path) -> None:
 def diff(a: str, b: str) -> None:
     """What differs between specs A and B: changed fields, then params, MACs and depth.
 
-    Specs are compared as loaded (extends resolved, defaults filled in). No TensorFlow.
+    Specs are compared as loaded, as `validate --resolved` prints them (extends merged, defaults
+    filled in), so a field one inherits differently is named by its path. No TensorFlow.
 
     \b
     Example:

@@ -160,22 +160,23 @@ class _SpecLoader(yaml.SafeLoader):
         return node
 
 
-def _add_resolvers() -> None:
-    """YAML 1.2 core schema; ints before floats, since the float pattern also matches ints."""
+def add_core_resolvers(cls: type[yaml.resolver.BaseResolver]) -> None:
+    """YAML 1.2 core schema; ints before floats, since the float pattern also matches ints. The spec dumper
+    adds them too, so it quotes every string the loader would read as something else."""
     digits = list("-+0123456789")
     bools = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
-    _SpecLoader.add_implicit_resolver(_BOOL, bools, list("tTfF"))
-    _SpecLoader.add_implicit_resolver(_INT, re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), digits)
-    _SpecLoader.add_implicit_resolver(
+    cls.add_implicit_resolver(_BOOL, bools, list("tTfF"))
+    cls.add_implicit_resolver(_INT, re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), digits)
+    cls.add_implicit_resolver(
         _FLOAT,
         re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
                    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
         digits + ["."],
     )
-    _SpecLoader.add_implicit_resolver(_NULL, re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""])
+    cls.add_implicit_resolver(_NULL, re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""])
 
 
-_add_resolvers()
+add_core_resolvers(_SpecLoader)
 
 
 # ---- text and files -> node trees -----------------------------------------------------------
