@@ -16,6 +16,7 @@ from ..keras.weights.sources import check_named_or_file
 from ..spec.errors import RunError, SpecError
 from ..spec.schema import json_schema
 from ..train.curves import CURVES, is_run_folder
+from ..train.run_folder import RunFolder
 from ..utils.atomic import check_writable, write_text
 from .common import (
     RUN_ERRORS,
@@ -321,7 +322,9 @@ def export(source: str, fmt: str, out: Path | None, input_size: int | None, num_
         from ..keras.export import portability, run, run_weights
 
         if fmt in ("timm", "torchvision"):
-            exported = run_weights(source, fmt, out, overrides, force=force, weights=weights, dtype=dtype, hub=hub)
+            labels = list(RunFolder(Path(source).parent).classes()) if source.endswith(".keras") else None
+            exported = run_weights(source, fmt, out, overrides, force=force, weights=weights, dtype=dtype, hub=hub,
+                                   labels=labels or None)
         else:
             path, difference = run(source, fmt, out, overrides, force=force, weights=weights)
     except RUN_ERRORS as error:

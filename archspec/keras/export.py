@@ -32,7 +32,7 @@ from .model_io import custom_layers, load_model, save_model
 from .outside import outputs_without_archspec
 from .quiet import import_tensorflow
 from .weights.writers import DType
-from .weights_export import PTH_SUFFIXES, Exported, Library, export_weights, labels_beside
+from .weights_export import PTH_SUFFIXES, Exported, Library, check_hub, export_weights
 
 Format = Literal["keras", "savedmodel", "onnx", "timm", "torchvision"]
 SUFFIX: dict[str, str] = {"keras": ".keras", "savedmodel": "", "onnx": ".onnx", "timm": ".safetensors",
@@ -177,20 +177,17 @@ def run(source: str, fmt: Format, out: Path | None = None, overrides: dict[str, 
 
 def run_weights(source: str, library: Library, out: Path | None = None, overrides: dict[str, Any] | None = None,
                 *, force: bool = False, weights: str | None = None, dtype: DType | None = None,
-                hub: bool = False) -> Exported:
-    """Load or build, then write the weights as ``library``'s file (or, with ``hub``, a timm hub folder) and
-    read them back; see ``weights_export.export_weights``."""
-    if hub and library != "timm":
-        raise RunError("--hub writes a Hugging Face timm repository (model.safetensors and config.json): it goes "
-                       "with --format timm")
+                hub: bool = False, labels: list[str] | None = None) -> Exported:
+    """Load or build, then write the weights as ``library``'s file (or, with ``hub``, a timm hub folder naming
+    ``labels``) and read them back; see ``weights_export.export_weights``."""
+    check_hub(library, hub)
     if out is not None:
         _check_out(out, library, force, folder=hub)
     model, spec = load_source(source, overrides, weights)
     if out is None:
         out = Path(model.name) if hub else default_path(model, library)
         _check_out(out, library, force, folder=hub)
-    return export_weights(model, library, out, dtype=dtype, spec=spec, hub=hub,
-                          labels=labels_beside(source) if source.endswith(".keras") else None)
+    return export_weights(model, library, out, dtype=dtype, spec=spec, hub=hub, labels=labels)
 
 
 def _check_out(out: Path, fmt: Format, force: bool, folder: bool = False) -> None:

@@ -26,7 +26,7 @@ from ..utils.atomic import replacing, write_text
 from .build import build_model
 from .weights.adapt import first_conv
 from .weights.families import FAMILIES, Family, family_of
-from .weights.registry import Match, RegistryNetwork, fit, nearest, registry, similarity
+from .weights.registry import Match, RegistryNetwork, fit, registry, similarity
 from .weights.torch_pickle import WeightsFileError
 from .weights.transfer import load_source_weights, state_dict
 from .weights.writers import DType, cast, write_pth, write_safetensors
@@ -70,20 +70,21 @@ def export_weights(model: keras.Model, library: Library, out: Path, *, dtype: DT
     and timm's ``config.json`` (``labels`` name the classes there). ``dtype`` casts floating tensors
     (default: as the model keeps them); ``spec``, the model's spec if known, spares rebuilding the entry to
     compare functions when it is the entry's own."""
+    check_hub(library, hub)
     match, family, tensors = identify(model, library, spec)
     weights = cast(tensors, dtype)
     if hub:
-        if library != "timm":
-            raise RunError("--hub writes a Hugging Face timm repository: it needs --format timm")
         with replacing(out) as folder:
             folder.mkdir()
             write_safetensors(weights, folder / HUB_WEIGHTS, _metadata(match))
             write_text(folder / "config.json", json.dumps(hub_config(model, match, family, labels), indent=2) + "\n")
             difference = _read_back(model, folder / HUB_WEIGHTS)
     else:
-        writer = write_pth if out.suffix in PTH_SUFFIXES else write_safetensors
         with replacing(out) as tmp:
-            writer(weights, tmp) if writer is write_pth else writer(weights, tmp, _metadata(match))
+            if out.suffix in PTH_SUFFIXES:
+                write_pth(weights, tmp)
+            else:
+                write_safetensors(weights, tmp, _metadata(match))
             difference = _read_back(model, tmp)
     if difference > (0.0 if dtype in (None, "float32") else 0.1):
         raise RunError(f"{out}: the file read back gives outputs up to {difference:.2g} away from the model's "
@@ -91,6 +92,13 @@ def export_weights(model: keras.Model, library: Library, out: Path, *, dtype: DT
     kept = next((str(t.dtype) for t in weights.values() if np.issubdtype(t.dtype, np.floating)), "float32")
     return Exported(out, library, match.network.model, match.num_classes, match.changed_head,
                     dtype or kept, len(weights), difference)
+
+
+def check_hub(library: str, hub: bool) -> None:
+    """A hub folder is timm's: refuse it for another library, before any work."""
+    if hub and library != "timm":
+        raise RunError("--hub writes a Hugging Face timm repository (model.safetensors and config.json): it goes "
+                       "with --format timm")
 
 
 def identify(model: keras.Model, library: Library,
@@ -117,8 +125,10 @@ def identify(model: keras.Model, library: Library,
             result = fit(shapes, network, family.head)
             if isinstance(result, Match):
                 candidates.append((result, family, tensors))
-            elif closest is None or similarity(shapes, network) > closest[0]:
-                closest = (similarity(shapes, network), network, result)
+                continue
+            score = similarity(shapes, network)
+            if closest is None or score > closest[0]:
+                closest = (score, network, result)
     preferred = spec.source.model if spec is not None and spec.source is not None else None
     candidates.sort(key=lambda c: c[0].network.model != preferred)
     for match, family, tensors in candidates:
@@ -134,10 +144,8 @@ def _no_match(model: keras.Model, library: str, candidates: list, closest: tuple
                 f"activation, padding or pooling differs), so {library}'s model would not reproduce it; "
                 f"export it as .keras, SavedModel or ONNX instead")
     if closest is None:
-        near = nearest({}, library)
         return (f"{model.name} is no {library} network archspec maps: none of its layers fit the tensor names of "
-                f"{library}'s families" + (f" (e.g. {near.model})" if near else "") + "; export it as .keras, "
-                "SavedModel or ONNX instead")
+                f"{library}'s families; export it as .keras, SavedModel or ONNX instead")
     _, network, difference = closest
     return (f"{model.name} is not one of {library}'s networks, so no {library} builder would load its weights: "
             f"the nearest is {network.model} (zoo entry {network.entry}), where {difference}; export it as "
@@ -254,16 +262,3 @@ def _features(model: keras.Model) -> int:
     last = model.layers[-1]
     shape = last.input.shape if isinstance(last, keras.layers.Dense) else last.output.shape
     return int(shape[-1])
-
-
-def labels_beside(source: str | Path) -> list[str] | None:
-    """A run folder's class names (``classes.json`` beside a checkpoint, or inside the folder), if any."""
-    path = Path(source)
-    for candidate in (path / "classes.json", path.parent / "classes.json"):
-        if candidate.is_file():
-            try:
-                names = json.loads(candidate.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                return None
-            return names.get("classes") if isinstance(names, dict) else names if isinstance(names, list) else None
-    return None

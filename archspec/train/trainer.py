@@ -34,6 +34,7 @@ from ..keras.model_io import save_model
 from ..spec.errors import RunError
 from ..spec.schema import ModelSpec
 from ..spec.train_schema import TrainSpec
+from ..utils.atomic import copy_file
 from .cluster import CLUSTER_TIMEOUT, Strategy, lost_worker, output_folder
 from .data import Data, check_fits, open_data, pipelines, steps_per_epoch, validation_images
 from .distribute import Placement, make_deterministic, placement
@@ -288,6 +289,6 @@ class _Commit(keras.callbacks.Callback):
             state.best_epoch, state.best_val_accuracy = epoch + 1, row["val_accuracy"]
         self.model.save_weights(self.folder.resume / state.weights)
         save_model(self.model, self.folder.last)
-        if improved:
-            save_model(self.model, self.folder.best)
+        if improved:  # the same model: a copy of the file, not a second conversion to its portable form
+            copy_file(self.folder.last, self.folder.best)
         self.folder.commit(state)

@@ -36,6 +36,12 @@ def replacing(path: Path) -> Iterator[Path]:
             tmp.unlink(missing_ok=True)
 
 
+def copy_file(source: Path, path: Path) -> None:
+    """``source``'s bytes at ``path``, atomically."""
+    with replacing(path) as tmp:
+        shutil.copyfile(source, tmp)
+
+
 def write_text(path: Path, text: str) -> None:
     with replacing(path) as tmp:
         tmp.write_text(text, encoding="utf-8")

@@ -51,7 +51,7 @@ def load_weights_by_name(model: keras.Model, path: str | Path, fresh_classifier:
     adapted = Adapted(tuple(layer.name for layer in fresh),
                       head_reason(file_classes, fresh[-1].weights[0].shape[-1]) if fresh else "",
                       stem_note(stem, trained) if trained else "")
-    unused = sum(1 for name in found if name in {layer.name for layer in fresh})
+    unused = sum(len(found[layer.name]) for layer in fresh if layer.name in found)
     return Loaded(path, "Keras (by layer name)", sum(len(w) for w in filled.values()), len(filled), unused,
                   adapted=adapted)
 

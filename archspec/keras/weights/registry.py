@@ -42,23 +42,14 @@ class Match:
 
 
 @functools.cache
-def _data() -> dict:
-    with gzip.open(REGISTRY_FILE, "rt", encoding="utf-8") as file:
-        return json.load(file)
-
-
-@functools.cache
 def registry() -> tuple[RegistryNetwork, ...]:
     """The registry network of every zoo entry whose source is torchvision or timm, and again under timm for
     the torchvision networks timm has under the same name (the same tensors and outputs, checked by the script)."""
+    with gzip.open(REGISTRY_FILE, "rt", encoding="utf-8") as file:
+        entries = json.load(file)["entries"]
     return tuple(RegistryNetwork(entry, library, record["model"],
                                  {name: tuple(shape) for name, shape in record["tensors"].items()})
-                 for entry, record in _data()["entries"].items() for library in (record["library"], *record["also"]))
-
-
-def versions() -> str:
-    """The library versions the registry's state dicts were read from."""
-    return ", ".join(f"{name} {_data()[name]}" for name in ("torchvision", "timm", "torch"))
+                 for entry, record in entries.items() for library in (record["library"], *record["also"]))
 
 
 def fit(shapes: Shapes, network: RegistryNetwork, head: tuple[str, ...]) -> Match | str:
@@ -92,9 +83,3 @@ def similarity(shapes: Shapes, network: RegistryNetwork) -> float:
     ours = {(name, shape) for name, shape in shapes.items() if not name.endswith(COUNTER)}
     theirs = {(name, shape) for name, shape in network.tensors.items() if not name.endswith(COUNTER)}
     return len(ours & theirs) / max(1, len(ours | theirs))
-
-
-def nearest(shapes: Shapes, library: str | None = None) -> RegistryNetwork | None:
-    """The registry network (of ``library``, if given) whose state dict is most like these shapes."""
-    candidates = [n for n in registry() if library in (None, n.library)]
-    return max(candidates, key=lambda n: similarity(shapes, n), default=None)

@@ -168,28 +168,27 @@ def _layer_needs(layer: keras.layers.Layer, module: str, family: Family, stem: b
     """The tensors ``layer`` takes from ``module``; the ``stem`` conv takes a kernel of any input channels."""
     shapes = [tuple(w.shape) for w in layer.weights]
     if isinstance(layer, keras.layers.BatchNormalization):
-        return [_exact(f"{module}.{t}", shapes[0], _same, _same) for t in BN_TENSORS]
+        return [_exact(f"{module}.{t}", shapes[0]) for t in BN_TENSORS]
     if isinstance(layer, keras.layers.Conv2D):
         kh, kw, cin, cout = shapes[0]
         kernel = Need(f"{module}.weight", (cout, cin, kh, kw),
                       lambda w: adapt_channels(w, cin, axis=1).transpose(2, 3, 1, 0),
-                      lambda s: s == (cout, cin, kh, kw) or (stem and len(s) == 4 and s[::2] == (cout, kh)
-                                                              and s[3] == kw),
+                      lambda s: s == (cout, cin, kh, kw) or (stem and len(s) == 4 and (s[0], *s[2:]) == (cout, kh, kw)),
                       lambda w: w.transpose(3, 2, 0, 1))
         return [kernel, *_bias(layer, module, shapes)]
     if isinstance(layer, keras.layers.Conv1D):  # ECA's channel conv
         taps, cin, cout = shapes[0]
-        return [_exact(f"{module}.weight", (cout, cin, taps), lambda w: w.transpose(2, 1, 0),
-                       lambda w: w.transpose(2, 1, 0)), *_bias(layer, module, shapes)]
+        return [_exact(f"{module}.weight", (cout, cin, taps), lambda w: w.transpose(2, 1, 0)),
+                *_bias(layer, module, shapes)]
     if isinstance(layer, (RelativeSelfAttention, HaloAttention)):  # BoTNet's and HaloNet's position tables
-        return [_exact(f"{module}.{w.name}", tuple(w.shape), _same, _same) for w in layer.weights]
+        return [_exact(f"{module}.{w.name}", tuple(w.shape)) for w in layer.weights]
     if isinstance(layer, LambdaAttention):  # its position conv: a Conv3d (dim_qk, 1, r, r, 1) in timm
         r, _, _, dim_qk = shapes[0]
         return [_exact(f"{module}.weight", (dim_qk, 1, r, r, 1), lambda w: w[..., 0].transpose(2, 3, 1, 0),
                        lambda w: w.transpose(3, 2, 0, 1)[..., None]),
-                _exact(f"{module}.bias", shapes[1], _same, _same)]
+                _exact(f"{module}.bias", shapes[1])]
     if isinstance(layer, keras.layers.LayerNormalization):
-        return [_exact(f"{module}.{t}", shapes[0], _same, _same) for t in ("weight", "bias")]
+        return [_exact(f"{module}.{t}", shapes[0]) for t in ("weight", "bias")]
     if isinstance(layer, keras.layers.Dense):
         units_in, units = shapes[0]
         spatial = _flattened_map(layer)
@@ -203,11 +202,14 @@ def _layer_needs(layer: keras.layers.Layer, module: str, family: Family, stem: b
 
 
 def _bias(layer: keras.layers.Layer, module: str, shapes: list[tuple[int, ...]]) -> list[Need]:
-    return [_exact(f"{module}.bias", shapes[1], _same, _same)] if layer.use_bias else []
+    return [_exact(f"{module}.bias", shapes[1])] if layer.use_bias else []
 
 
-def _exact(name: str, shape: tuple[int, ...], convert: Convert, invert: Convert) -> Need:
-    return Need(name, shape, convert, lambda s: s == shape, invert)
+def _exact(name: str, shape: tuple[int, ...], convert: Convert | None = None, invert: Convert | None = None) -> Need:
+    """A tensor of exactly ``shape``; its conversion is the identity, and its inverse the conversion itself,
+    unless given (a transpose that is its own inverse needs no second)."""
+    convert = convert or _same
+    return Need(name, shape, convert, lambda s: s == shape, invert or convert)
 
 
 def _same(w: np.ndarray) -> np.ndarray:
