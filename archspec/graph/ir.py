@@ -95,9 +95,10 @@ class Graph:
             self._on_shortcut = saved
 
     @contextmanager
-    def recomputed(self, group: str) -> Iterator[None]:
-        """Nodes added inside form one group the builder recomputes in the backward pass."""
-        saved, self._recompute = self._recompute, group
+    def recomputed(self, group: str | None) -> Iterator[None]:
+        """Nodes added inside form one group the builder recomputes in the backward pass (``None``: as
+        they were, so a stage writes ``g.recomputed(name if stage.memory_efficient else None)``)."""
+        saved, self._recompute = self._recompute, group or self._recompute
         try:
             yield
         finally:

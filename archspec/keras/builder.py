@@ -8,6 +8,7 @@ a new kind of layer.
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from typing import Any, Callable
 
 import keras
@@ -34,6 +35,7 @@ from .layers import (
     RelativeSelfAttention,
     StridedDilatedConv2D,
     WeightedAdd,
+    planned_layers,
 )
 
 
@@ -128,16 +130,23 @@ def build_graph(graph: Graph, name: str, native_grouped: bool = False, routed: b
     route = keras.Input(shape=(graph.blocks,), name="route") if routed else None
     tensors: dict[str, Any] = {graph.nodes[0].name: inputs}
     built: dict[str, keras.layers.Layer] = {}  # node name -> its layer, for the nodes that share one
-    for nodes in _runs(graph.nodes[1:]):
+    reads = Counter([i for n in graph.nodes for i in n.inputs] + list((graph.outputs or {}).values()))
+    for nodes in _runs(graph.nodes[1:], grouped=not routed):
+        for n in nodes:  # one at a time: a node may share the layer of one before it in its group
+            built[n.name] = built[n.attrs["shares"]] if n.attrs.get("shares") else layer_for[n.op](n)
+        layers = [built[n.name] for n in nodes]
+        if len(nodes) > 1:  # a recompute group, one layer
+            group = _Group(nodes, layers, reads)
+            results = Recompute(group.members, group.wiring, group.returns, name=nodes[0].recompute)(
+                [tensors[i] for i in group.inputs])
+            tensors.update(zip(group.outputs, results if len(group.outputs) > 1 else [results]))
+            continue
         args = [tensors[i] for i in nodes[0].inputs]
         if route is not None and nodes[0].attrs.get("block"):  # a residual merge of (shortcut, branch)
             block, merge = nodes[0].attrs["block"] - 1, nodes[0].name
             args = [GradientRoute(block, shortcut=True, name=f"{merge}_route_shortcut")([args[0], route]),
                     GradientRoute(block, name=f"{merge}_route_branch")([args[1], route])]
-        layers = [built[n.attrs["shares"]] if n.attrs.get("shares") else layer_for[n.op](n) for n in nodes]
-        built.update((n.name, layer) for n, layer in zip(nodes, layers))
-        layer = Recompute(layers, name=nodes[0].recompute) if nodes[0].recompute else layers[0]
-        tensors[nodes[-1].name] = layer(args if len(args) > 1 else args[0])
+        tensors[nodes[0].name] = layers[0](args if len(args) > 1 else args[0])
     outputs = ({key: tensors[node] for key, node in graph.outputs.items()} if graph.outputs
                else tensors[graph.nodes[-1].name])
     sources = inputs if input_tensor is None else keras.utils.get_source_inputs(inputs)
@@ -152,28 +161,47 @@ def _allow_recursion_for(layers: int) -> None:
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 10 * layers + 1000))
 
 
-def _runs(nodes: list[Node]) -> list[list[Node]]:
-    """Nodes one by one, except that a recompute group (a chain) comes as one run."""
+def _runs(nodes: list[Node], grouped: bool) -> list[list[Node]]:
+    """Nodes one by one, except that a recompute group comes as one run (when ``grouped``: a routed
+    model's gradient routes sit inside blocks, so it recomputes nothing)."""
     runs: list[list[Node]] = []
     for node in nodes:
-        if node.recompute and runs and runs[-1][-1].recompute == node.recompute:
+        if grouped and node.recompute and runs and runs[-1][-1].recompute == node.recompute:
             runs[-1].append(node)
         else:
             runs.append([node])
     return runs
 
 
+class _Group:
+    """How a recompute group's nodes connect: the tensors it reads from outside (``inputs``), its layers
+    (``members``, a shared one once), each node's member and what it reads as indices into those inputs and the
+    nodes' outputs (``wiring``), and the nodes the rest of the graph reads (``outputs``, their indices
+    ``returns``)."""
+
+    def __init__(self, nodes: list[Node], layers: list[keras.layers.Layer], reads: Counter[str]) -> None:
+        inside = [n.name for n in nodes]
+        self.inputs = list(dict.fromkeys(i for n in nodes for i in n.inputs if i not in inside))
+        index = {name: k for k, name in enumerate(self.inputs + inside)}
+        self.members = list({id(layer): layer for layer in layers}.values())
+        member = {id(layer): k for k, layer in enumerate(self.members)}
+        self.wiring = [[member[id(layer)], [index[i] for i in n.inputs]] for n, layer in zip(nodes, layers)]
+        reads_inside = Counter(i for n in nodes for i in n.inputs)  # ``reads``: by every node and the outputs
+        self.outputs = [name for name in inside if name == inside[-1] or reads[name] > reads_inside[name]]
+        self.returns = [index[name] for name in self.outputs]
+
+
 def copy_weights(source: keras.Model, target: keras.Model) -> None:
     """Every weighted layer of ``target`` takes the weights of ``source``'s layer of the same name."""
     from ..spec.errors import SpecError
 
-    names = {layer.name for layer in source.layers}
-    for layer in target.layers:
+    found = {layer.name: layer for layer in planned_layers(source)}
+    for layer in planned_layers(target):
         if not layer.weights:
             continue
-        if layer.name not in names:
+        if layer.name not in found:
             raise SpecError(f"cannot copy weights: model {source.name!r} has no layer {layer.name!r}")
-        theirs = source.get_layer(layer.name).get_weights()
+        theirs = found[layer.name].get_weights()
         mine = layer.get_weights()
         if [w.shape for w in theirs] != [w.shape for w in mine]:
             raise SpecError(f"cannot copy weights into layer {layer.name!r}: it holds shapes "

@@ -7,6 +7,7 @@ registered layer here with a complete ``get_config``.
 from __future__ import annotations
 
 import functools
+from typing import Any, Callable
 
 import keras
 from keras import ops
@@ -490,59 +491,108 @@ class StridedDilatedConv2D(GroupedConv2D):
         return {**super().get_config(), "strides": (self.subsample, self.subsample)}
 
 
+def _shapes(input_shape) -> list:
+    """One shape or several as a list of shapes (a shape is a sequence of sizes, read back from JSON as a list)."""
+    several = isinstance(input_shape, (list, tuple)) and input_shape and isinstance(input_shape[0], (list, tuple))
+    return list(input_shape) if several else [input_shape]
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class Recompute(keras.layers.Layer):
-    """A chain of layers whose intermediate outputs are recomputed in the backward pass, not stored.
+    """Layers whose intermediate outputs are recomputed in the backward pass, not stored (gradient
+    checkpointing): only the group's inputs and outputs stay alive between the passes.
 
-    Memory-efficient DenseNets (Pleiss et al. 2017) wrap each layer's concatenation, BN, ReLU
-    and first conv in one: only the chain's inputs and output stay alive between the passes.
-    The chain runs under ``keras.remat`` on every backend (``tf.recompute_grad``,
-    ``jax.checkpoint``, ``torch.utils.checkpoint``) as a pure function: the weights' values go
-    in, the output and the batch norms' updated moving statistics come out, and the statistics
-    are assigned outside it. The recomputation in the backward pass therefore updates nothing
-    (torch's checkpointing would otherwise update them twice, and ``jax.checkpoint`` cannot
-    assign at all): a step updates them once, exactly as without recomputation.
+    A memory-efficient stage makes each block one group (a memory-efficient DenseNet, Pleiss et al. 2017,
+    each dense layer's concatenation, BN, ReLU and first conv). ``wiring`` lists the group's calls in order,
+    each as [member index in ``chain``, indices of what it reads among the group's inputs followed by the
+    calls' outputs] (a member may be called twice: CBAM's shared MLP); ``None`` is a chain, each member
+    reading the one before. ``returns`` picks the values the group returns (``None``: the last).
+
+    The group runs under ``keras.remat`` on every backend (``tf.recompute_grad``, ``jax.checkpoint``,
+    ``torch.utils.checkpoint``) as a pure function: the variables' values go in (random seeds included,
+    so a recomputed drop path drops the same samples), the outputs and the updated state (batch norms'
+    moving statistics, seeds) come out, and the state is assigned outside it. The recomputation in the
+    backward pass therefore updates nothing (torch's checkpointing would otherwise update them twice, and
+    ``jax.checkpoint`` cannot assign at all): a step updates them once, exactly as without recomputation.
     """
 
-    def __init__(self, chain: list, **kwargs) -> None:
+    def __init__(self, chain: list, wiring: list[list] | None = None, returns: list[int] | None = None,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         self.chain = [c if isinstance(c, keras.layers.Layer) else keras.saving.deserialize_keras_object(c)
                       for c in chain]
+        self.wiring = wiring
+        self.returns = returns
+
+    def _calls(self, inputs: int) -> list[tuple[keras.layers.Layer, list[int]]]:
+        """Each call's member and its inputs as indices into [group inputs..., call outputs...]."""
+        if self.wiring is None:
+            return [(layer, [inputs - 1 + i]) for i, layer in enumerate(self.chain)]
+        return [(self.chain[member], sources) for member, sources in self.wiring]
+
+    def _results(self, values: list) -> object:
+        picked = [values[i] for i in self.returns] if self.returns else [values[-1]]
+        return picked if self.returns and len(self.returns) > 1 else picked[0]
+
+    def members(self, input_shape) -> list[tuple[keras.layers.Layer, object]]:
+        """Each member with the shape(s) it reads, for counting its MACs."""
+        shapes = _shapes(input_shape)
+        found = []
+        for layer, sources in self._calls(len(shapes)):
+            shape = [shapes[i] for i in sources] if len(sources) > 1 else shapes[sources[0]]
+            found.append((layer, shape))
+            shapes.append(layer.compute_output_shape(shape))
+        return found
 
     def build(self, input_shape) -> None:
-        shape = input_shape
-        for layer in self.chain:
+        for layer, shape in self.members(input_shape):
             if not layer.built:  # deserialised members arrive built
                 layer.build(shape)
-            shape = layer.compute_output_shape(shape)
 
     def compute_output_shape(self, input_shape):
-        for layer in self.chain:
-            input_shape = layer.compute_output_shape(input_shape)
-        return input_shape
+        shapes = _shapes(input_shape)
+        return self._results(shapes + [layer.compute_output_shape(shape) for layer, shape in self.members(input_shape)])
 
-    def _run(self, x, training=None):
-        for layer in self.chain:
-            x = layer(x, training=training) if isinstance(layer, keras.layers.BatchNormalization) else layer(x)
-        return x
+    def run(self, inputs, apply: Callable[[keras.layers.Layer, Any], Any]):
+        """The group's results, each member applied by ``apply(member, its inputs)`` as wired."""
+        values = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        for layer, sources in self._calls(len(values)):
+            values.append(apply(layer, [values[i] for i in sources] if len(sources) > 1 else values[sources[0]]))
+        return self._results(values)
+
+    def _run(self, inputs, training=None):
+        return self.run(inputs, lambda layer, x: layer(x, training=training) if layer._call_has_training_arg
+                        else layer(x))
 
     def call(self, inputs, training=None):
         if not training:
             return self._run(inputs, training)
-        flat, weights = keras.tree.flatten(inputs), self.weights
-        state = [w for w in weights if not w.trainable]
+        flat = keras.tree.flatten(inputs)
+        # the state goes in as copies: torch assigns in place, and its checkpoint keeps the arguments;
+        # integer state (random seeds) is captured rather than passed, as nothing differentiates it
+        values = {id(v): v.value if v.trainable else ops.copy(v.value) for v in self.variables}
+        passed = [v for v in self.variables if "int" not in str(v.dtype)]
+        fixed = [(v, values[id(v)]) for v in self.variables if "int" in str(v.dtype)]
+        state = [v for v in self.variables if not v.trainable]
 
-        def chain(*args):
-            # A pure function of its arguments: the weights' values come in, the updated state goes out
-            with keras.StatelessScope(state_mapping=list(zip(weights, args[len(flat):]))) as scope:
+        def group(*args):
+            # A pure function of its arguments: the variables' values come in, the updated state goes out
+            with keras.StatelessScope(state_mapping=[*zip(passed, args[len(flat):]), *fixed]) as scope:
                 y = self._run(keras.tree.pack_sequence_as(inputs, list(args[:len(flat)])), training=True)
-            return y, *(scope.get_current_value(w) for w in state)
+            return *keras.tree.flatten(y), *(scope.get_current_value(v) for v in state)
 
-        # the state goes in as copies: torch assigns in place, and its checkpoint keeps the arguments
-        y, *updated = keras.remat(chain)(*flat, *(w.value if w.trainable else ops.copy(w.value) for w in weights))
-        for w, value in zip(state, updated):
-            w.assign(value)
-        return y
+        results = keras.remat(group)(*flat, *(values[id(v)] for v in passed))
+        returned = len(self.returns) if self.returns else 1
+        for v, value in zip(state, results[returned:]):
+            v.assign(value)
+        return list(results[:returned]) if self.returns and len(self.returns) > 1 else results[0]
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "chain": [keras.saving.serialize_keras_object(c) for c in self.chain]}
+        return {**super().get_config(), "chain": [keras.saving.serialize_keras_object(c) for c in self.chain],
+                "wiring": self.wiring, "returns": self.returns}
+
+
+def planned_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """``model.layers`` with each recompute group's members in its place: one layer per planned node under the
+    plan's name, so weights match by name whether or not a model recomputes."""
+    return [member for layer in model.layers for member in (layer.chain if isinstance(layer, Recompute) else [layer])]

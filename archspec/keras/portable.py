@@ -168,10 +168,9 @@ def _highway(layer: HighwayMerge, inputs: list) -> Any:
 
 
 def _recompute(layer: Recompute, x: Any) -> Any:
-    """The chain's layers one after another: recomputation only saves memory while training."""
-    for member in layer.chain:
-        x = member(x)
-    return x
+    """The group's layers in its place, each in its own built-in form: recomputation only saves memory while
+    training, and the plain layers keep their names, so the file's weights load into either model."""
+    return layer.run(x, _call)
 
 
 REWRITES: dict[type, Callable[..., Any]] = {

@@ -21,7 +21,7 @@ class ModelStats:
 
 
 def _layer_macs(layer: keras.layers.Layer, input_shape: tuple) -> int:
-    """MACs of one layer applied to ``input_shape``; chains (``Recompute``) count their members, and layers
+    """MACs of one layer applied to ``input_shape``; recompute groups count their members, and layers
     that say their own (archspec's ``ChannelConv``, ``AttentionPool``) are asked."""
     if hasattr(layer, "macs"):
         return layer.macs(input_shape)
@@ -31,11 +31,8 @@ def _layer_macs(layer: keras.layers.Layer, input_shape: tuple) -> int:
         return h * w * cout * kh * kw * input_shape[-1] // layer.groups
     if isinstance(layer, keras.layers.Dense):
         return int(math.prod(layer.kernel.shape))
-    total = 0
-    for member in getattr(layer, "chain", ()):
-        total += _layer_macs(member, input_shape)
-        input_shape = member.compute_output_shape(input_shape)
-    return total
+    return sum(_layer_macs(member, shape) for member, shape in layer.members(input_shape)) if hasattr(
+        layer, "members") else 0
 
 
 def _calls(layer: keras.layers.Layer) -> int:

@@ -258,6 +258,12 @@ class _Stage(StrictModel):
 
     depth: PositiveInt = Field(description="Number of blocks in the stage.")
     stride: Stride = Field(1, description="Stride of the first block.")
+    memory_efficient: bool = Field(
+        False,
+        description="Gradient checkpointing (Chen et al. 2016): store only each block's inputs and outputs "
+        "while training and recompute what is inside in the backward pass, for about a third more compute. "
+        "Same outputs and gradients; same layer names, so weights load either way.",
+    )
 
     @property
     def ends_unnormalized(self) -> bool:
@@ -467,7 +473,8 @@ class DenseStage(_Stage):
         False,
         description="Recompute each layer's concatenation, BN, ReLU and first conv in the backward pass "
         "instead of storing them (Pleiss et al. 2017): training memory grows linearly with depth instead "
-        "of quadratically, for some extra time. Same outputs and gradients.",
+        "of quadratically, for some extra time. Same outputs and gradients; same layer names, so weights "
+        "load either way.",
     )
 
     @property

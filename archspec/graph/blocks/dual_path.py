@@ -15,25 +15,33 @@ from .residual import BranchConv
 
 
 def dual_path_stage(g: Graph, x: Tensor, stage: DualPathStage, name: str) -> Tensor:
-    res, inc = stage.residual_width, stage.increment
+    paths = None  # the residual and the dense path the previous block left
     for b in range(stage.depth):
-        prefix = f"{name}_block{b + 1}"
-        stride = stage.stride if b == 0 else 1
-        if b == 0:
-            with g.shortcut():
-                proj = g.conv(g.norm_act(x, f"{prefix}_0"), f"{prefix}_0", res + 2 * inc, 1, stride=stride)
-            resid, dense = _split(g, proj, res, f"{prefix}_0")
-        convs = [BranchConv(stage.width, 1), BranchConv(stage.inner_width, 3, stride, stage.groups),
-                 BranchConv(res + inc, 1)]
-        y = x
-        for i, conv in enumerate(convs, start=1):
-            y = g.conv(g.norm_act(y, f"{prefix}_{i}"), f"{prefix}_{i}", conv.filters, conv.kernel,
-                       stride=conv.stride, groups=conv.groups, normalized=i < len(convs))
-        y_res, y_dense = _split(g, y, res, f"{prefix}_3")
-        resid = g.add((resid, y_res), f"{prefix}_add")
-        dense = g.concat((dense, y_dense), f"{prefix}_concat")
-        x = g.concat((resid, dense), f"{prefix}_out")
+        block = f"{name}_block{b + 1}"
+        with g.recomputed(block if stage.memory_efficient else None):
+            x, paths = _block(g, x, paths, stage, stage.stride if b == 0 else 1, block)
     return x
+
+
+def _block(g: Graph, x: Tensor, paths: tuple[Tensor, Tensor] | None, stage: DualPathStage, stride: int,
+           prefix: str) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    """One block: the first projects ``x`` into both paths; each adds to the residual path and grows the
+    dense one, and returns their concatenation with the two paths."""
+    res, inc = stage.residual_width, stage.increment
+    if paths is None:
+        with g.shortcut():
+            proj = g.conv(g.norm_act(x, f"{prefix}_0"), f"{prefix}_0", res + 2 * inc, 1, stride=stride)
+        paths = _split(g, proj, res, f"{prefix}_0")
+    convs = [BranchConv(stage.width, 1), BranchConv(stage.inner_width, 3, stride, stage.groups),
+             BranchConv(res + inc, 1)]
+    y = x
+    for i, conv in enumerate(convs, start=1):
+        y = g.conv(g.norm_act(y, f"{prefix}_{i}"), f"{prefix}_{i}", conv.filters, conv.kernel,
+                   stride=conv.stride, groups=conv.groups, normalized=i < len(convs))
+    y_res, y_dense = _split(g, y, res, f"{prefix}_3")
+    resid = g.add((paths[0], y_res), f"{prefix}_add")
+    dense = g.concat((paths[1], y_dense), f"{prefix}_concat")
+    return g.concat((resid, dense), f"{prefix}_out"), (resid, dense)
 
 
 def _split(g: Graph, x: Tensor, at: int, prefix: str) -> tuple[Tensor, Tensor]:

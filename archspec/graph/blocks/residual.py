@@ -36,15 +36,16 @@ def plain_stage(g: Graph, x: Tensor, stage: PlainStage, name: str) -> Tensor:
         first_stride = 1
     for b in range(stage.depth):
         changes_shape = b == 0 and (first_stride > 1 or x.channels != stage.width)
-        if g.lesioned(f"{name}_block{b + 1}", removable=not changes_shape):
+        block = f"{name}_block{b + 1}"
+        if g.lesioned(block, removable=not changes_shape):
             continue  # lesion: the identity in place of the block
-        for i in range(stage.convs):
-            stride = first_stride if b == 0 and i == 0 else 1
-            prefix = f"{name}_block{b + 1}_{i + 1}"
-            if stage.norm:
-                x = g.conv_norm_act(x, prefix, stage.width, 3, stride=stride)
-            else:
-                x = g.act(g.conv(x, prefix, stage.width, 3, stride=stride), prefix)
+        with g.recomputed(block if stage.memory_efficient else None):
+            for i in range(stage.convs):
+                stride = first_stride if b == 0 and i == 0 else 1
+                if stage.norm:
+                    x = g.conv_norm_act(x, f"{block}_{i + 1}", stage.width, 3, stride=stride)
+                else:
+                    x = g.act(g.conv(x, f"{block}_{i + 1}", stage.width, 3, stride=stride), f"{block}_{i + 1}")
     return x
 
 
@@ -52,7 +53,9 @@ def residual_stage(g: Graph, x: Tensor, stage: ResidualStage, name: str) -> Tens
     strided = 0 if stage.downsample_at == "first" else stage.depth - 1
     for b in range(stage.depth):
         spatial = stage.spatial if stage.spatial and stage.spatial.applies_to(b + 1) else None
-        x = residual_block(g, x, stage, stage.stride if b == strided else 1, f"{name}_block{b + 1}", spatial)
+        block = f"{name}_block{b + 1}"
+        with g.recomputed(block if stage.memory_efficient else None):
+            x = residual_block(g, x, stage, stage.stride if b == strided else 1, block, spatial)
     return x
 
 

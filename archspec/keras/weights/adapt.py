@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
+from ..layers import planned_layers
+
 
 def is_head(layer: keras.layers.Layer) -> bool:
     """Whether ``layer`` belongs to the head: archspec's dense layers all do (the classifier, VGG's hidden
@@ -20,7 +22,7 @@ def is_head(layer: keras.layers.Layer) -> bool:
 
 def first_conv(model: keras.Model) -> keras.layers.Layer | None:
     """The convolution that reads the image: the first one in the model, which every stem opens with."""
-    return next((layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)), None)
+    return next((layer for layer in planned_layers(model) if isinstance(layer, keras.layers.Conv2D)), None)
 
 
 def adapt_channels(kernel: np.ndarray, channels: int, axis: int) -> np.ndarray:

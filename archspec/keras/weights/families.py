@@ -16,6 +16,8 @@ from typing import Callable
 
 import keras
 
+from ..layers import planned_layers
+
 Rule = tuple[str, Callable[[re.Match], str]]
 
 
@@ -37,7 +39,7 @@ def _by_rules(rules: list[Rule | None]) -> Callable[[keras.Model], dict[str, str
 
     def modules(model: keras.Model) -> dict[str, str]:
         found = {}
-        for layer in model.layers:
+        for layer in planned_layers(model):
             for pattern, make in compiled:
                 match = pattern.fullmatch(layer.name)
                 if layer.weights and match:
@@ -64,7 +66,7 @@ def _resnet_modules(model: keras.Model) -> dict[str, str]:
     ResNet variants name their 3x3 replacements: Res2Net ``convs.i``/``bns.i``, ResNeSt ``conv2.{conv,bn0,fc1,
     bn1,fc2}``, and SKNet ``conv{k}.paths.p.{conv,bn}``, ``conv{k}.attn.{fc_reduce,bn,fc_select}`` with its
     other convs as ``conv{k}.{conv,bn}``."""
-    names = [layer.name for layer in model.layers]
+    names = [layer.name for layer in planned_layers(model)]
     avg_down = any(re.fullmatch(BLOCK + r"_0_pool", name) for name in names)
     stem_convs = sum(bool(re.fullmatch(r"conv1_\d_conv", name)) for name in names)
     shift = 1 if avg_down else 0
@@ -147,7 +149,7 @@ def _vgg_modules(model: keras.Model) -> dict[str, str]:
     max pool (padding is part of its convs), ``classifier.{0,3,6}`` are the Linear layers between
     ReLU and Dropout."""
     found, index, dense = {}, 0, 0
-    for layer in model.layers:
+    for layer in planned_layers(model):
         if isinstance(layer, keras.layers.Dense):
             found[layer.name] = f"classifier.{3 * dense}"
             dense += 1
@@ -163,7 +165,7 @@ def _dpn_modules(model: keras.Model) -> dict[str, str]:
     """timm's DPN: ``features.conv1_1`` stem, ``features.convS_B.{c1x1_a,c3x3_b,c1x1_c}`` with the
     projection ``c1x1_w_s1`` (stride 1) or ``c1x1_w_s2``, ``features.conv5_bn_ac`` and a 1x1-conv
     ``classifier``."""
-    strides = {layer.name: layer.strides for layer in model.layers if isinstance(layer, keras.layers.Conv2D)}
+    strides = {layer.name: layer.strides for layer in planned_layers(model) if isinstance(layer, keras.layers.Conv2D)}
     parts = {"1": "c1x1_a", "2": "c3x3_b", "3": "c1x1_c"}
 
     def unit(m: re.Match) -> str:
@@ -173,7 +175,7 @@ def _dpn_modules(model: keras.Model) -> dict[str, str]:
         stride = strides.get(f"conv{m['stage']}_block{m['block']}_0_conv", (1, 1))[0]
         return f"{block}.c1x1_w_s{stride}.{m['kind']}"
 
-    last = max((int(m[1]) for layer in model.layers if (m := re.match(r"conv(\d+)_block", layer.name))), default=5)
+    last = max((int(m[1]) for layer in planned_layers(model) if (m := re.match(r"conv(\d+)_block", layer.name))), default=5)
     return _by_rules([
         (r"conv1_(?P<kind>conv|bn)", lambda m: f"features.conv1_1.{m['kind']}"),
         (BLOCK + r"_(?P<k>[0-3])_(?P<kind>conv|bn)", unit),
@@ -208,7 +210,7 @@ def _regnet_modules(model: keras.Model) -> dict[str, str]:
         (r"conv1_(?P<kind>conv|bn)", lambda m: f"stem.{m['kind']}"),
         (BLOCK + r"_0_(?P<kind>conv|bn)", lambda m: f"{block(m)}.downsample.{m['kind']}"),
         (BLOCK + r"_(?P<k>[1-3])_(?P<kind>conv|bn)", lambda m: f"{block(m)}.conv{m['k']}.{m['kind']}"),
-        *_attention_rules([layer.name for layer in model.layers], lambda m: f"{block(m)}.se"),
+        *_attention_rules([layer.name for layer in planned_layers(model)], lambda m: f"{block(m)}.se"),
         (r"predictions", lambda m: "head.fc"),
     ])(model)
 
@@ -219,7 +221,7 @@ def _byobnet_modules(model: keras.Model) -> dict[str, str]:
     ``attn`` after the 3x3 or ``attn_last`` at the end, and a self-attention block's ``self_attn`` (BoTNet
     ``qkv``, ``pos_embed``; HaloNet ``q``, ``kv``, ``pos_embed``; lambda ``qkv``, ``norm_q``, ``norm_v``,
     ``conv_lambda``) and ``post_attn`` in the 3x3's place; the classifier ``head.fc``."""
-    names = [layer.name for layer in model.layers]
+    names = [layer.name for layer in planned_layers(model)]
     parts = {"0": "shortcut", "1": "conv1_1x1", "2": "conv2_kxk", "3": "conv3_1x1"}
     attention = next((m for name in names if (m := re.fullmatch(BLOCK + r"_(se|ese|eca|cbam|gc)_.*", name))), None)
     after_3x3 = bool(attention) and names.index(attention[0]) < names.index(

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 
 from ...spec.errors import SpecError
+from ..layers import planned_layers
 from .adapt import Adapted, adapt_channels, first_conv, head_reason, is_head, stem_note
 from .transfer import Loaded
 
@@ -27,7 +28,7 @@ def load_weights_by_name(model: keras.Model, path: str | Path, fresh_classifier:
     found = _layer_weights(path)
     stem = first_conv(model)
     fresh, filled, trained = [], {}, 0
-    for layer in model.layers:
+    for layer in planned_layers(model):
         if not layer.weights:
             continue
         mine = [tuple(w.shape) for w in layer.weights]
@@ -67,7 +68,7 @@ def _layer_weights(path: Path) -> dict[str, list[np.ndarray]]:
         from ..model_io import load_model
 
         source = load_model(path, compile=False)
-        return {layer.name: layer.get_weights() for layer in source.layers}
+        return {layer.name: layer.get_weights() for layer in planned_layers(source)}
     if path.name.endswith(".h5"):
         return _h5_weights(path)
     raise SpecError(f"cannot read weights from '{path}': expected a .h5 file (keras.applications' weights, "

@@ -21,7 +21,7 @@ from typing import Callable
 import keras
 import numpy as np
 
-from ..layers import HaloAttention, LambdaAttention, RelativeSelfAttention
+from ..layers import HaloAttention, LambdaAttention, RelativeSelfAttention, planned_layers
 from .adapt import Adapted, adapt_channels, first_conv, head_reason, is_head, stem_note
 from .families import Family, family_of
 from .tensors import open_tensors
@@ -118,7 +118,7 @@ def check_fit(model: keras.Model, shapes: dict[str, tuple[int, ...]], path: str 
                                f"(torchvision/timm ResNet, DenseNet, VGG, timm DPN, ResNetV2, RegNet)")
     needs = _needs(model, family, path, head_optional=True)
     file_names = {family.rename(name): name for name in shapes}
-    head = [layer for layer in model.layers if layer.weights and is_head(layer)]
+    head = [layer for layer in planned_layers(model) if layer.weights and is_head(layer)]
     fresh = [layer for layer in head if layer not in needs or (fresh_classifier and layer is model.layers[-1])
              or not all(need.name in file_names and need.accepts(shapes[file_names[need.name]])
                         for need in needs[layer])]
@@ -151,7 +151,7 @@ def _needs(model: keras.Model, family: Family, path: Path,
     modules = family.modules(model)
     needs = {}
     stem = first_conv(model)
-    for layer in model.layers:
+    for layer in planned_layers(model):
         if not layer.weights:
             continue
         if layer.name not in modules and head_optional and is_head(layer):
