@@ -22,7 +22,7 @@ def dual_path_stage(g: Graph, x: Tensor, stage: DualPathStage, name: str) -> Ten
         if b == 0:
             with g.shortcut():
                 proj = g.conv(g.norm_act(x, f"{prefix}_0"), f"{prefix}_0", res + 2 * inc, 1, stride=stride)
-            resid, dense = _split(g, proj, res, f"{prefix}_0")
+                resid, dense = _split(g, proj, res, f"{prefix}_0")
         convs = [BranchConv(stage.width, 1), BranchConv(stage.inner_width, 3, stride, stage.groups),
                  BranchConv(res + inc, 1)]
         y = x
