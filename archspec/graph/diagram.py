@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..spec.errors import RunError
 from .ir import Branch, Graph, Node
@@ -48,6 +49,14 @@ def default_block(graph: Graph) -> str:
     if not names:
         raise RunError("this network has no blocks (layers named conv{n}_block{m}_...) to draw")
     return next((name for name in names if name.startswith("conv3_")), names[0])
+
+
+def _ranges(names: list[str]) -> str:
+    """``conv2_block1 to conv2_block3, conv3_block1 to conv3_block4``: a stage's blocks in one item."""
+    stages: dict[str, list[str]] = {}
+    for name in names:
+        stages.setdefault(name.split("_")[0], []).append(name)
+    return ", ".join(b[0] if len(b) == 1 else f"{b[0]} to {b[-1]}" for b in stages.values())
 
 
 def _what(n: Node) -> str:
@@ -98,7 +107,7 @@ def block_dot(graph: Graph, block: str, title: str) -> str:
     block's input and output as ovals, every line in the style of the path it belongs to."""
     nodes = [n for n in graph.nodes if n.name.startswith(f"{block}_")]
     if not nodes:
-        raise RunError(f"this network has no block {block!r}; its blocks are {', '.join(block_names(graph))}")
+        raise RunError(f"this network has no block {block!r}; its blocks are {_ranges(block_names(graph))}")
     inside = {n.name for n in nodes}
     shapes = {n.name: n.shape for n in graph.nodes}
     sources = list(dict.fromkeys(i for n in nodes for i in n.inputs if i not in inside))
@@ -143,11 +152,23 @@ def dot_version() -> str | None:
     return found.group(1) if found else "unknown"
 
 
-def render_svg(dot: str) -> str:
-    """``dot``'s SVG of a DOT text; a RunError naming what to install where Graphviz is missing."""
+def _need_dot() -> None:
     if shutil.which("dot") is None:
-        raise RunError(f"drawing a block needs Graphviz's dot, which is not on the PATH: {INSTALL}; "
-                       f"or write the DOT text alone to a .dot file")
+        raise RunError(f"drawing a block as .svg needs Graphviz's dot, which is not on the PATH: {INSTALL}; "
+                       f"or write its DOT text to a .dot file")
+
+
+def check_block_file(out: Path) -> None:
+    """Fail before planning if ``out`` cannot be drawn here: a .dot file needs nothing, an .svg needs ``dot``."""
+    if out.suffix not in (".svg", ".dot"):
+        raise RunError(f"'{out}': a block is drawn as .svg (by Graphviz) or written as its .dot text")
+    if out.suffix == ".svg":
+        _need_dot()
+
+
+def render_svg(dot: str) -> str:
+    """``dot``'s SVG of a DOT text."""
+    _need_dot()
     done = subprocess.run(["dot", "-Tsvg"], input=dot, capture_output=True, text=True, check=False)
     if done.returncode:
         raise RunError(f"Graphviz's dot failed: {done.stderr.strip()}")
