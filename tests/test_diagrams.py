@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -154,6 +155,14 @@ def test_without_graphviz_an_svg_is_refused_in_one_line_and_the_dot_text_still_w
     assert not list(tmp_path.iterdir())
     result = plot("se_resnet50", "--block", str(tmp_path / "se.dot"), env={"PATH": str(tmp_path)})
     assert result.exit_code == 0 and (tmp_path / "se.dot").read_text().startswith("digraph block {")
+
+
+def test_plot_block_imports_neither_keras_nor_tensorflow(tmp_path):
+    code = ("import sys; from archspec.cli import main; "
+            "main(['plot', 'se_resnet50', '--block', sys.argv[1]], standalone_mode=False); "
+            "assert 'keras' not in sys.modules and 'tensorflow' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "b.dot")], cwd=ROOT, check=True, timeout=120)
+    assert (tmp_path / "b.dot").read_text().startswith("digraph block {")
 
 
 @pytest.mark.parametrize("args, message", [

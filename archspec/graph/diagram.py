@@ -63,9 +63,9 @@ def _what(n: Node) -> str:
     """What a layer computes, in a few words: ``3x3 conv 128, /2, 32 groups``."""
     a = n.attrs
     if n.op == "conv":
-        extras = [f"/{a['stride']}"] * (a["stride"] > 1) + [f"{a['groups']} groups"] * (a["groups"] > 1)
-        extras += [f"dilation {a['dilation']}"] * (a["dilation"] > 1) + ["shared"] * bool(a["shares"])
-        return ", ".join([f"{a['kernel']}x{a['kernel']} conv {a['filters']}", *extras])
+        extras = {f"/{a['stride']}": a["stride"] > 1, f"{a['groups']} groups": a["groups"] > 1,
+                  f"dilation {a['dilation']}": a["dilation"] > 1, "shared": bool(a["shares"])}
+        return ", ".join([f"{a['kernel']}x{a['kernel']} conv {a['filters']}", *[e for e, on in extras.items() if on]])
     if n.op == "act":
         return a["kind"]
     if n.op in ("pool", "global_pool"):
@@ -102,15 +102,24 @@ def _legend(title: str, branches: list[Branch]) -> str:
             f'<B>{_quote(title)}</B></TD></TR><TR>{cells}</TR></TABLE>>')
 
 
+def _line(source: Branch | None, target: Node) -> Branch:
+    """The path a line belongs to: a gate's if either end is a gate's, else a shortcut's if either end is
+    a shortcut's or it runs from the block's input (``source`` None) straight into a merge, else the main path's."""
+    ends = (source, target.branch)
+    if "gate" in ends:
+        return "gate"
+    return "shortcut" if "shortcut" in ends or (source is None and target.op in MERGES) else "main"
+
+
 def block_dot(graph: Graph, block: str, title: str) -> str:
     """The layers named ``{block}_...`` as DOT text: main-path layers kept in one straight column, the
     block's input and output as ovals, every line in the style of the path it belongs to."""
     nodes = [n for n in graph.nodes if n.name.startswith(f"{block}_")]
     if not nodes:
         raise RunError(f"this network has no block {block!r}; its blocks are {_ranges(block_names(graph))}")
-    inside = {n.name for n in nodes}
+    branches = {n.name: n.branch for n in nodes}
     shapes = {n.name: n.shape for n in graph.nodes}
-    sources = list(dict.fromkeys(i for n in nodes for i in n.inputs if i not in inside))
+    sources = list(dict.fromkeys(i for n in nodes for i in n.inputs if i not in branches))
     lines = ["digraph block {",
              '  graph [rankdir=TB, nodesep=0.3, ranksep=0.28, fontname="Helvetica", fontsize=12, labelloc=t];',
              '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=11, margin="0.12,0.04"];',
@@ -125,12 +134,10 @@ def block_dot(graph: Graph, block: str, title: str) -> str:
         group = ", group=main" if n.branch == "main" else ""
         lines.append(f'  "{n.name}" [label={_label(_what(n), below)}, fillcolor="{s.fill}", color="{s.line}", '
                      f'style="rounded,filled,{s.dash}"{group}];')
-    drawn: set[Branch] = {n.branch for n in nodes}
+    drawn: set[Branch] = set(branches.values())
     for n in nodes:
         for i in n.inputs:
-            ends = [n.branch, "main" if i not in inside else next(m.branch for m in nodes if m.name == i)]
-            kind: Branch = ("gate" if "gate" in ends else "shortcut" if "shortcut" in ends
-                            else "shortcut" if i not in inside and n.op in MERGES else "main")
+            kind = _line(branches.get(i), n)
             drawn.add(kind)
             s = STYLES[kind]
             weight = 8 if kind == "main" else 1  # pulls the main path straight
@@ -144,7 +151,7 @@ def block_dot(graph: Graph, block: str, title: str) -> str:
 
 
 def dot_version() -> str | None:
-    """The version of Graphviz's ``dot`` on the PATH (``2.42.2``), or None where there is none."""
+    """The version of Graphviz's ``dot`` on the PATH (``2.43.0``), or None where there is none."""
     if shutil.which("dot") is None:
         return None
     done = subprocess.run(["dot", "-V"], capture_output=True, text=True, check=False)
