@@ -5,15 +5,16 @@
 
 Pages: the spec field reference (from the pydantic schema), the CLI reference (from the click
 commands), the zoo (from the zoo and its published figures) and one page per zoo family (from
-docs/families.yaml, the zoo, and a block of the family drawn from the graph IR the builder reads).
+docs/families.yaml, the zoo, and a block of the family drawn from the graph IR the builder reads: its DOT
+text and the SVG Graphviz draws from it, see ``pictures``).
 No TensorFlow is imported: the graph, schema and CLI are read as data. tests/test_docs.py runs --check.
 """
 
 from __future__ import annotations
 
 import argparse
-import html
 import json
+import re
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -26,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from archspec.cli import main as cli  # noqa: E402
 from archspec.graph.catalogue import list_zoo  # noqa: E402
-from archspec.graph.ir import Node  # noqa: E402
+from archspec.graph.diagram import INSTALL, block_dot, default_block, dot_version, render_svg  # noqa: E402
 from archspec.graph.load import load_spec  # noqa: E402
 from archspec.graph.plan import plan  # noqa: E402
 from archspec.spec.schema import json_schema  # noqa: E402
@@ -124,74 +125,24 @@ def zoo_page(entries: list) -> str:
 
 # ---- the families ------------------------------------------------------------------------------
 
-def block_nodes(entry: str) -> tuple[list[Node], str]:
-    """The nodes of the first block of the entry's second stage (else its first), as planned."""
+def family_block(entry: str) -> tuple[str, str]:
+    """The name and the DOT text of the entry's first block of its second stage (else its first)."""
     graph = plan(load_spec(entry))
-    for prefix in ("conv3_block1_", "conv2_block1_"):
-        nodes = [n for n in graph.nodes if n.name.startswith(prefix)]
-        if nodes:
-            return nodes, prefix
-    raise ValueError(f"{entry}: no block named conv2_block1_ or conv3_block1_")
+    block = default_block(graph)
+    return block, block_dot(graph, block, f"{entry}: {block}")
 
 
-def block_svg(nodes: list[Node], prefix: str) -> str:
-    """A layered drawing of the block: each layer below the layers it reads, shortcut layers shaded."""
-    names = {n.name for n in nodes}
-    level: dict[str, int] = {}
-    for n in nodes:
-        level[n.name] = 1 + max((level[i] for i in n.inputs if i in names), default=0)
-    rows: dict[int, list[Node]] = defaultdict(list)
-    for n in nodes:
-        rows[level[n.name]].append(n)
-    main_columns = max(sum(not n.on_shortcut for n in row) for row in rows.values())
-    columns = main_columns + any(n.on_shortcut for n in nodes)  # the shortcut's layers in a column of their own
-    width, height, gap_x, gap_y = 190, 34, 20, 22
-    place = {"input": (0.0, 0.0)}
-    for depth, row in rows.items():
-        branch = [n for n in row if not n.on_shortcut]
-        for i, n in enumerate(branch):
-            place[n.name] = (i * (width + gap_x), depth * (height + gap_y))
-        for n in row:
-            if n.on_shortcut:
-                place[n.name] = (main_columns * (width + gap_x), depth * (height + gap_y))
-    margin = 30  # on the left, where a connection that skips layers of its column runs
-    place = {name: (x + margin, y) for name, (x, y) in place.items()}
-    total_w = margin + columns * (width + gap_x) - gap_x + 2
-    total_h = (max(rows) + 1) * (height + gap_y)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{total_w}" height="{total_h}" '
-             f'font-family="sans-serif" font-size="11">']
-    for n in nodes:
-        for source in n.inputs:
-            sx, sy = place[source if source in names else "input"]
-            tx, ty = place[n.name]
-            if sx == tx and ty - sy > height + gap_y:  # skips layers drawn between: round them on the left
-                parts.append(f'<path d="M {sx} {sy + height / 2} C {sx - margin} {sy + height / 2}, {tx - margin} '
-                             f'{ty + height / 2}, {tx} {ty + height / 2}" fill="none" stroke="#888"/>')
-            else:  # down its own column, then across just above the layer it reaches
-                turn = ty - gap_y / 2 if sx != tx else sy + height
-                parts.append(f'<polyline points="{sx + width / 2},{sy + height} {sx + width / 2},{turn} '
-                             f'{tx + width / 2},{turn} {tx + width / 2},{ty}" fill="none" stroke="#888"/>')
-    boxes = [("input", "block input", "", False)] + [(n.name, n.name[len(prefix):], n.op, n.on_shortcut) for n in nodes]
-    for name, label, op, shortcut in boxes:
-        x, y = place[name]
-        fill = "#fde9c8" if shortcut else "#dbe8fb"
-        parts.append(f'<rect x="{x}" y="{y}" width="{width}" height="{height}" rx="5" fill="{fill}" stroke="#556"/>')
-        text = f"{label} ({op})" if op else label
-        parts.append(f'<text x="{x + width / 2}" y="{y + height / 2 + 4}" text-anchor="middle">{html.escape(text)}</text>')
-    parts.append("</svg>")
-    return "\n".join(parts) + "\n"
-
-
-def family_page(family: str, about: dict, entries: list) -> str:
-    nodes, prefix = block_nodes(about["block"])
+def family_page(family: str, about: dict, entries: list, block: str) -> str:
+    entry = about["block"]
     lines = [f"# {about['title']}", "", GENERATED.strip(), "", about["summary"], "",
              "**Papers**", "", *[f"- {paper}" for paper in about["papers"]], "",
              f"**Spec fields**: {about['fields']} ([reference](../reference/spec.md)).", "",
              "## A block, as planned", "",
-             f"The first block of the second stage of `{about['block']}`: the layers the builder turns into Keras "
-             f"layers one for one (`{prefix}...`; shortcut layers shaded). `archspec plot {about['block']}` draws "
-             f"the whole network.", "",
-             f"![{about['block']} block]({family}.svg)", "",
+             f"The first block of the second stage of `{entry}` (`{block}_...`): the layers the builder turns into "
+             f"Keras layers one for one, laid out by Graphviz, with the main path, the shortcut and any attention "
+             f"or gating branch each in its own style. `archspec plot {entry} --block FILE.svg` draws it "
+             f"(`--at` another block), `archspec plot {entry} --out FILE.svg` every layer of the network.", "",
+             f"![{entry} block]({family}.svg)", "",
              "## Zoo entries", "",
              "| name | input | params | GMACs | published error (%) | weights |", "|---|---:|---:|---:|---:|---|"]
     for e in entries:
@@ -201,6 +152,7 @@ def family_page(family: str, about: dict, entries: list) -> str:
 
 
 def pages() -> dict[Path, str]:
+    """Every generated page but the block pictures: those are drawn from the .dot pages (see ``pictures``)."""
     entries = list_zoo()
     families = yaml.safe_load((DOCS / "families.yaml").read_text())
     by_family: dict[str, list] = defaultdict(list)
@@ -212,23 +164,55 @@ def pages() -> dict[Path, str]:
     out = {DOCS / "reference" / "spec.md": spec_reference(), DOCS / "reference" / "cli.md": cli_reference(),
            DOCS / "zoo.md": zoo_page(entries)}
     for family, about in families.items():
-        out[DOCS / "families" / f"{family}.md"] = family_page(family, about, by_family[family])
-        out[DOCS / "families" / f"{family}.svg"] = block_svg(*block_nodes(about["block"]))
+        block, dot = family_block(about["block"])
+        out[DOCS / "families" / f"{family}.md"] = family_page(family, about, by_family[family], block)
+        out[DOCS / "families" / f"{family}.dot"] = dot
     return out
+
+
+def _drawn_by(svg: Path) -> str | None:
+    """The Graphviz version that wrote a checked-in SVG (it says so in a comment), None if none did."""
+    found = re.search(r"Generated by graphviz version (\S+)", svg.read_text()) if svg.exists() else None
+    return found.group(1) if found else None
+
+
+def pictures(dots: dict[Path, str], check: bool) -> tuple[dict[Path, str], list[Path]]:
+    """The SVG beside each .dot page, drawn by Graphviz; and those left out of a check.
+
+    The .dot pages are the pictures' source and are always compared. An SVG's bytes depend on the Graphviz
+    version, so a check redraws and compares it only with the version that drew the checked-in one; without
+    Graphviz, or with another version, it is left out (and named). Writing the pages needs Graphviz.
+    """
+    here = dot_version()
+    if here is None and not check:
+        raise SystemExit(f"drawing the block pictures needs Graphviz's dot: {INSTALL}")
+    svgs, left_out = {}, []
+    for path, dot in dots.items():
+        svg = path.with_suffix(".svg")
+        if here is None or (check and _drawn_by(svg) not in (here, None)):
+            left_out.append(svg)
+        else:
+            svgs[svg] = render_svg(dot)
+    return svgs, left_out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="Change nothing; exit 1 if a page is stale.")
     args = parser.parse_args()
+    texts = pages()
+    svgs, left_out = pictures({p: t for p, t in texts.items() if p.suffix == ".dot"}, args.check)
     stale = []
-    for path, text in pages().items():
+    for path, text in {**texts, **svgs}.items():
         if path.exists() and path.read_text() == text:
             continue
         stale.append(path.relative_to(ROOT))
         if not args.check:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
+    if left_out:
+        why = "Graphviz's dot is not installed" if dot_version() is None else "another Graphviz version drew them"
+        print(f"not compared: {len(left_out)} SVG(s), as {why} (their .dot sources were)", file=sys.stderr)
     if args.check and stale:
         print(f"stale generated docs: {', '.join(map(str, stale))}; run python scripts/gen_docs.py", file=sys.stderr)
         sys.exit(1)

@@ -94,7 +94,7 @@ def test_saved_model_loads_safely_with_identical_outputs(spec, tmp_path):
 
 def test_dual_path_block_splits_into_added_and_concatenated_paths():
     nodes = {n.name: n for n in plan(load_spec(TINY_DPN)).nodes}
-    assert nodes["conv2_block1_0_conv"].on_shortcut and nodes["conv2_block1_0_conv"].shape[-1] == 8 + 2 * 4
+    assert nodes["conv2_block1_0_conv"].branch == "shortcut" and nodes["conv2_block1_0_conv"].shape[-1] == 8 + 2 * 4
     assert nodes["conv2_block1_2_conv"].attrs["groups"] == 2
     assert nodes["conv2_block2_add"].inputs == ("conv2_block1_add", "conv2_block2_3_res")
     assert nodes["conv2_block2_concat"].inputs == ("conv2_block1_concat", "conv2_block2_3_dense")

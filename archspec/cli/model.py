@@ -8,13 +8,15 @@ from pathlib import Path
 import click
 
 from ..graph.complexity import complexity
+from ..graph.diagram import block_dot, check_block_file, default_block, render_svg
 from ..graph.guards import MAX_ACTIVATION_MB, MAX_PARAMS, Limits, check_size
 from ..graph.load import at_reference_size, load_spec
+from ..graph.plan import plan
 from ..graph.report import complexity_table
 from ..keras.quiet import import_keras
 from ..keras.weights.sources import check_named_or_file
 from ..spec.errors import RunError, SpecError
-from ..spec.schema import json_schema
+from ..spec.schema import ModelSpec, json_schema
 from ..train.curves import CURVES, is_run_folder
 from ..train.run_folder import RunFolder
 from ..utils.atomic import check_writable, write_text
@@ -186,13 +188,20 @@ def schema(out: Path | None) -> None:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="A spec: also draw every layer to this .png, .svg, .pdf or .dot (needs pydot and Graphviz). "
                    f"Runs: the figure's file, .png, .svg or .pdf [default: {CURVES}].")
+@click.option("--block", type=click.Path(dir_okay=False, path_type=Path),
+              help="A spec: also draw one block to this .svg (needs Graphviz's dot), or write its DOT text to a .dot.")
+@click.option("--at", metavar="BLOCK", help="The block --block draws, e.g. conv4_block2 [default: the first block "
+                                            "of the second stage].")
 @input_size_option
 @num_classes_option
-def plot(sources: tuple[str, ...], out: Path | None, input_size: int | None, num_classes: int | None) -> None:
+def plot(sources: tuple[str, ...], out: Path | None, block: Path | None, at: str | None, input_size: int | None,
+         num_classes: int | None) -> None:
     """Draw a spec's network, or the training curves of one or more runs.
 
     SPEC (a YAML file or zoo name): a stage diagram on the terminal, each part's blocks,
-    output shape and parameters, without TensorFlow; with --out its full layer graph.
+    output shape and parameters, without TensorFlow; with --out its full layer graph; with
+    --block one block laid out by Graphviz, its main path, shortcut and any attention or
+    gating branch each in its own style.
 
     RUN... (folders `archspec train` wrote): their loss and accuracy per epoch (training
     solid, validation dashed) and learning rate, one colour per run, on one figure. Each
@@ -201,9 +210,14 @@ def plot(sources: tuple[str, ...], out: Path | None, input_size: int | None, num
     \b
     Examples:
       archspec plot cifar_resnet20
+      archspec plot se_resnet50 --block se_block.svg
       archspec plot runs/cifar_plain20 runs/cifar_plain56 --out plain.png
     """
+    if at and not block:
+        raise Failure("--at names the block --block draws: add --block FILE.svg")
     if is_run_folder(Path(sources[0])):
+        if block:
+            raise Failure("--block draws a spec's block, and run folders have none: pass a spec")
         _plot_runs([Path(source) for source in sources], out or Path(CURVES))
         return
     if len(sources) > 1:
@@ -216,6 +230,8 @@ def plot(sources: tuple[str, ...], out: Path | None, input_size: int | None, num
         overrides = resized(spec, input_size, num_classes)
         loaded = load_spec(load_spec(spec), overrides=overrides)
         click.echo(stage_diagram(loaded))
+        if block:
+            _draw_block(loaded, at, block)
         if out is None:
             return
         check_graph_tools(out)
@@ -225,6 +241,19 @@ def plot(sources: tuple[str, ...], out: Path | None, input_size: int | None, num
         draw_graph(build_model(loaded), out)
     except RUN_ERRORS as error:
         raise fail(error) from error
+    click.echo(f"wrote {out}")
+
+
+def _draw_block(spec: ModelSpec, at: str | None, out: Path) -> None:
+    """The block ``at`` (else the default one) of the planned ``spec`` as ``out``, an .svg or .dot."""
+    check_block_file(out)
+    graph = plan(spec)
+    name = at or default_block(graph)
+    dot = block_dot(graph, name, f"{spec.name}: {name}")
+    try:
+        write_text(out, render_svg(dot) if out.suffix == ".svg" else dot)
+    except OSError as error:
+        raise cannot_write(out, error) from error
     click.echo(f"wrote {out}")
 
 

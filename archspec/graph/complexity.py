@@ -63,7 +63,7 @@ def graph_complexity(graph: Graph) -> Complexity:
         total_params=sum(p.total_params for p in parts),
         macs=sum(p.macs for p in parts),
         layers=sum(1 for n in graph.nodes if not n.attrs.get("shares")),  # a shared layer is one Keras layer
-        depth=sum(1 for n in graph.nodes if n.op in ("conv", "dense") and not n.on_shortcut),
+        depth=sum(1 for n in graph.nodes if n.op in ("conv", "dense") and n.branch == "main"),
         activations=sum(math.prod(n.shape) for n in graph.nodes),
         parts=parts,
     )

@@ -9,14 +9,15 @@ one network. Nothing here imports TensorFlow.
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Iterator, Literal
 
 from ..spec.errors import PlanError
 from ..spec.schema import Defaults
 
 Shape = tuple[int, ...]  # (height, width, channels) for maps, (channels,) for vectors
+Branch = Literal["main", "shortcut", "gate"]  # the path a node is on: see ``Graph.shortcut`` and ``Graph.gate``
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class Node:
     params: int = 0  # trainable weights
     state: int = 0  # non-trainable weights (batch-norm moving statistics)
     macs: int = 0
-    on_shortcut: bool = False
+    branch: Branch = "main"
     recompute: str | None = None  # nodes sharing a group name are rematerialised together
 
 
@@ -71,7 +72,7 @@ class Graph:
     feature_maps: list[str] = field(default_factory=list)  # stem and stage outputs, in order (see ``pyramid``)
     outputs: dict[str, str] | None = None  # the model's named outputs (a backbone's pyramid); None: the last node
     any_size: bool = False  # planned at a reference size for a model that takes images of any size
-    _on_shortcut: bool = False
+    _branch: Branch = "main"
     _recompute: str | None = None
     _names: set[str] = field(default_factory=set)
 
@@ -86,13 +87,21 @@ class Graph:
             self.scope, self.path = saved
 
     @contextmanager
-    def shortcut(self) -> Iterator[None]:
-        """Mark nodes as off the main path (shortcuts, SE, gates): they do not count towards depth."""
-        saved, self._on_shortcut = self._on_shortcut, True
+    def _on(self, branch: Branch) -> Iterator[None]:
+        saved, self._branch = self._branch, branch
         try:
             yield
         finally:
-            self._on_shortcut = saved
+            self._branch = saved
+
+    def shortcut(self) -> AbstractContextManager[None]:
+        """Mark nodes as a shortcut's (a projection, a pool): off the main path, so they add no depth."""
+        return self._on("shortcut")
+
+    def gate(self) -> AbstractContextManager[None]:
+        """Mark nodes as computing an attention or gating weight (SE, ECA, CBAM, GC, SK, split attention,
+        a highway gate): off the main path like a shortcut's, and drawn as a branch of their own."""
+        return self._on("gate")
 
     @contextmanager
     def recomputed(self, group: str | None) -> Iterator[None]:
@@ -158,7 +167,7 @@ class Graph:
         counts = {k: kw.pop(k) for k in ("params", "state", "macs") if k in kw}
         self.nodes.append(
             Node(name, op, tuple(t.node for t in inputs), shape, kw, self.scope,
-                 on_shortcut=self._on_shortcut, recompute=self._recompute, **counts)
+                 branch=self._branch, recompute=self._recompute, **counts)
         )
         return Tensor(name, shape)
 

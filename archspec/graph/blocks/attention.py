@@ -3,7 +3,7 @@
 Each reads the branch map ``y`` and returns it re-weighted, with the layers and names of timm's
 modules (``se``: SEModule, ``ese``: EffectiveSEModule, ``eca``: EcaModule, ``cbam``: CbamModule,
 ``gc``/``gca``: GlobalContext scaling or adding), so their weights map one to one. The layers that
-compute a gate are off the main path (``g.shortcut``): an attention module adds no depth.
+compute a gate are off the main path (``g.gate``): an attention module adds no depth.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def attend(g: Graph, y: Tensor, attention: Attention, block_input: int, name: st
 
 def _squeeze_excite(g: Graph, y: Tensor, a: Attention, block_input: int, name: str) -> Tensor:
     """Hu et al. 2018: average pool to a 1x1 map, 1x1 conv down, ReLU, 1x1 conv up, sigmoid, scale."""
-    with g.shortcut():
+    with g.gate():
         s = g.global_pool(y, f"{name}_se_squeeze", "avg", keepdims=True)
         hidden = a.hidden(y.channels, block_input)
         s = g.act(g.conv(s, f"{name}_se_reduce", hidden, 1, bias=a.bias), f"{name}_se_reduce")
@@ -33,7 +33,7 @@ def _squeeze_excite(g: Graph, y: Tensor, a: Attention, block_input: int, name: s
 
 def _effective_se(g: Graph, y: Tensor, a: Attention, block_input: int, name: str) -> Tensor:
     """Lee & Park 2020 (CenterMask): average pool, one biased 1x1 conv keeping the channels, hard sigmoid."""
-    with g.shortcut():
+    with g.gate():
         s = g.global_pool(y, f"{name}_ese_squeeze", "avg", keepdims=True)
         s = g.conv(s, f"{name}_ese", y.channels, 1, bias=True)
         s = g.act(s, name=f"{name}_ese_gate", kind="hard_sigmoid")
@@ -42,7 +42,7 @@ def _effective_se(g: Graph, y: Tensor, a: Attention, block_input: int, name: str
 
 def _efficient_channel(g: Graph, y: Tensor, a: Attention, block_input: int, name: str) -> Tensor:
     """Wang et al. 2020: average pool, a 1D conv across neighbouring channels (no bias), sigmoid."""
-    with g.shortcut():
+    with g.gate():
         s = g.global_pool(y, f"{name}_eca_squeeze", "avg", keepdims=True)
         s = g.channel_conv(s, f"{name}_eca_conv", a.eca_kernel(y.channels))
         s = g.act(s, name=f"{name}_eca_gate", kind="sigmoid")
@@ -53,7 +53,7 @@ def _cbam(g: Graph, y: Tensor, a: Attention, block_input: int, name: str) -> Ten
     """Woo et al. 2018: channel attention (one MLP applied to the average and the max pool, summed,
     sigmoid), then spatial attention (a conv and BN over each position's channel mean and max, sigmoid)."""
     hidden = a.hidden(y.channels, block_input)
-    with g.shortcut():
+    with g.gate():
         pooled = []
         fc1 = fc2 = None
         for kind in ("avg", "max"):
@@ -69,7 +69,7 @@ def _cbam(g: Graph, y: Tensor, a: Attention, block_input: int, name: str) -> Ten
                      kind="sigmoid")
     y = g.multiply(y, gate, f"{name}_cbam_channel_scale")
     assert a.kernel is not None  # cbam's default (7) is filled in
-    with g.shortcut():
+    with g.gate():
         s = g.channel_pool(y, f"{name}_cbam_pools")
         s = g.conv_norm(s, f"{name}_cbam_spatial", 1, a.kernel)
         s = g.act(s, name=f"{name}_cbam_spatial_gate", kind="sigmoid")
@@ -79,7 +79,7 @@ def _cbam(g: Graph, y: Tensor, a: Attention, block_input: int, name: str) -> Ten
 def _global_context(g: Graph, y: Tensor, a: Attention, block_input: int, name: str) -> Tensor:
     """Cao et al. 2019: pool the positions weighted by a softmax of a 1x1 conv's logits, transform the
     context (1x1 conv, LayerNorm, ReLU, 1x1 conv), then scale by its sigmoid (gc) or add it (gca)."""
-    with g.shortcut():
+    with g.gate():
         logits = g.conv(y, f"{name}_gc_attn", 1, 1, bias=True)
         c = g.attention_pool(y, logits, f"{name}_gc_pool")
         c = g.conv(c, f"{name}_gc_fc1", a.hidden(y.channels, block_input), 1, bias=True)

@@ -31,7 +31,7 @@ def _block(g: Graph, x: Tensor, paths: tuple[Tensor, Tensor] | None, stage: Dual
     if paths is None:
         with g.shortcut():
             proj = g.conv(g.norm_act(x, f"{prefix}_0"), f"{prefix}_0", res + 2 * inc, 1, stride=stride)
-        paths = _split(g, proj, res, f"{prefix}_0")
+            paths = _split(g, proj, res, f"{prefix}_0")
     convs = [BranchConv(stage.width, 1), BranchConv(stage.inner_width, 3, stride, stage.groups),
              BranchConv(res + inc, 1)]
     y = x

@@ -45,7 +45,7 @@ def merge(g: Graph, shortcut: Tensor, branch: Tensor, *, pre: Tensor, stage: Res
     output is T * branch + (1 - T) * shortcut.
     """
     if stage.shortcut == "highway":
-        with g.shortcut():
+        with g.gate():
             gate = g.conv(pre, f"{block}_0_gate", branch.channels, 1, stride=stride, bias=True,
                           bias_init=stage.gate_bias)
             gate = g.act(gate, name=f"{block}_0_gate_sigmoid", kind="sigmoid")

@@ -49,7 +49,7 @@ def _selective_kernel(g: Graph, y: Tensor, s: Spatial, filters: int, stride: int
         x = g.slice(y, f"{prefix}_path{k}_split", (k - 1) * share, k * share) if s.split_input else y
         paths.append(g.conv_norm_act(x, f"{prefix}_path{k}", filters, 3, stride=stride, groups=min(filters, groups),
                                      dilation=k))
-    with g.shortcut():
+    with g.gate():
         fused = g.global_pool(g.add(tuple(paths), f"{prefix}_sk_sum"), f"{prefix}_sk_squeeze", "avg", keepdims=True)
         fused = g.conv_norm_act(fused, f"{prefix}_sk_reduce", make_divisible(filters * s.ratio, s.divisor), 1)
         logits = g.conv(fused, f"{prefix}_sk_select", filters * s.paths, 1, bias=False)
@@ -66,7 +66,7 @@ def _split_attention(g: Graph, y: Tensor, s: Spatial, filters: int, stride: int,
     assert s.radix is not None and s.ratio is not None and s.divisor is not None  # filled in for splat
     conv_stride = 1 if s.avd else stride
     x = g.conv_norm_act(y, prefix, filters * s.radix, 3, stride=conv_stride, groups=groups * s.radix)
-    with g.shortcut():
+    with g.gate():
         radices = [g.slice(x, f"{prefix}_radix{r + 1}", r * filters, (r + 1) * filters) for r in range(s.radix)]
         total = g.add(tuple(radices), f"{prefix}_radix_sum") if s.radix > 1 else x
         hidden = make_divisible(y.channels * s.radix * s.ratio, s.divisor, min_value=s.min_width)
