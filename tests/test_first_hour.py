@@ -190,3 +190,4 @@ def test_train_refuses_broken_images_before_training_and_skips_them_when_asked(p
     assert skipped.stderr.startswith("skipped 2 of the 22 images of folder:")
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["train_images"] + metrics["val_images"] == 20  # the broken two left out, every good one kept
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["skip_broken"] is True  # a resumed run knows
