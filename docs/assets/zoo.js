@@ -64,7 +64,7 @@
       if (family.value) state.set("family", family.value);
       if (source.value) state.set("source", source.value);
       const search = state.toString();
-      history.replaceState(null, "", search ? `?${search}` : location.pathname);
+      history.replaceState(null, "", (search ? `?${search}` : location.pathname) + location.hash);
     };
     [query, family, source].forEach((box) => box.addEventListener("input", filter));
     filter();
