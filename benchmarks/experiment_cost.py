@@ -64,7 +64,7 @@ def main() -> None:
              f"benchmarks/gpu_results.md). Nets of under {SMALL:.0%} of its MACs per image (the CIFAR nets) keep a "
              f"GPU less busy, so their hours are lower bounds (>=); "
              f"ImageNet runs also need an input pipeline that keeps up (see the data section).", "",
-             "| experiment | recipe | nets | training images | training PMACs | "
+             "| experiment | training | nets | training images | training PMACs | "
              + " | ".join(f"GPU hours, {policy}" for policy in rates) + " |",
              "|---|---|---:|---:|---:|" + "---:|" * len(rates)]
     for name, (recipe, dataset, chosen) in experiments().items():
@@ -74,7 +74,7 @@ def main() -> None:
         macs = sum(3 * m * images for m in per_image)
         hours = [macs / (3 * reference_macs * rate) / 3600 for rate in rates.values()]
         bound = ">= " if max(per_image) < SMALL * reference_macs else "~"
-        lines.append(f"| `reproduce {name} --recipe {recipe}` | {recipe} ({epochs} epochs of {dataset}) | "
+        lines.append(f"| `reproduce {name} --recipe {recipe}` | {epochs} epochs of {dataset} | "
                      f"{len(chosen)} | {images * len(chosen):,} | {macs / 1e15:,.0f} | "
                      + " | ".join(f"{bound}{h:,.1f}" for h in hours) + " |")
     RESULTS.write_text("\n".join(lines) + "\n")

@@ -107,17 +107,19 @@ def _sources(name: str) -> str:
 
 
 def zoo_page(entries: list) -> str:
-    lines = ["# Zoo", "", GENERATED.strip(), "",
+    lines = ["---", "hide: [toc]  # the table needs the contents bar's width at 1280 px", "---", "", "# Zoo", "", GENERATED.strip(), "",
              "Every entry with its figures computed from the spec beside the published ones "
              "(`archspec/zoo/reference.yaml`, each with its source), and the published weights it loads "
              "(`--weights SOURCE:TAG`; see [weights](guides/weights.md)). `archspec zoo show NAME` prints one "
-             "entry's spec and figures per stage.", "",
+             "entry's spec and figures per stage. Click a column's header to sort by it.", "",
+             '<div class="zoo-filter"></div>', "",
              "| name | family | input | params | GMACs | published error (%) | reference | weights |",
              "|---|---|---:|---:|---:|---:|---|---|"]
     for e in entries:
         p = e.published
         error = f"{p.error:.2f}" if p and p.error is not None else ""
-        reference = (p.source or p.protocol or "") if p else ""
+        # a break opportunity inside dotted names (keras.applications.DenseNet121), so that they wrap
+        reference = re.sub(r"(?<=[a-z])\.(?=[A-Za-z])", ".<wbr>", (p.source or p.protocol or "") if p else "")
         lines.append(f"| {e.name} | [{e.family}](families/{e.family}.md) | {e.input_size} | {e.params:,} | "
                      f"{e.macs / 1e9:.3f} | {error} | {reference} | {_sources(e.name)} |")
     return "\n".join(lines) + "\n"

@@ -167,6 +167,19 @@ def test_data_check_lists_every_broken_image(photos):
     assert result.exit_code == 0 and result.stdout == f"all 20 images of folder:{photos} decode whole\n"
 
 
+@pytest.mark.parametrize("source", ["digits", "tfds:beans", "tfrecord:shards/train-*", "synthetic:8", "data.npz"])
+def test_data_check_says_in_a_line_that_other_sources_hold_no_files_to_check(source):
+    """Before opening the source: a tfds name is not downloaded, a missing file is not looked for."""
+    from archspec.cli.data import DECODED_ELSEWHERE
+    from archspec.train.data import SOURCE_KINDS
+
+    assert set(DECODED_ELSEWHERE) == set(SOURCE_KINDS) - {"folder"}  # every kind of source has its line
+    result = CliRunner().invoke(main, ["data", "check", source])
+    assert result.exit_code == 0 and len(result.stdout.splitlines()) == 1, result.output
+    assert result.stdout.startswith(f"{source}: nothing to check: its images are ")
+    assert "folder:PATH" in result.stdout
+
+
 def test_predict_names_a_file_that_is_no_image(photos, tmp_path):
     model = tmp_path / "net.keras"
     built = CliRunner().invoke(main, ["build", "cifar_resnet20", "--input-size", "8", "--save", str(model)])
@@ -190,3 +203,4 @@ def test_train_refuses_broken_images_before_training_and_skips_them_when_asked(p
     assert skipped.stderr.startswith("skipped 2 of the 22 images of folder:")
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["train_images"] + metrics["val_images"] == 20  # the broken two left out, every good one kept
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["skip_broken"] is True  # a resumed run knows

@@ -8,6 +8,17 @@ import click
 
 from .common import RUN_ERRORS, Failure, bar_progress, fail, needs_tensorflow, progressbar
 
+# What decodes the images of each source that is not a folder of image files (`data check` has none to read).
+DECODED_ELSEWHERE = {
+    "digits": "scikit-learn's arrays, decoded already",
+    "cifar10": "keras.datasets' arrays, decoded already",
+    "cifar100": "keras.datasets' arrays, decoded already",
+    "npz": "arrays, decoded already",
+    "tfds": "decoded by TensorFlow Datasets",
+    "tfrecord": "decoded by TensorFlow as the shards are read",
+    "synthetic": "random arrays",
+}
+
 
 @click.group()
 def data() -> None:
@@ -61,20 +72,24 @@ def check_command(source: str) -> None:
     format archspec does not read (it reads PNG, JPEG, GIF and BMP) or cannot be read is printed
     as `FILE: what is wrong`, and the command exits 1; it exits 0 when every image decodes.
     train and evaluate run the same check before their first step, and refuse such a folder
-    unless given --skip-broken.
+    unless given --skip-broken. Other sources hold no image files of their own to check: the
+    command says so in a line and exits 0.
 
     \b
     Example:
       archspec data check folder:photos/
     """
-    from ..train.data import open_data
+    from ..train.data import open_data, source_kind
     from ..train.sources.check import image_problems
 
+    kind, _ = source_kind(source)
+    if kind in DECODED_ELSEWHERE:  # said before opening it: a tfds name or an archive may need a download
+        click.echo(f"{source}: nothing to check: its images are {DECODED_ELSEWHERE[kind]}; data check decodes "
+                   f"the image files of a folder:PATH source")
+        return
     try:
         opened = open_data(source, validation_split=0.1, seed=0, synthetic_classes=2)
         files = [*opened.train.files, *opened.val.files]
-        if not files:
-            raise Failure(f"{source} holds no image files to check (data check reads a folder:PATH source)")
         found = image_problems(files, bar_progress)
     except RUN_ERRORS as error:
         raise fail(error) from error

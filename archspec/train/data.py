@@ -49,33 +49,41 @@ SOURCES = ("digits, cifar10, cifar100, folder:PATH, npz:PATH, tfrecord:GLOB[,VAL
            "or synthetic[:N]")
 
 
+def source_kind(source: str) -> tuple[str, str]:
+    """The kind of ``source`` (one of SOURCE_KINDS, or "" for none) and what follows it, from its text
+    alone: nothing is opened, so a command can tell what a source is before reading it."""
+    kind, _, arg = source.partition(":")
+    if (kind == "digits" or kind in ARCHIVES) and not arg or kind == "synthetic":
+        return kind, arg
+    if kind in ("folder", "npz", "tfrecord", "tfds") and arg:
+        return kind, arg
+    if not arg:  # a bare path
+        path = Path(source)
+        return "npz" if path.suffix == ".npz" else "folder" if path.is_dir() else "", source
+    return "", arg
+
+
 def open_data(source: str, *, validation_split: float, seed: int, synthetic_classes: int) -> Data:
     """Read and check ``source``, split it by ``seed``; ``synthetic_classes`` labels synthetic data."""
-    kind, _, arg = source.partition(":")
-    if kind == "digits" and not arg:
+    kind, arg = source_kind(source)
+    if kind == "digits":
         from sklearn.datasets import load_digits
 
         digits = load_digits()
         images, _ = pipeline_scale(digits.images[..., None] / 16.0, "scikit-learn's digits")
         return _split(source, "digits", images, digits.target, validation_split, seed, mirror_safe=False)
-    if kind in ARCHIVES and not arg:
+    if kind in ARCHIVES:
         return open_cifar(kind)
-    if kind == "tfrecord" and arg:
+    if kind == "tfrecord":
         return open_tfrecord(source, arg, validation_split=validation_split, seed=seed)
-    if kind == "tfds" and arg:
+    if kind == "tfds":
         return open_tfds(source, arg, validation_split=validation_split, seed=seed)
     if kind == "synthetic":
         count = _count(arg, source) if arg else SYNTHETIC_IMAGES
         val = max(1, round(count * validation_split))
         return Data(source, "synthetic", synthetic_classes, None,
                     Split(np.zeros(count - val, np.int32)), Split(np.zeros(val, np.int32)))
-    if kind in ("folder", "npz") and arg:
-        path = Path(arg)
-    elif not arg:  # a bare path
-        path = Path(source)
-        kind = "npz" if path.suffix == ".npz" else "folder" if path.is_dir() else ""
-    else:
-        kind = ""
+    path = Path(arg)
     if kind == "folder" and (path / "train").is_dir() and (path / "val").is_dir():  # ImageNet's layout
         files, labels, classes = _folder(path / "train")
         val_files, val_labels, _ = _folder(path / "val", classes)

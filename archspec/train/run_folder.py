@@ -1,6 +1,7 @@
 """A training run's folder: what it trains, which epochs are done, and its results.
 
-``run.json`` (the spec it trains, with its ``train:`` recipe) is written when the run
+``run.json`` (the spec it trains, with its ``train:`` recipe, and the options that change what it
+learns from: ``transfer``, ``skip_broken``) is written when the run
 starts, after every check has passed, so a folder holds started runs only; ``state.json``
 commits each finished epoch (its history row, the best epoch and the resume weights) and
 is renamed into place last, so whatever interrupts a run, the folder names a consistent

@@ -84,6 +84,8 @@ def train(spec: ModelSpec, options: RunOptions) -> dict[str, Any]:
     config = {"spec": spec.model_dump(mode="json")}
     if options.init_from or options.freeze:  # a resumed run must start from the same weights and freeze
         config["transfer"] = {"init_from": str(options.init_from or ""), "freeze": options.freeze}
+    if options.skip_broken:  # so that a resumed or repeated run knows it left a folder's broken images out
+        config["skip_broken"] = True
     folder = RunFolder(options.out)
     status = folder.check(config, options.overwrite)
     if status == "finished":
