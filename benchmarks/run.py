@@ -2,6 +2,7 @@
 
     python benchmarks/run.py [--repeats 5] [--quick]
     python benchmarks/run.py --include-only   # after another script below re-measured
+    python benchmarks/run.py --section checkpointing   # one section re-measured, the others kept
 
 Build times are measured in this process, interleaved with keras.applications (alternating
 who goes first, each build from a cleared Keras session, after a warm-up build of each).
@@ -25,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,18 +125,24 @@ def training_section(quick: bool) -> list[str]:
     return rows
 
 
-def densenet_section(quick: bool) -> list[str]:
-    s = Settings(batch_size=64, steps=2 if quick else 3)
-    plain, efficient = paired(("densenet_bc_100_k12", s),
-                              (str(ROOT / "benchmarks" / "densenet_bc_100_k12_efficient.yaml"), s))
-    return [
-        "Peak training memory of densenet_bc_100_k12 at batch 64, memory-efficient / plain "
-        "(target <= 0.6):", "", *HEADER, _row("densenet_bc_100_k12", plain),
-        _row("densenet_bc_100_k12, memory_efficient", efficient, plain), "",
-        f"Memory ratio **{efficient.peak_memory_mb / plain.peak_memory_mb:.2f}**; time overhead "
-        f"**{100 * (efficient.train_step_s / plain.train_step_s - 1):.0f}%** per training step "
-        "(the 1x1 conv is recomputed too; Pleiss et al. report 15-25% on GPU).", "",
-    ]
+CHECKPOINTED = [("densenet_bc_100_k12", 64, None), ("resnet152", 8, None), ("cifar_resnet1202", 64, None)]
+
+
+def checkpointing_section(quick: bool) -> list[str]:
+    """Peak training memory and step time, plain and with every stage ``memory_efficient`` (gradient
+    checkpointing), measured as a pair per entry."""
+    rows = ["Peak training memory with every stage `memory_efficient: true` / plain, at a fixed batch "
+            "(target for the dense blocks <= 0.6):", "", *HEADER]
+    notes = []
+    for name, batch, size in CHECKPOINTED:
+        s = Settings(batch_size=batch, steps=2 if quick else 3, input_size=size)
+        plain, efficient = paired((name, s), (name, replace(s, memory_efficient=True)))
+        rows += [_row(name, plain), _row(f"{name}, memory_efficient", efficient, plain)]
+        notes.append(f"- {name}: memory ratio **{efficient.peak_memory_mb / plain.peak_memory_mb:.2f}**, time "
+                     f"overhead **{100 * (efficient.train_step_s / plain.train_step_s - 1):.0f}%** per step")
+    return [*rows, "", *notes, "", "Only each block's inputs and outputs stay alive between the passes; what is "
+            "inside a block is recomputed in the backward pass (a dense layer's concatenation, norm and 1x1 conv, "
+            "Pleiss et al. 2017, who report 15-25% more time on GPU).", ""]
 
 
 def deepest_section() -> list[str]:
@@ -153,7 +161,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="Fewer repeats and steps (a smoke run).")
     parser.add_argument("--include-only", action="store_true",
                         help="Measure nothing: re-read the included files into RESULTS.md, keeping its own sections.")
+    parser.add_argument("--section", choices=sorted(SECTIONS),
+                        help="Measure one section and replace it in RESULTS.md, keeping the others.")
     args = parser.parse_args()
+    if args.section:
+        heading, measure = SECTIONS[args.section]
+        write(_replaced(RESULTS.read_text().split(INCLUDED_MARK)[0], heading, measure(args.quick)))
+        return
     if args.include_only:
         write([*RESULTS.read_text().split(INCLUDED_MARK)[0].rstrip().splitlines(), ""])
         return
@@ -168,10 +182,21 @@ def main() -> None:
         "", "## Build time: zoo entry / keras.applications building the same network", "",
         *build_section(repeats), "", *validate_section(), "",
         "## Training step and grouped convolutions (CPU)", "", *training_section(args.quick),
-        "## Memory-efficient DenseNet (CPU)", "", *densenet_section(args.quick),
+        "## Gradient checkpointing: memory_efficient stages (CPU)", "", *checkpointing_section(args.quick),
         "## The deepest zoo entries: how cost grows with depth (CPU)", "", *deepest_section(), "",
     ]
     write(lines)
+
+
+SECTIONS = {"checkpointing": ("## Gradient checkpointing: memory_efficient stages (CPU)", checkpointing_section)}
+
+
+def _replaced(text: str, heading: str, lines: list[str]) -> list[str]:
+    """RESULTS.md's own sections with the one under ``heading`` re-measured (appended if it is new)."""
+    parts = text.rstrip().split("\n## ")
+    section = "\n".join([heading.removeprefix("## "), "", *lines]).rstrip()
+    kept = [section if part.startswith(heading.removeprefix("## ")) else part for part in parts]
+    return "\n## ".join(kept if section in kept else [*kept, section]).splitlines() + [""]
 
 
 def write(measured: list[str]) -> None:

@@ -8,12 +8,15 @@ interpreter runs scripts/torch_reference.py, which writes the checkpoint and the
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import numpy as np
 import pytest
 
+from archspec.graph.load import load_spec
 from archspec.keras.build import build_model
+from archspec.spec.zoo import zoo_paths
 
 from .weights_helpers import SCRIPT, TORCH_PYTHON
 
@@ -35,3 +38,28 @@ def test_zoo_entry_gives_the_source_models_probabilities(name, tmp_path):
     got = model.predict(reference["images"].astype(np.float32), verbose=0)
     np.testing.assert_allclose(got, reference["probabilities"], atol=1e-4)
     np.testing.assert_allclose(np.log(got), np.log(reference["probabilities"]), atol=1e-3)  # the small ones too
+
+
+# Which of the libraries' own models start with a residual block's last norm at zero (timm's zero_init_last,
+# torchvision's zero_init_residual): any norm weight that is all zeros after a fresh, unseeded construction.
+ZEROED = r"""
+import json, sys, timm, torch, torchvision
+out = {}
+for library, name in (arg.split(":", 1) for arg in sys.argv[1:]):
+    model = timm.create_model(name) if library == "timm" else torchvision.models.get_model(name)
+    norms = [m.weight for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.affine]
+    out[f"{library}:{name}"] = any(bool((w == 0).all()) for w in norms)
+print(json.dumps(out))
+"""
+
+
+def test_entries_initialise_their_blocks_last_norm_as_their_source_does():
+    """``defaults.zero_init_last_norm`` of every sourced entry is what the source's own constructor does."""
+    specs = {name: load_spec(path) for name, path in zoo_paths().items()}
+    sourced = {name: f"{s.source.library}:{s.source.model}" for name, s in specs.items()
+               if s.source and s.source.library in ("timm", "torchvision")}
+    done = subprocess.run([TORCH_PYTHON, "-c", ZEROED, *sorted(set(sourced.values()))], capture_output=True,
+                          text=True, check=True)
+    zeroed = json.loads(done.stdout.splitlines()[-1])
+    wrong = {name: source for name, source in sourced.items() if specs[name].defaults.zero_init_last_norm != zeroed[source]}
+    assert not wrong, f"zero_init_last_norm differs from the source's initialisation: {wrong}"

@@ -40,6 +40,7 @@ class Settings:
     input_size: int | None = None
     native_grouped: bool = False  # Keras's Conv2D(groups=g) instead of GroupedConv2D
     train: bool = True
+    memory_efficient: bool = False  # every stage recomputes its blocks in the backward pass
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,9 @@ def _measure(source: str, settings: Settings, keras_application: str | None) -> 
     if settings.input_size:
         spec = load_spec(spec, overrides={"input_shape": (settings.input_size, settings.input_size,
                                                           spec.input_shape[2])})
+    if settings.memory_efficient:
+        spec = spec.model_copy(update={"stages": [stage.model_copy(update={"memory_efficient": True})
+                                                  for stage in spec.stages]})
     start = time.perf_counter()
     if keras_application:
         model = getattr(keras.applications, keras_application)(

@@ -88,7 +88,25 @@ def predict_files(model: keras.Model, files: list[Path], transform: Transform) -
     """Class probabilities, one row per file."""
     channels = model.input_shape[-1]
     batch = np.stack([read_image(path, transform, channels) for path in files])
-    return keras.ops.convert_to_numpy(model.predict(batch, verbose=0))
+    probabilities = keras.ops.convert_to_numpy(model.predict(batch, verbose=0))
+    if not np.isfinite(probabilities).all():
+        raise overflow_error(model, f"for '{files[int(np.argmin(np.isfinite(probabilities).all(axis=1)))]}'")
+    return probabilities
+
+
+def overflow_error(model: keras.Model, where: str) -> RunError:
+    """Outputs that are not numbers, in archspec's words: why a faithful initialisation can overflow and what helps.
+
+    At its source's initialisation a deep residual network adds every branch at full scale, and its batch norms
+    start at unit statistics, so in inference mode activations grow with depth (resnet101's last map reaches 1e6;
+    cifar_resnet1202's passes float32's range); training's batch statistics and learned scales keep them in range."""
+    half = "float16" in {layer.dtype_policy.compute_dtype for layer in model.layers}
+    return RunError(
+        f"the model's outputs overflow to inf or NaN {where} in inference mode. A deep network as its source "
+        f"initialises it adds every residual branch at full scale, so before training its activations can grow "
+        f"past the {'float16 range (65,504) of mixed_float16' if half else 'float range'}. Train it first, or "
+        f"initialise it with `defaults: {{zero_init_last_norm: true}}` so each block starts as the identity"
+        + ("; or use float32 or mixed_bfloat16" if half else ""))
 
 
 @dataclass(frozen=True)
@@ -156,6 +174,8 @@ def evaluate(model: keras.Model, data: Data, transform: Transform, batch_size: i
     try:
         for images, labels in progress(iter(dataset), total):
             probabilities = keras.ops.convert_to_numpy(model(np.asarray(images), training=False))
+            if not np.isfinite(probabilities).all():
+                raise overflow_error(model, f"on {data.source} after {seen:,} images")
             top = np.argsort(-probabilities, axis=1)[:, :5]
             labels = np.asarray(labels) if mapping is None else mapping[np.asarray(labels)]
             hits1 += int((top[:, 0] == labels).sum())

@@ -38,6 +38,7 @@ from ..utils.atomic import copy_file
 from .cluster import CLUSTER_TIMEOUT, Strategy, lost_worker, output_folder
 from .data import Data, check_fits, open_data, pipelines, steps_per_epoch, validation_images
 from .distribute import Placement, make_deterministic, placement
+from .inference import overflow_error
 from .preflight import check_transfer
 from .run_folder import RunFolder, State
 from .schedules import learning_rate
@@ -140,6 +141,8 @@ def train(spec: ModelSpec, options: RunOptions) -> dict[str, Any]:
         except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
                 tf.errors.CancelledError) as err:  # a peer worker died: TensorFlow aborted the collectives
             raise lost_worker(err, state.epochs, options.out) from None
+        if commit.overflowed:
+            raise overflow_error(model, f"in epoch {commit.diverged}'s validation (training's loss was finite)")
         if commit.diverged:
             kept = (f"{folder.last} and {folder.best} hold epochs {state.epochs} and {state.best_epoch}"
                     if state.epochs else "no epoch had finished, so there is no checkpoint")
@@ -271,6 +274,7 @@ class _Commit(keras.callbacks.Callback):
         super().__init__()
         self.folder, self.state = folder, state
         self.diverged: int | None = None
+        self.overflowed = False  # the training loss was finite, the validation in inference mode was not
         self._start = 0.0
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
@@ -279,7 +283,8 @@ class _Commit(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
         if not all(math.isfinite(float(v)) for v in logs.values()):
-            self.diverged = epoch + 1
+            self.diverged, self.overflowed = epoch + 1, math.isfinite(float(logs.get("loss", "nan")))
+            self.model.stop_training = True
             return
         row = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()},
                "seconds": round(time.perf_counter() - self._start, 3)}
