@@ -43,11 +43,11 @@ def test_every_kind_of_failed_start_leaves_no_run_folder(tmp_path):
         "npz scale": (["--data", f"npz:{tmp_path / 'bright.npz'}"], "values from 300 to 300"),
         "classes": (["--num-classes", "3"], "head has 3 classes but data digits has 10"),
         "spec": (["--config", str(tmp_path / "bad.yaml")], "unknown field"),
-        "init-from missing": (["--init-from", str(tmp_path / "no.keras")], "does not exist"),
+        "init-from missing": (["--init-from", str(tmp_path / "no.keras")], "no.keras': no such file"),
         "init-from widths": (["--init-from", str(wider)], "conv2_block1_1_conv"),
         "freeze past the stages": (["--init-from", str(wider), "--freeze", "3"], "cannot freeze up to stage 3"),
         "freeze without init-from": (["--freeze", "1"], "--freeze 1 keeps pre-trained stages fixed, so it needs "
-                                                         "--init-from"),
+                                                         "--weights or --init-from"),
     }
     for kind, (arguments, message) in failures.items():
         out = tmp_path / kind.replace(" ", "_")

@@ -109,7 +109,7 @@ def test_train_transfer_errors_are_one_paragraph(tmp_path):
     assert "cannot freeze up to stage 4: cifar_resnet20 has 3 stages" in past.output
     missing = CliRunner().invoke(main, ["train", "cifar_resnet20", "--init-from", str(tmp_path / "no.keras"),
                                         "--out", str(tmp_path / "b")])
-    assert missing.exit_code == 1 and "does not exist" in missing.output
+    assert missing.exit_code == 1 and "no such file" in missing.output
 
 
 def test_fine_tuning_starts_from_a_pytorch_checkpoint_with_a_fresh_classifier():
@@ -147,3 +147,21 @@ def test_train_init_from_takes_pth_files_and_refuses_another_architecture(tmp_pa
     error = wrong.output.splitlines()[-1]
     assert wrong.exit_code == 1 and "Traceback" not in wrong.output and error.startswith("error: ")
     assert "densenet.pth" in error and "DenseNet file" in error and not (tmp_path / "wrong").exists()
+
+
+def test_train_weights_keeps_a_classifier_that_fits_and_says_which_start_fresh(tmp_path):
+    """``--weights`` takes the file as build does: all of it where it fits, a fresh head where the classes differ."""
+    from .weights_helpers import FIXTURES
+
+    args = ["train", str(FIXTURES / "resnet_basic.yaml"), "--data", "synthetic:48", "--epochs", "1",
+            "--batch-size", "16", "--weights", str(FIXTURES / "resnet_basic.pth")]
+    same = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "same")])
+    assert same.exit_code == 0, same.output
+    line = next(line for line in same.output.splitlines() if line.startswith("initialised from"))
+    assert "classifier" not in line and "left at initialisation" not in line
+    other = CliRunner().invoke(main, [*args, "--num-classes", "3", "--out", str(tmp_path / "other")])
+    assert other.exit_code == 0, other.output
+    line = next(line for line in other.output.splitlines() if line.startswith("initialised from"))
+    assert "predictions left at initialisation" in line and "10 classes, the model's 3" in line
+    both = CliRunner().invoke(main, [*args, "--init-from", str(FIXTURES / "resnet_basic.pth")])
+    assert both.exit_code == 1 and "not both" in both.output and both.output.count("\n") == 1

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from ..graph.load import load_spec, load_training
-from ..spec.errors import SpecError
+from ..spec.errors import RunError, SpecError
 from ..spec.recipes import recipe_names, recipe_path
 from ..train.cluster import CLUSTER_TIMEOUT, multiworker_cluster
 from .common import (
@@ -61,22 +61,25 @@ from .common import (
                    "algorithms, no cuDNN autotuning.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder [default: runs/NAME].")
 @click.option("--overwrite", is_flag=True, help="Discard the run already in --out and start again.")
+@click.option("--weights", metavar="FILE|TAG",
+              help="Fine-tune: start from these weights, as build --weights takes them (a .keras or .h5 file by layer "
+                   "name, a PyTorch .pth or .safetensors file of a family archspec maps, or a published tag such as "
+                   "torchvision:IMAGENET1K_V2); a classifier that does not fit --num-classes starts fresh, said in "
+                   "one line. Without --lr at a tenth of the recipe's lr.")
 @click.option("--init-from", type=click.Path(dir_okay=False, path_type=Path),
-              help="Transfer learning: start from these weights with a fresh classifier, e.g. for a new "
-                   "--num-classes; without --lr at a tenth of the recipe's lr. A checkpoint .keras or a .h5 weights "
-                   "file (matched by layer name), or a PyTorch .pth or .safetensors file of a family archspec maps "
-                   "(as build --weights takes).")
-@click.option("--ema", is_flag=True, help="With --init-from: start from the checkpoint's EMA weights (timm's "
-                                          "state_dict_ema or model_ema).")
+              help="As --weights, but the classifier always starts fresh (transfer learning to new classes).")
+@click.option("--ema", is_flag=True, help="With --weights or --init-from: start from the checkpoint's EMA weights "
+                                          "(timm's state_dict_ema or model_ema).")
 @click.option("--freeze", type=click.IntRange(min=0), default=0, show_default=True,
-              help="With --init-from: keep the stem and stages 1..N fixed (0: train everything).")
+              help="With --weights or --init-from: keep the stem and stages 1..N fixed (0: train everything).")
 @skip_broken_option
 def train(spec: str, config: Path | None, recipe: str | None, data: str | None, epochs: int | None,
           batch_size: int | None,
           lr: float | None, seed: int | None, input_size: int | None, num_classes: int | None,
           mixed_precision: str | None, jit: bool | None, strategy: str, cluster_timeout: float, deterministic: bool,
           out: Path | None,
-          overwrite: bool, init_from: Path | None, ema: bool, freeze: int, skip_broken: bool) -> None:
+          overwrite: bool, weights: str | None, init_from: Path | None, ema: bool, freeze: int,
+          skip_broken: bool) -> None:
     """Train SPEC (a YAML file or zoo name) on a data set; rerun to resume.
 
     The recipe is the spec's train: section, a named --recipe, a --config file, then these flags; every
@@ -96,8 +99,10 @@ def train(spec: str, config: Path | None, recipe: str | None, data: str | None, 
       archspec train cifar_resnet20 --input-size 8 --epochs 20     # extends that run by 5 epochs
       archspec train cifar_resnet56 --data cifar10 --recipe he2015_cifar --mixed-precision float16
       archspec train my_net.yaml --data folder:photos/ --num-classes 5 --mixed-precision float16
+      archspec train resnet50 --weights torchvision:IMAGENET1K_V2 --data folder:photos/ --num-classes 5 \\
+        --input-size 224   # fine-tunes at a tenth of the lr, with a fresh 5-class head
       archspec train my_net.yaml --data npz:few.npz --num-classes 3 --init-from my_net.keras --freeze 2 \\
-        --out runs/few      # fine-tunes at a tenth of the lr
+        --out runs/few
       tensorboard --logdir runs/
       export TF_CONFIG='{"cluster": {"worker": ["host1:2222", "host2:2222"]}, "task": {"type": "worker", "index": 0}}'
       archspec train resnet50 --data folder:/shared/photos --num-classes 5 --strategy multiworker --out /shared/r50
@@ -110,7 +115,11 @@ def train(spec: str, config: Path | None, recipe: str | None, data: str | None, 
         loaded = load_training(spec, configs + ([config] if config else []), overrides)
         from ..train.preflight import check_transfer, fine_tuning
 
-        check_transfer(loaded, init_from, freeze, ema)
+        if weights and init_from:
+            raise RunError("give --weights (the file's classifier kept where it fits) or --init-from (a fresh "
+                           "classifier), not both")
+        start = weights or init_from
+        check_transfer(loaded, start, freeze, ema)
         from ..train.distribute import check_strategy
 
         check_strategy(strategy)  # torch: refused by name, whatever TF_CONFIG says
@@ -118,9 +127,9 @@ def train(spec: str, config: Path | None, recipe: str | None, data: str | None, 
             multiworker_cluster()  # a missing or malformed TF_CONFIG stops here, before TensorFlow starts
     except RUN_ERRORS as error:
         raise fail(error) from error
-    if init_from and lr is None:
+    if start and lr is None:
         loaded = fine_tuning(loaded)
-        click.echo(f"fine-tuning from {init_from} at lr {loaded.train.lr:g}, a tenth of the recipe's (--lr sets "
+        click.echo(f"fine-tuning from {start} at lr {loaded.train.lr:g}, a tenth of the recipe's (--lr sets "
                    f"another)")
     if strategy != "multiworker":  # a multi-worker strategy must start before TensorFlow's devices do
         needs_tensorflow("training")
@@ -129,7 +138,8 @@ def train(spec: str, config: Path | None, recipe: str | None, data: str | None, 
 
     options = RunOptions(out=out or Path("runs") / loaded.name, mixed_precision=mixed_precision, jit=jit,
                          strategy=strategy, cluster_timeout=cluster_timeout, deterministic=deterministic,
-                         overwrite=overwrite, log=click.echo, init_from=init_from, ema=ema, freeze=freeze,
+                         overwrite=overwrite, log=click.echo, init_from=start, keep_classifier=bool(weights), ema=ema,
+                         freeze=freeze,
                          warn=warn, skip_broken=skip_broken, progress=bar_progress)
     try:
         metrics = run_training(loaded, options)

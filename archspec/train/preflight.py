@@ -5,25 +5,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..keras.weights.sources import is_named
 from ..spec.errors import RunError
 from ..spec.schema import ModelSpec
 from ..spec.train_schema import TrainSpec
 
 
-def check_transfer(spec: ModelSpec, init_from: Path | None, freeze: int, ema: bool = False) -> None:
+def check_transfer(spec: ModelSpec, init_from: str | Path | None, freeze: int, ema: bool = False) -> None:
     """Refuse, before anything trains, a --freeze past the last stage, a --freeze or --ema without
-    --init-from, or an --init-from file that is missing."""
+    weights to start from, or weights that are neither a file nor a published tag."""
     if ema and init_from is None:
-        raise RunError("--ema starts from a checkpoint's EMA weights, so it needs --init-from CHECKPOINT")
+        raise RunError("--ema starts from a checkpoint's EMA weights, so it needs --weights or --init-from CHECKPOINT")
     if not 0 <= freeze <= len(spec.stages):
         raise RunError(f"cannot freeze up to stage {freeze}: {spec.name} has {len(spec.stages)} stages, so --freeze "
                        f"takes 0 (nothing frozen) to {len(spec.stages)} (the stem and every stage; only the head trains)")
     if freeze and init_from is None:
-        raise RunError(f"--freeze {freeze} keeps pre-trained stages fixed, so it needs --init-from CHECKPOINT: "
+        raise RunError(f"--freeze {freeze} keeps pre-trained stages fixed, so it needs --weights or --init-from CHECKPOINT: "
                        f"without one the frozen stages would keep their random initial weights")
-    if init_from is not None and not init_from.is_file():
-        raise RunError(f"--init-from '{init_from}' does not exist: give a checkpoint (.keras) or a "
-                       f"weights file: Keras's .h5, PyTorch's .pth or a .safetensors file")
+    if init_from is not None and not Path(init_from).is_file() and not is_named(init_from):
+        raise RunError(f"weights '{init_from}': no such file; give a checkpoint (.keras), a weights file (Keras's "
+                       f".h5, PyTorch's .pth or a .safetensors file) or a published tag (torchvision:IMAGENET1K_V2, "
+                       f"timm:a1_in1k; `archspec zoo show NAME` lists an entry's)")
 
 
 def fine_tuning(spec: ModelSpec) -> ModelSpec:

@@ -61,7 +61,8 @@ class RunOptions:
     overwrite: bool = False
     verbose: int | None = None  # Keras fit verbosity; None: a progress bar on a terminal, a line per epoch otherwise
     callbacks: tuple[Any, ...] = ()  # extra Keras callbacks, run after the run's own
-    init_from: Path | None = None  # transfer learning: start from these weights (by layer name), a fresh classifier
+    init_from: str | Path | None = None  # transfer learning: start from these weights (a file or a published tag)
+    keep_classifier: bool = False  # with init_from: the file's classifier where it fits the classes (--weights)
     # (the CLI lowers the lr to a tenth of the recipe's for it, unless --lr is given: see preflight.fine_tuning)
     ema: bool = False  # with init_from: the checkpoint's EMA weights
     freeze: int = 0  # keep the stem and the first ``freeze`` stages' weights fixed
@@ -84,7 +85,8 @@ def train(spec: ModelSpec, options: RunOptions) -> dict[str, Any]:
     check_transfer(spec, options.init_from, options.freeze, options.ema)
     config = {"spec": spec.model_dump(mode="json")}
     if options.init_from or options.freeze:  # a resumed run must start from the same weights and freeze
-        config["transfer"] = {"init_from": str(options.init_from or ""), "freeze": options.freeze}
+        config["transfer"] = {"init_from": str(options.init_from or ""), "freeze": options.freeze,
+                              **({"keep_classifier": True} if options.keep_classifier else {})}
     if options.skip_broken:  # so that a resumed or repeated run knows it left a folder's broken images out
         config["skip_broken"] = True
     folder = RunFolder(options.out)
@@ -100,7 +102,7 @@ def train(spec: ModelSpec, options: RunOptions) -> dict[str, Any]:
         with where.scope():
             model = build_model(spec)
             if options.init_from and not state.weights:
-                _init_from(model, spec, options.init_from, options.ema, options.log)
+                _init_from(model, spec, options)
             _freeze(spec, model, options.freeze)
             model.compile(optimizer=_optimizer(t), loss=_loss(spec, t),
                           metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
@@ -153,13 +155,16 @@ def train(spec: ModelSpec, options: RunOptions) -> dict[str, Any]:
         return metrics
 
 
-def _init_from(model: keras.Model, spec: ModelSpec, path: Path, ema: bool, log: Callable[[str], None]) -> None:
-    """Every layer but the classifier (``predictions``, left fresh for the new classes) from ``path``:
-    a Keras checkpoint or weights file by layer name, a PyTorch or safetensors file by its family's map."""
+def _init_from(model: keras.Model, spec: ModelSpec, options: RunOptions) -> None:
+    """Every layer from ``options.init_from`` (a Keras checkpoint or weights file by layer name, a PyTorch or
+    safetensors file by its family's map, or a published tag) but the classifier, left fresh for the new classes;
+    with ``keep_classifier`` the file's classifier too where it fits. Says in one line what started fresh."""
     from ..keras.weights.load import load_weights
 
-    filled = load_weights(model, spec, path, fresh_classifier=True, ema=ema)
-    log(f"initialised from {path} (all but the classifier {model.layers[-1].name!r}){filled.describe() if filled else ''}")
+    fresh = not options.keep_classifier
+    filled = load_weights(model, spec, options.init_from, fresh_classifier=fresh, ema=options.ema)
+    kept = f" (all but the classifier {model.layers[-1].name!r})" if fresh else ""
+    options.log(f"initialised from {options.init_from}{kept}{filled.describe() if filled else ''}")
 
 
 def _freeze(spec: ModelSpec, model: keras.Model, freeze: int) -> None:
