@@ -136,3 +136,11 @@ def test_source_weights_fill_a_memory_efficient_model(name):
     reference = np.load(FIXTURES / "reference.npz")
     got = model.predict(reference[f"{name}_images"].astype(np.float32), verbose=0)
     np.testing.assert_allclose(got, reference[f"{name}_probabilities"], atol=1e-4)
+
+
+def test_one_argument_makes_any_entry_memory_efficient():
+    """``build_model(..., memory_efficient=True)`` (``train --memory-efficient``): every stage, the same figures."""
+    model = build_model("cifar_resnet20", memory_efficient=True)
+    assert [layer.name for layer in model.layers if isinstance(layer, Recompute)] == [
+        f"conv{stage}_block{block}" for stage in (2, 3, 4) for block in (1, 2, 3)]
+    assert model_stats(model).params == complexity("cifar_resnet20").params

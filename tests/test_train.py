@@ -360,3 +360,11 @@ def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
     """)
     replicas, accuracy = result.stdout.split()
     assert replicas == "2" and 0 <= float(accuracy) <= 1
+
+
+def test_train_memory_efficient_recomputes_every_stage_and_records_it(tmp_path):
+    result = cli("train", "cifar_resnet20", "--input-size", "8", "--epochs", "1", "--data", "synthetic:64",
+                 "--batch-size", "32", "--memory-efficient", "--out", str(tmp_path / "run"))
+    assert result.exit_code == 0, result.output
+    spec = json.loads((tmp_path / "run" / "run.json").read_text())["spec"]
+    assert all(stage["memory_efficient"] for stage in spec["stages"])

@@ -63,11 +63,11 @@ skip_broken_option = click.option("--skip-broken", is_flag=True,
                                        "the data set; `archspec data check` lists them.")
 
 
-def resized(spec: str, input_size: int | None, num_classes: int | None) -> dict[str, Any]:
-    """--input-size and --num-classes as overrides of the spec named ``spec``."""
-    if input_size is None and num_classes is None:
+def resized(spec: str, input_size: int | None, num_classes: int | None, memory_efficient: bool = False) -> dict[str, Any]:
+    """--input-size, --num-classes and --memory-efficient as overrides of the spec named ``spec``."""
+    if input_size is None and num_classes is None and not memory_efficient:
         return {}
-    return load.resized(load.load_spec(spec), input_size, num_classes)
+    return load.resized(load.load_spec(spec), input_size, num_classes, memory_efficient)
 
 
 WEIGHTS_HELP = ("A torchvision/timm .pth or .safetensors file (read without PyTorch), keras.applications' .h5, a .h5 or "

@@ -63,11 +63,14 @@ def load_spec(source: ModelSpec | Mapping[str, Any] | str | Path, *,
 
 
 def resized(spec: ModelSpec, input_size: int | Literal["any"] | None = None,
-            num_classes: int | None = None) -> dict[str, Any]:
+            num_classes: int | None = None, memory_efficient: bool = False) -> dict[str, Any]:
     """``input_size`` (square, the spec's channels kept; "any": images of any size, keras-hub's
-    ``image_shape=(None, None, 3)``) and ``num_classes`` as overrides of ``spec``: what ``build_model``,
-    ``complexity`` and the commands' --input-size and --num-classes mean."""
+    ``image_shape=(None, None, 3)``), ``num_classes`` and ``memory_efficient`` (every stage recomputing its
+    blocks in the backward pass) as overrides of ``spec``: what ``build_model``, ``complexity`` and the
+    commands' --input-size, --num-classes and --memory-efficient mean."""
     overrides: dict[str, Any] = {}
+    if memory_efficient:
+        overrides["stages"] = [{**stage.model_dump(), "memory_efficient": True} for stage in spec.stages]
     if input_size is not None:
         side = None if input_size == "any" else input_size
         overrides["input_shape"] = (side, side, spec.input_shape[2])

@@ -32,7 +32,8 @@ def build_model(spec: Any, *, input_size: int | Literal["any"] | None = None, nu
                 weights_from: keras.Model | None = None, weights: str | Path | None = None,
                 features: bool = False, pooling: Literal["avg", "max"] | None = None, ema: bool = False,
                 include_top: bool = True, input_tensor: Any = None, input_shape: tuple | None = None,
-                classes: int | None = None, classifier_activation: str | None = SPEC) -> keras.Model:
+                classes: int | None = None, classifier_activation: str | None = SPEC,
+                memory_efficient: bool = False) -> keras.Model:
     """Compile a spec (object, path, zoo name or dict) into a ``keras.Model``.
 
     ``input_size`` replaces the input's height and width ("any": images of any size); ``num_classes`` the
@@ -67,6 +68,9 @@ def build_model(spec: Any, *, input_size: int | Literal["any"] | None = None, nu
     output is its last feature map (pooled with ``pooling``), ``input_shape`` (H, W, C; None sides for any
     size) and ``classes`` size the network, ``classifier_activation`` is the head's (None or "linear":
     logits), and ``input_tensor`` is the tensor the model is built on.
+
+    ``memory_efficient`` makes every stage recompute its blocks in the backward pass (gradient checkpointing,
+    timm's ``set_grad_checkpointing``): less training memory for more compute, the same function and layer names.
     """
     if classes is not None and num_classes is not None and classes != num_classes:
         raise SpecError(f"classes={classes} and num_classes={num_classes} both size the classifier; give one")
@@ -78,7 +82,7 @@ def build_model(spec: Any, *, input_size: int | Literal["any"] | None = None, nu
         raise SpecError(f"pooling={pooling!r} pools a backbone's last feature map; pass features=True too")
     loaded = load_spec(spec)
     features = features or backbone
-    changes = resized(loaded, input_size, num_classes or None)
+    changes = resized(loaded, input_size, num_classes or None, memory_efficient)
     changes.update(_applications_overrides(loaded, input_tensor, input_shape, classifier_activation))
     if features and loaded.head.pooling == "flatten":  # the head that needs a fixed size is not built
         changes["head"] = {**changes.get("head", loaded.head.model_dump()), "pooling": "avg"}

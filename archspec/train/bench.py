@@ -73,7 +73,7 @@ def _measure(source: str, settings: Settings, keras_application: str | None) -> 
     import keras
     import numpy as np
 
-    from ..graph.load import load_spec
+    from ..graph.load import load_spec, resized
     from ..keras.builder import build_spec
     from ..keras.devices import device_name, peak_memory
 
@@ -84,8 +84,7 @@ def _measure(source: str, settings: Settings, keras_application: str | None) -> 
         spec = load_spec(spec, overrides={"input_shape": (settings.input_size, settings.input_size,
                                                           spec.input_shape[2])})
     if settings.memory_efficient:
-        spec = spec.model_copy(update={"stages": [stage.model_copy(update={"memory_efficient": True})
-                                                  for stage in spec.stages]})
+        spec = load_spec(spec, overrides=resized(spec, memory_efficient=True))
     start = time.perf_counter()
     if keras_application:
         model = getattr(keras.applications, keras_application)(
