@@ -105,7 +105,8 @@ def overflow_error(model: keras.Model, where: str) -> RunError:
         f"the model's outputs overflow to inf or NaN {where} in inference mode. A deep network as its source "
         f"initialises it adds every residual branch at full scale, so before training its activations can grow "
         f"past the {'float16 range (65,504) of mixed_float16' if half else 'float range'}. Train it first, or "
-        f"initialise it with `defaults: {{zero_init_last_norm: true}}` so each block starts as the identity"
+        f"initialise it with `defaults: {{zero_init_last_norm: true}}` so each block whose branch ends in a norm "
+        f"starts as the identity"
         + ("; or use float32 or mixed_bfloat16" if half else ""))
 
 
