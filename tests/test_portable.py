@@ -9,8 +9,8 @@ import pytest
 
 from archspec import build_model
 from archspec.graph.load import load_spec
+from archspec.keras import layers
 from archspec.keras.export import portability
-from archspec.keras.layers import InputNormalization
 from archspec.keras.model_io import custom_layers, load_model, save_model
 from archspec.keras.outside import outputs_without_archspec
 from archspec.keras.portable import portable
@@ -88,9 +88,34 @@ def test_a_file_that_needs_archspec_names_its_layer_and_still_loads_in_archspec(
 ])
 def test_input_normalization_is_written_as_normalization_layers_that_compute_it_bit_for_bit(preset):
     inputs = keras.Input((4, 4, 3))
-    model = keras.Model(inputs, InputNormalization(**preset, name="pre")(inputs))
+    model = keras.Model(inputs, layers.InputNormalization(**preset, name="pre")(inputs))
     written = portable(model)
-    assert not any(isinstance(layer, InputNormalization) for layer in written.layers)
+    assert not any(isinstance(layer, layers.InputNormalization) for layer in written.layers)
     x = np.random.default_rng(0).uniform(0, 255, (8, 4, 4, 3)).astype(np.float32)
     x[0, 0, 0] = [0, 255, 128]
     np.testing.assert_array_equal(numpy(written(x)), numpy(model(x)))
+
+
+LAYERS = {  # custom layer: how to build it and its inputs' shapes (None: any height and width), as the builder uses it
+    "WeightedAdd": (lambda: layers.WeightedAdd(0.0), [(None, None, 8), (None, None, 8)]),
+    "ChannelPool": (layers.ChannelPool, [(None, None, 16)]),
+    "AttentionPool": (layers.AttentionPool, [(None, None, 16), (None, None, 1)]),
+    "RadixSelect radix 2": (lambda: layers.RadixSelect(2, 2), [(None, None, 16), (1, 1, 16)]),
+    "RadixSelect radix 4": (lambda: layers.RadixSelect(4, 1), [(None, None, 32), (1, 1, 32)]),
+    "RadixSelect radix 1": (lambda: layers.RadixSelect(1, 1), [(None, None, 8), (1, 1, 8)]),
+}
+
+
+@pytest.mark.parametrize("kind", LAYERS)
+def test_each_custom_layer_is_written_as_built_in_layers_that_compute_it(kind):
+    make, shapes = LAYERS[kind]
+    inputs = [keras.Input(shape) for shape in shapes]
+    model = keras.Model(inputs, make()(inputs if len(inputs) > 1 else inputs[0]))
+    rng = np.random.default_rng(0)
+    model.set_weights([rng.normal(0, 1, w.shape).astype(np.float32) for w in model.get_weights()])
+    written = portable(model)
+    assert not any(layer.__module__.startswith("archspec") for layer in written.layers), kind
+    for size in (5, 8):  # any height and width
+        x = [rng.normal(0, 3, (4, *(size if d is None else d for d in shape))).astype(np.float32) for shape in shapes]
+        difference = np.max(np.abs(numpy(written(x)) - numpy(model(x))))
+        assert difference <= TOLERANCE, (kind, difference)

@@ -16,16 +16,20 @@ import keras
 import numpy as np
 
 from .layers import (
+    AttentionPool,
     ChannelConv,
     ChannelPad,
+    ChannelPool,
     ChannelSlice,
     DropPath,
     GroupedConv2D,
     HighwayMerge,
     InputNormalization,
     LowestPadding2D,
+    RadixSelect,
     Recompute,
     StridedDilatedConv2D,
+    WeightedAdd,
 )
 
 # Activations whose outputs are never negative: a -inf padding after them is a zero padding for a max pool.
@@ -167,6 +171,61 @@ def _highway(layer: HighwayMerge, inputs: list) -> Any:
     return _like(layer, keras.layers.Add)([carry, gated])
 
 
+def _weighted_add(layer: WeightedAdd, inputs: list) -> Any:
+    """``shortcut + alpha * branch``: the branch times ``alpha`` in a 1x1 ``DepthwiseConv2D`` (Keras has no
+    layer holding one scalar weight), its kernel ``alpha`` on every channel, then an ``Add``."""
+    shortcut, branch = inputs
+    scale = _like(layer, keras.layers.DepthwiseConv2D, "_alpha", kernel_size=1, use_bias=False)
+    scaled = scale(branch)
+    scale.set_weights([np.full(scale.kernel.shape, keras.ops.convert_to_numpy(layer.alpha))])
+    return _like(layer, keras.layers.Add)([shortcut, scaled])
+
+
+def _channel_pool(layer: ChannelPool, x: Any) -> Any:
+    """CBAM's channel mean and max as pools over the channels: the map turned to (width, channels, height) so
+    that a (1, channels) pool reduces them at any height and width, then turned back."""
+    channels = x.shape[-1]
+    y = _like(layer, keras.layers.Permute, "_channels_inner", dims=(2, 3, 1))(x)
+    pooled = [_like(layer, pool, f"_{kind}", pool_size=(1, channels))(y)
+              for kind, pool in (("mean", keras.layers.AveragePooling2D), ("max", keras.layers.MaxPooling2D))]
+    y = _like(layer, keras.layers.Concatenate, "_stack", axis=2)(pooled)
+    return _like(layer, keras.layers.Permute, dims=(3, 1, 2))(y)
+
+
+def _attention_pool(layer: AttentionPool, inputs: list) -> Any:
+    """GC's pooling: the logits' softmax over the positions, and the positions' sum weighted by it as a ``Dot``
+    (positions flattened, which takes any height and width)."""
+    x, logits = inputs
+    channels = x.shape[-1]
+    weights = _like(layer, keras.layers.Reshape, "_logits", target_shape=(-1, 1))(logits)
+    weights = _like(layer, keras.layers.Softmax, "_softmax", axis=1)(weights)
+    positions = _like(layer, keras.layers.Reshape, "_positions", target_shape=(-1, channels))(x)
+    pooled = _like(layer, keras.layers.Dot, "_sum", axes=1)([positions, weights])
+    return _like(layer, keras.layers.Reshape, target_shape=(1, 1, channels))(pooled)
+
+
+def _radix_select(layer: RadixSelect, inputs: list) -> Any:
+    """The radix softmax on the 1x1 logits (reshaped to timm's (groups, radix, channels per group), then to
+    radix-major channels), a broadcast ``Multiply`` with ``x``, and the radix blocks cropped (channels first)
+    and added; radix 1: a sigmoid gate."""
+    x, logits = inputs
+    if layer.radix == 1:
+        gate = _like(layer, keras.layers.Activation, "_sigmoid", activation="sigmoid")(logits)
+        return _like(layer, keras.layers.Multiply)([x, gate])
+    radix, groups, width = layer.radix, layer.groups, x.shape[-1]
+    channels = width // radix
+    y = _like(layer, keras.layers.Reshape, "_splits", target_shape=(groups, radix, channels // groups))(logits)
+    y = _like(layer, keras.layers.Softmax, "_softmax", axis=2)(y)
+    y = _like(layer, keras.layers.Permute, "_radix_major", dims=(2, 1, 3))(y)
+    y = _like(layer, keras.layers.Reshape, "_weights", target_shape=(1, 1, width))(y)
+    y = _like(layer, keras.layers.Multiply, "_weighted")([x, y])
+    y = _like(layer, keras.layers.Permute, "_channels_first", dims=(3, 1, 2))(y)
+    blocks = [_like(layer, keras.layers.Cropping2D, f"_radix{r}", cropping=((r * channels, width - (r + 1) * channels),
+                                                                            (0, 0)))(y) for r in range(radix)]
+    y = _like(layer, keras.layers.Add, "_sum")(blocks)
+    return _like(layer, keras.layers.Permute, dims=(2, 3, 1))(y)
+
+
 def _recompute(layer: Recompute, x: Any) -> Any:
     """The group's layers in its place, each in its own built-in form: recomputation only saves memory while
     training, and the plain layers keep their names, so the file's weights load into either model."""
@@ -184,4 +243,8 @@ REWRITES: dict[type, Callable[..., Any]] = {
     HighwayMerge: _highway,
     DropPath: lambda layer, x: _like(layer, keras.layers.Identity)(x),  # stochastic depth is off at inference
     Recompute: _recompute,
+    WeightedAdd: _weighted_add,
+    ChannelPool: _channel_pool,
+    AttentionPool: _attention_pool,
+    RadixSelect: _radix_select,
 }
