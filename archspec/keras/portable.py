@@ -172,10 +172,11 @@ def _highway(layer: HighwayMerge, inputs: list) -> Any:
 
 
 def _weighted_add(layer: WeightedAdd, inputs: list) -> Any:
-    """``shortcut + alpha * branch``: the branch times ``alpha`` in a 1x1 ``DepthwiseConv2D`` (Keras has no
-    layer holding one scalar weight), its kernel ``alpha`` on every channel, then an ``Add``."""
+    """``shortcut + alpha * branch``: the branch times ``alpha`` in an ``EinsumDense`` (Keras has no layer holding
+    one scalar weight; its kernel holds ``alpha`` once per channel), then an ``Add``."""
     shortcut, branch = inputs
-    scale = _like(layer, keras.layers.DepthwiseConv2D, "_alpha", kernel_size=1, use_bias=False)
+    scale = _like(layer, keras.layers.EinsumDense, "_alpha", equation="abcd,d->abcd",
+                  output_shape=tuple(branch.shape[1:]))
     scaled = scale(branch)
     scale.set_weights([np.full(scale.kernel.shape, keras.ops.convert_to_numpy(layer.alpha))])
     return _like(layer, keras.layers.Add)([shortcut, scaled])
