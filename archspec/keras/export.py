@@ -82,10 +82,21 @@ def export(model: keras.Model, fmt: Format, out: Path) -> None:
         save_model(model, out)
         return
     model = float32(model)
+    if fmt == "onnx":
+        _normalization_as_graph_constants(model)
     model.predict_on_batch(np.zeros((1, *example_shape(model)), np.float32))  # export needs a traced call
     with replacing(out) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # Keras's tf2onnx shim probes np.object
         model.export(str(tmp), format="tf_saved_model" if fmt == "savedmodel" else "onnx", verbose=False)
+
+
+def _normalization_as_graph_constants(model: keras.Model) -> None:
+    """A ``Normalization`` layer (a portable file's ``preprocess``) keeps its mean and variance as tensors, which
+    the traced function captures and tf2onnx writes as inputs the ONNX graph then asks for; as numpy arrays they
+    become constants in the graph. The values stay the same."""
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Normalization) and layer.mean is not None:
+            layer.mean, layer.variance = (keras.ops.convert_to_numpy(v) for v in (layer.mean, layer.variance))
 
 
 def example_shape(model: keras.Model) -> tuple[int, int, int]:
