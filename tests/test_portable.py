@@ -13,7 +13,7 @@ from archspec import build_model
 from archspec.graph.load import load_spec
 from archspec.graph.plan import plan
 from archspec.keras import export, layers
-from archspec.keras.model_io import custom_layers, load_model
+from archspec.keras.model_io import custom_layers, load_model, save_model
 from archspec.keras.outside import outputs_without_archspec
 from archspec.keras.portable import portable
 from archspec.spec.errors import SpecError
@@ -123,3 +123,14 @@ def test_each_custom_layer_is_written_as_built_in_layers_that_compute_it(kind):
         x = [rng.normal(0, 3, (4, *(size if d is None else d for d in shape))).astype(np.float32) for shape in shapes]
         difference = np.max(np.abs(numpy(written(x)) - numpy(model(x))))
         assert difference <= TOLERANCE, (kind, difference)
+
+
+def test_archspec_loads_a_weighted_merge_back_as_one_learned_scalar(tmp_path):
+    inputs = [keras.Input((None, None, 4)), keras.Input((None, None, 4))]
+    model = keras.Model(inputs, layers.WeightedAdd(0.0, name="merge")(inputs))
+    model.set_weights([np.float32(0.37)])
+    save_model(model, tmp_path / "m.keras")
+    assert custom_layers(tmp_path / "m.keras") == {}
+    again = load_model(tmp_path / "m.keras")
+    assert [type(layer).__name__ for layer in again.layers[2:]] == ["WeightedAdd"]
+    assert [w.shape for w in again.trainable_weights] == [()] and float(again.get_layer("merge").alpha) == np.float32(0.37)

@@ -45,22 +45,55 @@ def portable(model: keras.Model) -> keras.Model:
 
 def native(model: keras.Model) -> keras.Model:
     """A loaded model with its grouped ``Conv2D`` layers (as portable files hold them) as ``GroupedConv2D``,
-    which computes them the fast way on a CPU (the same kernels; every other layer shared)."""
+    which computes them the fast way on a CPU (the same kernels), and its weighted merges (an ``EinsumDense``
+    then an ``Add``) as ``WeightedAdd`` again, one learned scalar as built; every other layer shared."""
     grouped = {layer.name: layer for layer in model.layers if type(layer) is keras.layers.Conv2D and layer.groups > 1}
-    if not grouped:
+    weighted = _weighted_merges(model)
+    if not grouped and not weighted:
         return model
+    alphas = {f"{name}{ALPHA}" for name in weighted}
+
+    def call(layer: keras.layers.Layer, *args: Any, **kwargs: Any) -> Any:
+        if layer.name in alphas:  # the branch goes to the WeightedAdd unscaled
+            return args[0]
+        if layer.name in weighted:
+            return WeightedAdd(name=layer.name, dtype=layer.dtype_policy.name)(*args)
+        return layer(*args, **kwargs)
+
     clone = keras.models.clone_model(model, clone_function=lambda layer: GroupedConv2D.from_config(
-        layer.get_config()) if layer.name in grouped else layer)
+        layer.get_config()) if layer.name in grouped else layer, call_function=call)
     for name, layer in grouped.items():
         clone.get_layer(name).set_weights(layer.get_weights())
+    for name, alpha in weighted.items():
+        clone.get_layer(name).alpha.assign(alpha)
     return _rebuilt(model, clone)
 
 
+ALPHA = "_alpha"  # the suffix of a WeightedAdd's EinsumDense in a portable file
+
+
+def _weighted_merges(model: keras.Model) -> dict[str, float]:
+    """Add layer name -> alpha of each merge that ``_weighted_add`` wrote: an ``Add`` whose second input is the
+    output of its ``EinsumDense`` named ``<add>_alpha``, holding one value on every channel."""
+    merges, layers = {}, {layer.name: layer for layer in model.layers}
+    for layer in model.layers:
+        scale = layers.get(f"{layer.name}{ALPHA}")
+        if not (type(layer) is keras.layers.Add and type(scale) is keras.layers.EinsumDense
+                and scale.equation == "abcd,d->abcd" and layer.input[1] is scale.output):
+            continue
+        kernel = keras.ops.convert_to_numpy(scale.kernel)
+        if np.all(kernel == kernel[0]):
+            merges[layer.name] = float(kernel[0])
+    return merges
+
+
 def _rebuilt(model: keras.Model, clone: keras.Model) -> keras.Model:
-    """``clone`` with ``model``'s training setup and optimizer state, where it has them."""
+    """``clone`` with ``model``'s training setup, and its optimizer state where the trainable weights match (a
+    WeightedAdd's one scalar replaces a kernel per channel)."""
     if model.compiled:
         clone.compile_from_config(model.get_compile_config())
-        clone.optimizer = model.optimizer
+        if [w.shape for w in clone.trainable_weights] == [w.shape for w in model.trainable_weights]:
+            clone.optimizer = model.optimizer
     return clone
 
 
@@ -175,7 +208,7 @@ def _weighted_add(layer: WeightedAdd, inputs: list) -> Any:
     """``shortcut + alpha * branch``: the branch times ``alpha`` in an ``EinsumDense`` (Keras has no layer holding
     one scalar weight; its kernel holds ``alpha`` once per channel), then an ``Add``."""
     shortcut, branch = inputs
-    scale = _like(layer, keras.layers.EinsumDense, "_alpha", equation="abcd,d->abcd",
+    scale = _like(layer, keras.layers.EinsumDense, ALPHA, equation="abcd,d->abcd",
                   output_shape=tuple(branch.shape[1:]))
     scaled = scale(branch)
     scale.set_weights([np.full(scale.kernel.shape, keras.ops.convert_to_numpy(layer.alpha))])
