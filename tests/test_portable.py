@@ -56,6 +56,10 @@ STAYS_CUSTOM = {  # entry: the archspec layers its file keeps, which have no bui
     "botnet26t_256": {"RelativeSelfAttention"}, "halonet26t": {"HaloAttention"},
     "lambda_resnet26t": {"LambdaAttention"},
 }
+# entry: how far plain Keras's outputs may be from archspec's. resnest50d's grouped 3x3 conv (2 groups of 64 channels at
+# 32 pixels) runs in plain Keras as TensorFlow's grouped convolution, which sums in another order than archspec's split
+# convolutions (GroupedConv2D): 5.2e-6 on the probabilities, over the 1e-6. Its RadixSelect is exact.
+GROUPED_ROUNDING = {"resnest50d": 1e-5}
 FORMATS = ("keras", "savedmodel", *(("onnx",) if importlib.util.find_spec("tf2onnx") else ()))
 
 
@@ -70,7 +74,8 @@ def test_every_export_of_every_family_is_checked_where_archspec_cannot_be_import
         out = tmp_path / f"{name}{export.SUFFIX[fmt]}"
         export.export(model, fmt, out)
         difference = export.parity(model, fmt, out)
-        assert difference <= (TOLERANCE if fmt == "keras" else export.TOLERANCE), (fmt, difference)
+        assert difference <= (GROUPED_ROUNDING.get(name, TOLERANCE) if fmt == "keras" else export.TOLERANCE), (
+            fmt, difference)
     path = tmp_path / f"{name}.keras"
     assert set(custom_layers(path).values()) == STAYS_CUSTOM.get(name, set())
     assert outside == [tmp_path / f"{name}{export.SUFFIX[fmt]}" for fmt in FORMATS if fmt != "keras"
