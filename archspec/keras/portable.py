@@ -2,10 +2,11 @@
 with plain ``keras.saving.load_model`` where archspec is not installed.
 
 Archspec's layers (``layers.py``) stay in memory, where some are faster (``GroupedConv2D`` on a CPU) or
-needed for training (``DropPath``); ``save_model`` writes ``portable(model)``, and archspec's loader turns the
-grouped convolutions back into the fast form (``native``). Each rewrite computes
-exactly what the layer computes (tests/test_portable.py measures every one): a rewrite that would round
-differently is not made. Layers without a built-in form stay custom (``model_io.custom_layers`` names them).
+needed for training (``DropPath``, ``WeightedAdd``'s one scalar); ``save_model`` writes ``portable(model)``, and
+archspec's loader turns the grouped convolutions and weighted merges back (``native``). Each rewrite computes
+what the layer computes (tests/test_portable.py measures every one), bit for bit but for ``ChannelPool``'s mean,
+an average pool that rounds within 4e-7 of it. Layers without a built-in form stay custom
+(``model_io.custom_layers`` names them).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from .layers import (
 
 # Activations whose outputs are never negative: a -inf padding after them is a zero padding for a max pool.
 NON_NEGATIVE = ("relu", "relu6", "sigmoid", "softplus", "hard_sigmoid", "exponential")
+ALPHA = "_alpha"  # the suffix of a WeightedAdd's EinsumDense in a portable file
 
 
 def portable(model: keras.Model) -> keras.Model:
@@ -67,9 +69,6 @@ def native(model: keras.Model) -> keras.Model:
     for name, alpha in weighted.items():
         clone.get_layer(name).alpha.assign(alpha)
     return _rebuilt(model, clone)
-
-
-ALPHA = "_alpha"  # the suffix of a WeightedAdd's EinsumDense in a portable file
 
 
 def _weighted_merges(model: keras.Model) -> dict[str, float]:
