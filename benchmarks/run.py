@@ -11,8 +11,9 @@ compared pairs run twice each (a, b, b, a) and keep each side's faster run.
 The GPU section is written by benchmarks/gpu.py on a GPU machine, the experiments' run times by
 benchmarks/experiments.py, their cost at size by benchmarks/experiment_cost.py, the data sources'
 figures by benchmarks/data.py, the weight loading times by benchmarks/weights_load.py and the
-attention families against timm by benchmarks/attention.py and the Keras backends side by side by
-benchmarks/backends.py; all are included as they are.
+attention families against timm by benchmarks/attention.py, the Keras backends side by side by
+benchmarks/backends.py and the portable files' built-in forms by benchmarks/portable.py; all are included as
+they are.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ DEEPEST = ["cifar_resnet1202", "cifar_preact_resnet1001", "cifar_weighted_resnet
 INCLUDED = [ROOT / "benchmarks" / "experiment_results.md", ROOT / "benchmarks" / "data_results.md",
             ROOT / "benchmarks" / "gpu_results.md", ROOT / "benchmarks" / "experiment_cost.md",
             ROOT / "benchmarks" / "weights_results.md", ROOT / "benchmarks" / "attention_results.md",
-            ROOT / "benchmarks" / "backends_results.md"]
+            ROOT / "benchmarks" / "backends_results.md", ROOT / "benchmarks" / "portable_results.md"]
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 INCLUDED_MARK = "<!-- Below: the other benchmark scripts' files, included as they are (benchmarks/run.py INCLUDED). -->"
 

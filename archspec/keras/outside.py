@@ -1,5 +1,7 @@
-"""Running a written ``.keras`` file as its receiver would: plain Keras in a fresh Python where archspec
-cannot be imported (however it is installed), so a file that needs archspec fails here, not at the receiver."""
+"""Running an exported model as its receiver would: a fresh Python where archspec cannot be imported (however it
+is installed) loads it with the format's own reader (plain Keras for a ``.keras`` file, TensorFlow for a
+SavedModel folder, onnxruntime for an ``.onnx`` file), so a file that needs archspec fails here, not at the
+receiver."""
 
 from __future__ import annotations
 
@@ -24,22 +26,42 @@ class NoArchspec:
 
 sys.meta_path.insert(0, NoArchspec())
 sys.setrecursionlimit(20000)  # Keras loads a 1000-layer functional model recursively
-import keras
+import os
+
 import numpy as np
+
+
+def run(path, x):
+    if path.endswith(".onnx"):
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+        arrays = session.run(None, {session.get_inputs()[0].name: x})
+        return dict(zip([o.name for o in session.get_outputs()], arrays)) if len(arrays) > 1 else arrays[0]
+    if os.path.isdir(path):
+        import tensorflow as tf
+
+        served = tf.saved_model.load(path)  # kept referenced while its function runs
+        return served.serve(x)
+    import keras
+
+    return keras.saving.load_model(path, safe_mode=True, compile=False)(x, training=False)
+
 
 for path, inputs, outputs in zip(*[iter(sys.argv[1:])] * 3):
     try:
-        y = keras.saving.load_model(path, safe_mode=True, compile=False)(np.load(inputs), training=False)
+        y = run(path, np.load(inputs))
     except Exception as error:
         sys.exit(f"{path}: {type(error).__name__}: {' '.join(str(error).split())}")
     arrays = y if isinstance(y, dict) else {"output": y}
-    np.savez(outputs, **{k: keras.ops.convert_to_numpy(v) for k, v in arrays.items()})
+    np.savez(outputs, **{k: np.asarray(v) for k, v in arrays.items()})
 """
 
 
 def outputs_without_archspec(files: dict[Path, np.ndarray]) -> dict[Path, dict[str, np.ndarray]]:
-    """The outputs, by name (``output`` for a classifier), that each ``.keras`` file gives for its inputs when
-    plain Keras loads it in one separate process without archspec; a RunError says which did not load, and why."""
+    """The outputs, by name (``output`` for a single one), that each exported model (a ``.keras`` or ``.onnx``
+    file, a SavedModel folder) gives for its inputs when its format's reader loads it in one separate process
+    without archspec; a RunError says which did not load, and why."""
     with tempfile.TemporaryDirectory() as folder:
         args = []
         for index, (path, x) in enumerate(files.items()):
@@ -49,7 +71,7 @@ def outputs_without_archspec(files: dict[Path, np.ndarray]) -> dict[Path, dict[s
                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
         if done.returncode:
             last = (done.stderr.strip().splitlines() or ["no message"])[-1]
-            raise RunError(f"plain Keras without archspec cannot load {last}")
+            raise RunError(f"without archspec, its reader cannot load {last}")
         outputs = {}
         for index, path in enumerate(files):
             with np.load(Path(folder) / f"{index}.npz") as arrays:
