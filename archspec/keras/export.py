@@ -1,5 +1,5 @@
-"""`archspec export`: a spec or a trained checkpoint as a .keras file, a SavedModel or ONNX,
-then checked: the exported model is loaded back and must give the Keras model's outputs; or its weights
+"""`archspec export`: a spec or a trained checkpoint as a .keras file, a SavedModel or ONNX (or LiteRT, in
+``litert``, which uses the SavedModel), then checked: the exported model is loaded back and must give the Keras model's outputs; or its weights
 as the file timm or torchvision loads (``weights_export``).
 
 A ``.keras`` source is loaded safely (``archspec.keras.model_io``); a spec or zoo name is built with fresh
@@ -34,14 +34,14 @@ from .quiet import import_tensorflow
 from .weights.writers import DType
 from .weights_export import PTH_SUFFIXES, Exported, Library, check_hub, export_weights
 
-Format = Literal["keras", "savedmodel", "onnx", "timm", "torchvision"]
-SUFFIX: dict[str, str] = {"keras": ".keras", "savedmodel": "", "onnx": ".onnx", "timm": ".safetensors",
-                          "torchvision": ".safetensors"}
+Format = Literal["keras", "savedmodel", "onnx", "litert", "timm", "torchvision"]
+SUFFIX: dict[str, str] = {"keras": ".keras", "savedmodel": "", "onnx": ".onnx", "litert": ".tflite",
+                          "timm": ".safetensors", "torchvision": ".safetensors"}
 WEIGHT_FORMATS = ("timm", "torchvision")  # the weights alone, as the PyTorch side loads them
 TOLERANCE = 1e-4  # largest output difference accepted, relative to outputs larger than 1 (logits, feature maps)
 ONNX_HINT = "pip install 'archspec[onnx]' (tf2onnx and onnxruntime)"
-FORMATS: dict[str, tuple[str, ...]] = {"tensorflow": ("keras", "savedmodel", "onnx", *WEIGHT_FORMATS),
-                                       "jax": ("keras", "savedmodel", "onnx", *WEIGHT_FORMATS),
+FORMATS: dict[str, tuple[str, ...]] = {"tensorflow": ("keras", "savedmodel", "onnx", "litert", *WEIGHT_FORMATS),
+                                       "jax": ("keras", "savedmodel", "onnx", "litert", *WEIGHT_FORMATS),
                                        "torch": ("keras", *WEIGHT_FORMATS)}
 
 
@@ -112,16 +112,16 @@ def parity(model: keras.Model, fmt: Format, out: Path, images: int = 4) -> float
     feature maps) on random images of pixel values 0..255 (what every built model takes), relative to
     the output's largest value where that exceeds 1; None when onnxruntime, to check ONNX, is not installed."""
     x = np.random.default_rng(0).uniform(0, 255, (images, *example_shape(model))).astype(np.float32)
-    expected = _named(float32(model)(x, training=False))
+    expected = named_outputs(float32(model)(x, training=False))
     if fmt == "keras" and not custom_layers(out):
         got = outputs_without_archspec({out: x})[out]  # as a receiver without archspec loads it
     elif fmt == "keras":  # it needs archspec to load (``portability`` says so)
-        got = _named(load_model(out)(x, training=False))
+        got = named_outputs(load_model(out)(x, training=False))
     elif fmt == "savedmodel":
         import tensorflow as tf
 
         served = tf.saved_model.load(str(out))  # kept referenced while its function runs
-        got = _named(served.serve(x))
+        got = named_outputs(served.serve(x))
     elif importlib.util.find_spec("onnxruntime") is None:
         return None
     else:
@@ -130,7 +130,7 @@ def parity(model: keras.Model, fmt: Format, out: Path, images: int = 4) -> float
         session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
         arrays = session.run(None, {session.get_inputs()[0].name: x})
         names = [o.name for o in session.get_outputs()]
-        got = _named(arrays[0] if len(arrays) == 1 else dict(zip(names if set(names) == set(expected) else expected,
+        got = named_outputs(arrays[0] if len(arrays) == 1 else dict(zip(names if set(names) == set(expected) else expected,
                                                                   arrays)))
     if got.keys() != expected.keys() or any(got[k].shape != v.shape for k, v in expected.items()):
         return float("inf")
@@ -149,7 +149,7 @@ def portability(out: Path) -> str | None:
             f"form; --format savedmodel or onnx carries this model without archspec")
 
 
-def _named(outputs: Any) -> dict[str, np.ndarray]:
+def named_outputs(outputs: Any) -> dict[str, np.ndarray]:
     """A model's outputs by name: a classifier's one array, or a backbone's dict of feature maps."""
     if isinstance(outputs, dict):
         return {name: np.asarray(keras.ops.convert_to_numpy(value), np.float32) for name, value in outputs.items()}
@@ -162,11 +162,11 @@ def run(source: str, fmt: Format, out: Path | None = None, overrides: dict[str, 
     is replaced only with ``force``."""
     check_format(fmt)
     if out is not None:
-        _check_out(out, fmt, force)
+        check_out(out, fmt, force)
     model, _ = load_source(source, overrides, weights)
     if out is None:
         out = default_path(model, fmt)
-        _check_out(out, fmt, force)
+        check_out(out, fmt, force)
     export(model, fmt, out)
     difference = parity(model, fmt, out)
     if difference is not None and difference > TOLERANCE:
@@ -182,15 +182,15 @@ def run_weights(source: str, library: Library, out: Path | None = None, override
     ``labels``) and read them back; see ``weights_export.export_weights``."""
     check_hub(library, hub)
     if out is not None:
-        _check_out(out, library, force, folder=hub)
+        check_out(out, library, force, folder=hub)
     model, spec = load_source(source, overrides, weights)
     if out is None:
         out = Path(model.name) if hub else default_path(model, library)
-        _check_out(out, library, force, folder=hub)
+        check_out(out, library, force, folder=hub)
     return export_weights(model, library, out, dtype=dtype, spec=spec, hub=hub, labels=labels)
 
 
-def _check_out(out: Path, fmt: Format, force: bool, folder: bool = False) -> None:
+def check_out(out: Path, fmt: Format, force: bool, folder: bool = False) -> None:
     """Refuse, before any work, an output of the wrong kind, in a missing or read-only folder, or one that
     exists (unless ``force``)."""
     if fmt in WEIGHT_FORMATS and not folder and out.suffix not in (".safetensors", *PTH_SUFFIXES):
