@@ -16,6 +16,7 @@ from archspec.cli import main
 from archspec.graph import load
 from archspec.keras import litert
 from archspec.keras.layers import _outer_sum
+from archspec.train.inference import Transform, calibration_files, calibration_images
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("ai_edge_litert") is None,
                                 reason="needs the litert extra (ai-edge-litert)")
@@ -26,10 +27,6 @@ SMALL = {
     "stages": [{"type": "basic", "depth": 1, "width": 8, "shortcut": "A"},
                {"type": "bottleneck", "depth": 1, "width": 8, "stride": 2, "groups": 2, "base_width": 64}],
 }
-
-
-def cli(*args: str):
-    return CliRunner().invoke(main, list(args))
 
 
 def images(size: int, count: int = 6) -> np.ndarray:
@@ -52,6 +49,13 @@ def calibration(tmp_path_factory) -> Path:
         Image.fromarray(pixels).save(folder / f"class{index % 2}" / f"{index}.png")
     (folder / "notes.txt").write_text("not an image")
     return folder
+
+
+def test_calibration_reads_the_images_of_a_folder_in_any_layout(calibration):
+    files = calibration_files(calibration)
+    assert len(files) == 9 and files == calibration_files(calibration)  # a fixed sample, the text file included
+    assert calibration_images(files, Transform.of(16, None), 3, 5).shape == (5, 16, 16, 3)
+    assert len(calibration_images(files, Transform.of(16, None), 3, 100)) == 8  # the text file passed over
 
 
 def test_outer_sum_is_the_six_d_sum():
@@ -100,8 +104,8 @@ def test_a_file_litert_cannot_run_is_not_kept(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_cli_int8_with_calibration_folder(tmp_path, calibration):
     out = tmp_path / "r20.tflite"
-    result = cli("export", "cifar_resnet20", "--input-size", "12", "--format", "litert", "--quantize", "int8",
-                 "--calibration", str(calibration), "--out", str(out))
+    result = CliRunner().invoke(main, ["export", "cifar_resnet20", "--input-size", "12", "--format", "litert",
+                                       "--quantize", "int8", "--calibration", str(calibration), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "input int8, output int8" in result.output and "on 8 calibration images" in result.output
     assert out.is_file()
@@ -118,7 +122,15 @@ def test_refusals_are_one_line_and_write_nothing(tmp_path, args, message):
     (tmp_path / "empty" / "readme.md").write_text("no images here")
     (tmp_path / "exists.tflite").write_bytes(b"old")
     args = [{"EMPTY": str(tmp_path / "empty"), "EXISTS": str(tmp_path / "exists.tflite")}.get(a, a) for a in args]
-    result = cli("export", "cifar_resnet20", "--format", "litert", "--out", str(tmp_path / "new.tflite"), *args)
+    result = CliRunner().invoke(main, ["export", "cifar_resnet20", "--format", "litert", "--out",
+                                       str(tmp_path / "new.tflite"), *args])
     assert result.exit_code == 1 and message in result.output, result.output
     assert len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "new.tflite").exists() and (tmp_path / "exists.tflite").read_bytes() == b"old"
+
+
+def test_the_check_runs_in_the_python_named(tmp_path, monkeypatch):
+    """ARCHSPEC_LITERT_PYTHON: a venv holding ai-edge-litert alone; a missing one is refused before any work."""
+    monkeypatch.setenv(litert.PYTHON_VARIABLE, str(tmp_path / "no-python"))
+    with pytest.raises(litert.RunError, match="ARCHSPEC_LITERT_PYTHON=.*no-python: no such Python"):
+        litert.run("cifar_resnet20", out=tmp_path / "r20.tflite")

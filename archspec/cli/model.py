@@ -319,8 +319,8 @@ def export(source: str, fmt: str, out: Path | None, quantize: str | None, calibr
     in a separate process without TensorFlow) before it is kept: float32 must give Keras's
     outputs within 1e-4; a quantized file is reported by how often its top-1 class is the
     float model's and its largest probability difference, on the calibration images (random
-    ones without --calibration). int8 writes a fully integer model: int8 input (pixels 0..255
-    at scale 1, zero point -128) and int8 output, as the command prints.
+    ones without --calibration). int8 writes a fully integer model: int8 input and output, at the
+    scales the file records (pixels 0..255 at scale 1, zero point -128), as the command prints.
 
     With --format timm or torchvision, the model must be one of that library's networks
     (by every tensor's name and shape, and by the function it computes): a zoo entry of

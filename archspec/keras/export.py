@@ -7,7 +7,8 @@ weights. SavedModel and ONNX are inference graphs in float32 (a model trained in
 precision is converted first); ONNX needs the ``onnx`` extra (tf2onnx), its check onnxruntime.
 
 Formats by Keras backend: ``.keras`` on every one; SavedModel and ONNX on TensorFlow and on JAX
-(Keras converts a JAX model through jax2tf, so both need TensorFlow installed). On torch only
+(Keras converts a JAX model through jax2tf, so both need TensorFlow installed); LiteRT on TensorFlow only
+(jax2tf's graph holds XLA calls LiteRT's built-in operations do not have). On torch only
 ``.keras``: Keras cannot write a SavedModel from torch, and its torch ONNX path is untested here. The
 timm and torchvision files on every backend.
 """
@@ -41,7 +42,7 @@ WEIGHT_FORMATS = ("timm", "torchvision")  # the weights alone, as the PyTorch si
 TOLERANCE = 1e-4  # largest output difference accepted, relative to outputs larger than 1 (logits, feature maps)
 ONNX_HINT = "pip install 'archspec[onnx]' (tf2onnx and onnxruntime)"
 FORMATS: dict[str, tuple[str, ...]] = {"tensorflow": ("keras", "savedmodel", "onnx", "litert", *WEIGHT_FORMATS),
-                                       "jax": ("keras", "savedmodel", "onnx", "litert", *WEIGHT_FORMATS),
+                                       "jax": ("keras", "savedmodel", "onnx", *WEIGHT_FORMATS),
                                        "torch": ("keras", *WEIGHT_FORMATS)}
 
 

@@ -40,6 +40,7 @@ from .export import (
     named_outputs,
 )
 from .portable import portable
+from .quiet import stderr_captured
 
 Quantization = Literal["none", "float16", "dynamic", "int8"]
 LITERT_HINT = "pip install 'archspec[litert]' (ai-edge-litert)"
@@ -153,10 +154,12 @@ def convert(model: keras.Model, quantize: Quantization, calibration: np.ndarray 
             converter.representative_dataset = lambda: ([image[None]] for image in calibration)
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             converter.inference_input_type = converter.inference_output_type = tf.int8
-        try:
-            return converter.convert()
-        except Exception as error:  # the converter's and calibrator's own errors, of several classes
-            raise RunError(f"{model.name} cannot be converted to LiteRT ({quantize}): {_cause(error)}") from None
+        with stderr_captured():  # the converter's C++ notices; its errors are raised, not printed
+            try:
+                return converter.convert()
+            except Exception as error:  # the converter's and calibrator's own errors, of several classes
+                cause = _cause(error)
+    raise RunError(f"{model.name} cannot be converted to LiteRT ({quantize}): {cause}")
 
 
 def _cause(error: Exception) -> str:
