@@ -257,7 +257,8 @@ class AttentionPool(keras.layers.Layer):
         shape = ops.shape(x)
         positions = ops.reshape(x, (shape[0], -1, shape[3]))
         weights = ops.softmax(ops.reshape(logits, (shape[0], -1)), axis=-1)
-        return ops.reshape(ops.einsum("bpc,bp->bc", positions, weights), (shape[0], 1, 1, shape[3]))
+        # a (1 x positions) by (positions x channels) product: LiteRT has no Einsum of this pattern
+        return ops.reshape(ops.matmul(ops.expand_dims(weights, 1), positions), (shape[0], 1, 1, shape[3]))
 
     def compute_output_shape(self, input_shapes):
         n, _, _, c = input_shapes[0]
