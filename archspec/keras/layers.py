@@ -379,14 +379,15 @@ class HaloAttention(keras.layers.Layer):
                              for i in range(rows) for j in range(cols)], axis=1)
         windows = ops.reshape(windows, (-1, blocks, window * window, n, dq + dv))
         k, v = windows[..., :dq], windows[..., dq:]
-        queries = ops.reshape(ops.transpose(ops.reshape(q, (-1, rows, bq, cols, bq, n, dq)), (0, 1, 3, 2, 4, 5, 6)),
+        # block rows and columns swapped in 5-D tensors (LiteRT transposes at most 6-D ones, archspec's at most 5)
+        queries = ops.reshape(ops.transpose(ops.reshape(q, (-1, rows, bq, cols, bq * n * dq)), (0, 1, 3, 2, 4)),
                               (-1, blocks, bq, bq, n, dq))
         rel_h = ops.einsum("bzijnd,ikd->bznijk", queries, _relative_table(self.height_rel, bq, window))
         rel_w = ops.einsum("bzijnd,jld->bznijl", queries, _relative_table(self.width_rel, bq, window))
         rel = ops.reshape(_outer_sum(rel_h, rel_w), (-1, blocks, n, bq * bq, window * window))
         logits = ops.einsum("bzpnd,bzqnd->bznpq", ops.reshape(queries, (-1, blocks, bq * bq, n, dq)), k)
         out = ops.einsum("bznpq,bzqnd->bzpnd", ops.softmax(logits * dq ** -0.5 + rel, axis=-1), v)
-        out = ops.transpose(ops.reshape(out, (-1, rows, cols, bq, bq, n * dv)), (0, 1, 3, 2, 4, 5))
+        out = ops.transpose(ops.reshape(out, (-1, rows, cols, bq, bq * n * dv)), (0, 1, 3, 2, 4))
         return ops.reshape(out, (-1, rows * bq, cols * bq, n * dv))
 
     def compute_output_shape(self, input_shapes):

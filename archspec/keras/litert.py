@@ -158,15 +158,22 @@ def convert(model: keras.Model, quantize: Quantization, calibration: np.ndarray 
             try:
                 return converter.convert()
             except Exception as error:  # the converter's and calibrator's own errors, of several classes
-                cause = _cause(error)
+                cause = _cause(error, {layer.name for layer in model.layers})
     raise RunError(f"{model.name} cannot be converted to LiteRT ({quantize}): {cause}")
 
 
-def _cause(error: Exception) -> str:
-    """The converter's line naming the operation it cannot express, without its MLIR locations."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    named = next((line for line in lines if "error:" in line), lines[0] if lines else type(error).__name__)
-    return re.sub(r"^.*?error:\s*", "", named)
+def _cause(error: Exception, layers: set[str]) -> str:
+    """The operation LiteRT lacks and the Keras layer (of ``layers``) it comes from, from the converter's
+    MLIR diagnostic; the diagnostic's first line, its locations cut, where it names no operation."""
+    text = str(error)
+    op = re.search(r"'tf\.(\w+)' op is neither a custom op nor a flex op", text)
+    if op is None:
+        line = next((line for line in text.splitlines() if "error:" in line), text.splitlines()[0] if text else "")
+        return re.sub(r"^.*?error:\s*", "", line).strip() or type(error).__name__
+    scopes = re.findall(r'"[^"/]+/([^"/]+)/[^"]*@', text)  # model/layer/op@function: TensorFlow's name scopes
+    layer = next((name for scope in scopes for name in (scope, re.sub(r"_\d+$", "", scope)) if name in layers), None)
+    where = f"layer '{layer}' needs" if layer else "it needs"
+    return f"{where} TensorFlow's {op.group(1)}, which LiteRT's built-in operations do not include"
 
 
 def interpret(path: Path, images: np.ndarray) -> Run:
