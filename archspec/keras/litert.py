@@ -222,7 +222,7 @@ def write(model: keras.Model, quantize: Quantization, out: Path, calibration: np
             raise RunError(f"{model.name} converts to LiteRT ({quantize}) but {error}; nothing was written") from None
         difference, agreement = compare(expected, run)
         if quantize == "none" and difference > TOLERANCE:
-            raise RunError(f"the LiteRT file gives outputs up to {difference:.3g} away from Keras's (more than "
+            raise RunError(f"the LiteRT file gives outputs up to {difference:.3e} away from Keras's (more than "
                            f"{TOLERANCE:g}); nothing was written")
     return Report(out, quantize, run.input_type, run.output_type, len(images), on, difference,
                   None if quantize == "none" else agreement)
