@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -24,6 +25,7 @@ from .common import (
     RUN_ERRORS,
     WEIGHTS_HELP,
     Failure,
+    bar_progress,
     cannot_write,
     ema_option,
     fail,
@@ -296,15 +298,29 @@ def diff(a: str, b: str) -> None:
         raise fail(error) from error
 
 
+CALIBRATION_IMAGES = 100  # enough for int8's value ranges; the converter reads each one in turn
+
+
 @click.command()
 @click.argument("source")
-@click.option("--format", "fmt", type=click.Choice(["keras", "savedmodel", "onnx", "timm", "torchvision"]),
+@click.option("--format", "fmt",
+              type=click.Choice(["keras", "savedmodel", "onnx", "litert", "timm", "torchvision"]),
               default="keras", show_default=True,
-              help="keras, savedmodel, onnx: the model (onnx needs the onnx extra: pip install 'archspec[onnx]'). "
-                   "timm, torchvision: its weights as the file that library's own model loads with strict=True.")
+              help="keras, savedmodel, onnx, litert: the model (onnx needs the onnx extra: pip install "
+                   "'archspec[onnx]'; litert the litert extra). timm, torchvision: its weights as the file that "
+                   "library's own model loads with strict=True.")
 @click.option("--out", type=click.Path(path_type=Path),
-              help="Output [default: NAME.keras, NAME (a SavedModel folder), NAME.onnx or NAME.safetensors, here]; "
-                   "for timm/torchvision a .safetensors or .pth file, or with --hub a folder.")
+              help="Output [default: NAME.keras, NAME (a SavedModel folder), NAME.onnx, NAME.tflite or "
+                   "NAME.safetensors, here]; for timm/torchvision a .safetensors or .pth file, or with --hub a folder.")
+@click.option("--quantize", type=click.Choice(["none", "float16", "dynamic", "int8"]),
+              help="litert: none (float32) [default], float16 weights, dynamic (int8 weights, float activations) "
+                   "or int8 (every operation, the input and the output; needs --calibration).")
+@click.option("--calibration", type=click.Path(path_type=Path), metavar="DIR",
+              help="litert: a folder of images in any layout, read with the model's own evaluation view; int8 "
+                   "takes its value ranges from them, and every quantized export is compared with the float "
+                   "model on them.")
+@click.option("--calibration-images", type=click.IntRange(min=1), default=CALIBRATION_IMAGES, show_default=True,
+              help="litert: how many of --calibration's images to use (a fixed sample of the folder).")
 @input_size_option
 @num_classes_option
 @click.option("--weights", metavar="FILE|SOURCE", help="For a spec: " + WEIGHTS_HELP)
@@ -315,8 +331,9 @@ def diff(a: str, b: str) -> None:
                    "architecture, classes, input size and normalisation), which timm.create_model('hf-hub:...') "
                    "or 'local-dir:FOLDER' loads.")
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
-def export(source: str, fmt: str, out: Path | None, input_size: int | None, num_classes: int | None,
-           weights: str | None, dtype: str | None, hub: bool, force: bool) -> None:
+def export(source: str, fmt: str, out: Path | None, quantize: str | None, calibration: Path | None,
+           calibration_images: int, input_size: int | None, num_classes: int | None, weights: str | None,
+           dtype: str | None, hub: bool, force: bool) -> None:
     """Export SOURCE, a trained .keras checkpoint or a spec (fresh weights, or --weights), and check it.
 
     The exported model is loaded back (.keras with plain Keras's safe_mode=True in a
@@ -326,6 +343,13 @@ def export(source: str, fmt: str, out: Path | None, input_size: int | None, num_
     with archspec installed: the command names that layer and the formats that carry the
     model. Inputs are pixel values 0..255, which the model normalises itself (the spec's
     preprocess).
+
+    With --format litert the .tflite file is run back in the LiteRT interpreter (ai-edge-litert,
+    in a separate process without TensorFlow) before it is kept: float32 must give Keras's
+    outputs within 1e-4; a quantized file is reported by how often its top-1 class is the
+    float model's and its largest probability difference, on the calibration images (random
+    ones without --calibration). int8 writes a fully integer model: int8 input and output, at the
+    scales the file records (pixels 0..255 at scale 1, zero point -128), as the command prints.
 
     With --format timm or torchvision, the model must be one of that library's networks
     (by every tensor's name and shape, and by the function it computes): a zoo entry of
@@ -337,6 +361,7 @@ def export(source: str, fmt: str, out: Path | None, input_size: int | None, num_
     Examples:
       archspec export runs/cifar_resnet20/best.keras --format onnx
       archspec export resnet50 --format savedmodel --out serving/resnet50
+      archspec export runs/resnet50_pets/best.keras --format litert --quantize int8 --calibration pets/val
       archspec export runs/resnet50_pets/best.keras --format timm --out pets.safetensors
       archspec export runs/resnet50_pets/best.keras --format timm --hub --out resnet50-pets/
       archspec export resnet50 --weights torchvision --format timm --dtype bfloat16
@@ -344,12 +369,18 @@ def export(source: str, fmt: str, out: Path | None, input_size: int | None, num_
     try:
         if fmt not in ("timm", "torchvision") and (dtype or hub):
             raise RunError(f"--{'dtype' if dtype else 'hub'} applies to --format timm or torchvision, not {fmt}")
+        if fmt != "litert" and (quantize or calibration):
+            raise RunError(f"--{'quantize' if quantize else 'calibration'} applies to --format litert, not {fmt}")
         overrides = None if source.endswith(".keras") else resized(source, input_size, num_classes)
         if weights:
             check_named_or_file(weights)
         import_keras()  # before keras.export imports it, so its start-up notices are not printed
         from ..keras.export import portability, run, run_weights
 
+        if fmt == "litert":
+            click.echo(_litert(source, quantize or "none", out, overrides, calibration, calibration_images,
+                               force=force, weights=weights).describe())
+            return
         if fmt in ("timm", "torchvision"):
             labels = list(RunFolder(Path(source).parent).classes()) if source.endswith(".keras") else None
             exported = run_weights(source, fmt, out, overrides, force=force, weights=weights, dtype=dtype, hub=hub,
@@ -372,3 +403,24 @@ def export(source: str, fmt: str, out: Path | None, input_size: int | None, num_
     note = portability(path) if fmt == "keras" else None
     if note:
         click.echo(note)
+
+
+def _litert(source: str, quantize: str, out: Path | None, overrides: dict, calibration: Path | None, count: int,
+            *, force: bool, weights: str | None) -> Any:
+    """``keras.litert.run`` with the calibration images read as the model's evaluation view (the weights'
+    recorded one where there is one); a folder without a readable image is refused before the model is built."""
+    from ..keras import litert
+    from ..train.inference import Transform, calibration_files, calibration_images
+
+    files = calibration_files(calibration) if calibration is not None else None
+
+    def read(model: Any, spec: Any) -> Any:
+        from ..keras.export import example_shape
+        from ..keras.weights.sources import record_for
+
+        record = record_for(spec, weights) if spec is not None and weights else None
+        transform = Transform.of(example_shape(model)[0], record.eval if record else None)
+        return calibration_images(files, transform, model.input_shape[-1], count, bar_progress)
+
+    return litert.run(source, quantize, out, overrides, calibration=read if files else None, force=force,
+                      weights=weights)

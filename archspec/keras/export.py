@@ -1,5 +1,5 @@
-"""`archspec export`: a spec or a trained checkpoint as a .keras file, a SavedModel or ONNX,
-then checked: the exported model is loaded back and must give the Keras model's outputs; or its weights
+"""`archspec export`: a spec or a trained checkpoint as a .keras file, a SavedModel or ONNX (or LiteRT, in
+``litert``, which uses the SavedModel), then checked: the exported model is loaded back and must give the Keras model's outputs; or its weights
 as the file timm or torchvision loads (``weights_export``).
 
 A ``.keras`` source is loaded safely (``archspec.keras.model_io``); a spec or zoo name is built with fresh
@@ -7,7 +7,8 @@ weights. SavedModel and ONNX are inference graphs in float32 (a model trained in
 precision is converted first); ONNX needs the ``onnx`` extra (tf2onnx), its check onnxruntime.
 
 Formats by Keras backend: ``.keras`` on every one; SavedModel and ONNX on TensorFlow and on JAX
-(Keras converts a JAX model through jax2tf, so both need TensorFlow installed). On torch only
+(Keras converts a JAX model through jax2tf, so both need TensorFlow installed); LiteRT on TensorFlow only
+(jax2tf's graph holds XLA calls LiteRT's built-in operations do not have). On torch only
 ``.keras``: Keras cannot write a SavedModel from torch, and its torch ONNX path is untested here. The
 timm and torchvision files on every backend.
 """
@@ -34,13 +35,13 @@ from .quiet import import_tensorflow
 from .weights.writers import DType
 from .weights_export import PTH_SUFFIXES, Exported, Library, check_hub, export_weights
 
-Format = Literal["keras", "savedmodel", "onnx", "timm", "torchvision"]
-SUFFIX: dict[str, str] = {"keras": ".keras", "savedmodel": "", "onnx": ".onnx", "timm": ".safetensors",
-                          "torchvision": ".safetensors"}
+Format = Literal["keras", "savedmodel", "onnx", "litert", "timm", "torchvision"]
+SUFFIX: dict[str, str] = {"keras": ".keras", "savedmodel": "", "onnx": ".onnx", "litert": ".tflite",
+                          "timm": ".safetensors", "torchvision": ".safetensors"}
 WEIGHT_FORMATS = ("timm", "torchvision")  # the weights alone, as the PyTorch side loads them
 TOLERANCE = 1e-4  # largest output difference accepted, relative to outputs larger than 1 (logits, feature maps)
 ONNX_HINT = "pip install 'archspec[onnx]' (tf2onnx and onnxruntime)"
-FORMATS: dict[str, tuple[str, ...]] = {"tensorflow": ("keras", "savedmodel", "onnx", *WEIGHT_FORMATS),
+FORMATS: dict[str, tuple[str, ...]] = {"tensorflow": ("keras", "savedmodel", "onnx", "litert", *WEIGHT_FORMATS),
                                        "jax": ("keras", "savedmodel", "onnx", *WEIGHT_FORMATS),
                                        "torch": ("keras", *WEIGHT_FORMATS)}
 
@@ -125,9 +126,9 @@ def parity(model: keras.Model, fmt: Format, out: Path, images: int = 4) -> float
     The exported model runs in a separate process where archspec cannot be imported, as its receiver runs it,
     except a ``.keras`` file that holds archspec's layers."""
     x = np.random.default_rng(0).uniform(0, 255, (images, *example_shape(model))).astype(np.float32)
-    expected = _named(float32(model)(x, training=False))
+    expected = named_outputs(float32(model)(x, training=False))
     if fmt == "keras" and custom_layers(out):  # it needs archspec to load (``portability`` says so)
-        got = _named(load_model(out)(x, training=False))
+        got = named_outputs(load_model(out)(x, training=False))
     elif fmt == "onnx" and importlib.util.find_spec("onnxruntime") is None:
         return None
     else:  # as a receiver without archspec loads it
@@ -151,7 +152,7 @@ def portability(out: Path) -> str | None:
             f"form; --format savedmodel or onnx carries this model without archspec")
 
 
-def _named(outputs: Any) -> dict[str, np.ndarray]:
+def named_outputs(outputs: Any) -> dict[str, np.ndarray]:
     """A model's outputs by name: a classifier's one array, or a backbone's dict of feature maps."""
     if isinstance(outputs, dict):
         return {name: np.asarray(keras.ops.convert_to_numpy(value), np.float32) for name, value in outputs.items()}
@@ -164,11 +165,11 @@ def run(source: str, fmt: Format, out: Path | None = None, overrides: dict[str, 
     is replaced only with ``force``."""
     check_format(fmt)
     if out is not None:
-        _check_out(out, fmt, force)
+        check_out(out, fmt, force)
     model, _ = load_source(source, overrides, weights)
     if out is None:
         out = default_path(model, fmt)
-        _check_out(out, fmt, force)
+        check_out(out, fmt, force)
     export(model, fmt, out)
     difference = parity(model, fmt, out)
     if difference is not None and difference > TOLERANCE:
@@ -184,15 +185,15 @@ def run_weights(source: str, library: Library, out: Path | None = None, override
     ``labels``) and read them back; see ``weights_export.export_weights``."""
     check_hub(library, hub)
     if out is not None:
-        _check_out(out, library, force, folder=hub)
+        check_out(out, library, force, folder=hub)
     model, spec = load_source(source, overrides, weights)
     if out is None:
         out = Path(model.name) if hub else default_path(model, library)
-        _check_out(out, library, force, folder=hub)
+        check_out(out, library, force, folder=hub)
     return export_weights(model, library, out, dtype=dtype, spec=spec, hub=hub, labels=labels)
 
 
-def _check_out(out: Path, fmt: Format, force: bool, folder: bool = False) -> None:
+def check_out(out: Path, fmt: Format, force: bool, folder: bool = False) -> None:
     """Refuse, before any work, an output of the wrong kind, in a missing or read-only folder, or one that
     exists (unless ``force``)."""
     if fmt in WEIGHT_FORMATS and not folder and out.suffix not in (".safetensors", *PTH_SUFFIXES):

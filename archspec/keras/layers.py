@@ -7,6 +7,7 @@ registered layer here with a complete ``get_config``.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any, Callable
 
 import keras
@@ -257,7 +258,8 @@ class AttentionPool(keras.layers.Layer):
         shape = ops.shape(x)
         positions = ops.reshape(x, (shape[0], -1, shape[3]))
         weights = ops.softmax(ops.reshape(logits, (shape[0], -1)), axis=-1)
-        return ops.reshape(ops.einsum("bpc,bp->bc", positions, weights), (shape[0], 1, 1, shape[3]))
+        # a (1 x positions) by (positions x channels) product: LiteRT has no Einsum of this pattern
+        return ops.reshape(ops.matmul(ops.expand_dims(weights, 1), positions), (shape[0], 1, 1, shape[3]))
 
     def compute_output_shape(self, input_shapes):
         n, _, _, c = input_shapes[0]
@@ -321,7 +323,7 @@ class RelativeSelfAttention(keras.layers.Layer):
         v = ops.reshape(qkv[..., 2 * n * dq:], (-1, h * w, n, dv))
         rel_h = ops.einsum("bijnd,ikd->bnijk", q, _relative_table(self.height_rel, h, h))  # query row i, key row k
         rel_w = ops.einsum("bijnd,jld->bnijl", q, _relative_table(self.width_rel, w, w))  # query col j, key col l
-        rel = ops.reshape(rel_h[..., :, None] + rel_w[..., None, :], (-1, n, h * w, h * w))
+        rel = ops.reshape(_outer_sum(rel_h, rel_w), (-1, n, h * w, h * w))
         logits = ops.einsum("bpnd,bqnd->bnpq", ops.reshape(q, (-1, h * w, n, dq)), k) * dq ** -0.5 + rel
         out = ops.einsum("bnpq,bqnd->bpnd", ops.softmax(logits, axis=-1), v)
         return ops.reshape(out, (-1, h, w, n * dv))
@@ -336,6 +338,13 @@ class RelativeSelfAttention(keras.layers.Layer):
         """q k, attention times v, and the position logits, per image."""
         _, h, w, _ = input_shape
         return self.heads * h * w * (h * w * (self.dim_qk + self.dim_v) + (h + w) * self.dim_qk)
+
+
+def _outer_sum(a, b):
+    """``a[..., :, None] + b[..., None, :]`` as (batch, rows, k, l), computed in 4-D tensors: LiteRT slices and
+    broadcasts at most 5-D ones, and the 6-D expression keeps BoTNet from converting."""
+    rows = math.prod(a.shape[1:-1])
+    return ops.reshape(a, (-1, rows, a.shape[-1], 1)) + ops.reshape(b, (-1, rows, 1, b.shape[-1]))
 
 
 def _relative_table(table, queries: int, window: int):
@@ -371,14 +380,15 @@ class HaloAttention(keras.layers.Layer):
                              for i in range(rows) for j in range(cols)], axis=1)
         windows = ops.reshape(windows, (-1, blocks, window * window, n, dq + dv))
         k, v = windows[..., :dq], windows[..., dq:]
-        queries = ops.reshape(ops.transpose(ops.reshape(q, (-1, rows, bq, cols, bq, n, dq)), (0, 1, 3, 2, 4, 5, 6)),
+        # block rows and columns swapped in 5-D tensors (LiteRT transposes at most 6-D ones, archspec's at most 5)
+        queries = ops.reshape(ops.transpose(ops.reshape(q, (-1, rows, bq, cols, bq * n * dq)), (0, 1, 3, 2, 4)),
                               (-1, blocks, bq, bq, n, dq))
         rel_h = ops.einsum("bzijnd,ikd->bznijk", queries, _relative_table(self.height_rel, bq, window))
         rel_w = ops.einsum("bzijnd,jld->bznijl", queries, _relative_table(self.width_rel, bq, window))
-        rel = ops.reshape(rel_h[..., :, None] + rel_w[..., None, :], (-1, blocks, n, bq * bq, window * window))
+        rel = ops.reshape(_outer_sum(rel_h, rel_w), (-1, blocks, n, bq * bq, window * window))
         logits = ops.einsum("bzpnd,bzqnd->bznpq", ops.reshape(queries, (-1, blocks, bq * bq, n, dq)), k)
         out = ops.einsum("bznpq,bzqnd->bzpnd", ops.softmax(logits * dq ** -0.5 + rel, axis=-1), v)
-        out = ops.transpose(ops.reshape(out, (-1, rows, cols, bq, bq, n * dv)), (0, 1, 3, 2, 4, 5))
+        out = ops.transpose(ops.reshape(out, (-1, rows, cols, bq, bq * n * dv)), (0, 1, 3, 2, 4))
         return ops.reshape(out, (-1, rows * bq, cols * bq, n * dv))
 
     def compute_output_shape(self, input_shapes):

@@ -38,7 +38,7 @@ def debugging() -> bool:
 
 
 @contextlib.contextmanager
-def _stderr_captured() -> Iterator[None]:
+def stderr_captured() -> Iterator[None]:
     """File descriptor 2 into a temporary file for the block; replayed if the block raises."""
     if debugging():
         yield
@@ -70,7 +70,7 @@ class _QuietLoader(Loader):
 
     def exec_module(self, module: ModuleType) -> None:
         module.__loader__ = module.__spec__.loader = self.loader  # resource readers and the like ask it
-        with _stderr_captured():
+        with stderr_captured():
             self.loader.exec_module(module)
 
 
@@ -103,7 +103,7 @@ def import_keras() -> str:
     """Import Keras and its backend's devices quietly; returns the backend's name."""
     quiet_imports()
     if "keras" not in sys.modules:
-        with _stderr_captured():
+        with stderr_captured():
             import keras
     import keras
 
@@ -130,7 +130,7 @@ def import_tensorflow(purpose: str = "this") -> None:
         return
     quiet_imports()
     try:
-        with _stderr_captured():
+        with stderr_captured():
             import keras  # noqa: F401  (on the TensorFlow backend, imports it and initialises its devices)
             import tensorflow as tf
 

@@ -18,7 +18,7 @@ from ..spec.zoo import imagenet_synsets
 from .data import SMALL_INPUT, Data, evaluation_view
 from .eval_transform import default_resize, pillow_view, resize_and_crop
 from .sources.base import Split, decode
-from .sources.check import image_problem
+from .sources.check import FORMATS, Progress, image_problem, no_progress
 from .sources.images import unreadable_image
 
 
@@ -82,6 +82,36 @@ def read_image(path: Path, transform: Transform, channels: int) -> np.ndarray:
     except (tf.errors.OpError, ValueError) as err:
         raise RunError(f"cannot read image '{path}': {reason(err)}") from None
     return transform.apply(image).numpy()
+
+
+def calibration_files(folder: Path) -> list[Path]:
+    """Every file under ``folder``, in any layout (class folders or none), in a fixed shuffled order, so
+    that the first few hundred sample every class; RunError where none of them is an image archspec reads."""
+    if not folder.is_dir():
+        raise RunError(f"--calibration '{folder}' is not a folder")
+    files = sorted(path for path in folder.rglob("*") if path.is_file())
+    files = [files[i] for i in np.random.default_rng(0).permutation(len(files))]
+    if not any(image_problem(str(path)) is None for path in files):
+        raise RunError(f"--calibration '{folder}' holds no readable images ({len(files)} files; archspec reads "
+                       f"{', '.join(FORMATS)})")
+    return files
+
+
+def calibration_images(files: Sequence[Path], transform: Transform, channels: int, count: int,
+                       progress: Progress = no_progress) -> np.ndarray:
+    """Up to ``count`` of ``files`` read as the model's inputs (float32 0..255, the evaluation view
+    ``transform``), files that are no readable image passed over."""
+    images = []
+    with progress(min(count, len(files)), "reading calibration images") as advance:
+        for path in files:
+            if len(images) == count:
+                break
+            try:
+                images.append(read_image(path, transform, channels))
+            except RunError:
+                continue
+            advance(1)
+    return np.stack(images)
 
 
 def predict_files(model: keras.Model, files: list[Path], transform: Transform) -> np.ndarray:
