@@ -17,7 +17,7 @@ from ..graph.guards import MAX_ACTIVATION_MB, MAX_PARAMS, Limits, check_size
 from ..graph.load import load_spec, resized
 from ..graph.plan import plan
 from ..spec.errors import PlanError, SpecError
-from ..spec.schema import ModelSpec
+from ..spec.schema import ModelSpec, Preprocess
 
 if TYPE_CHECKING:
     import keras
@@ -122,6 +122,9 @@ def _applications_overrides(spec: ModelSpec, input_tensor: Any, input_shape: tup
         if len(input_shape) != 3:
             raise SpecError(f"input_shape {tuple(input_shape)}: give (height, width, channels)")
         overrides["input_shape"] = tuple(input_shape)
+        channels = input_shape[2]
+        if isinstance(spec.preprocess, Preprocess) and channels != spec.input_shape[2]:  # written for its own
+            overrides["preprocess"] = spec.preprocess.for_channels(channels).model_dump()  # channels: the presets' rule
     if classifier_activation != SPEC:
         activation = "linear" if classifier_activation is None else classifier_activation
         if activation not in ("softmax", "sigmoid", "linear"):

@@ -535,11 +535,13 @@ _STAGES = TypeAdapter(list[Stage])
 
 
 def _same_stages(given: object, generated: list[dict]) -> bool:
-    """Whether ``given`` (a spec's stages, maybe invalid) are the stages ``generated`` (a dump carries both)."""
+    """Whether ``given`` (a spec's stages, maybe invalid) are the stages ``generated`` (a dump carries both), but
+    for ``memory_efficient``, which changes how a stage trains, not what it computes."""
     try:
-        return _STAGES.validate_python(given) == _STAGES.validate_python(generated)
+        ours, theirs = _STAGES.validate_python(given), _STAGES.validate_python(generated)
     except ValidationError:
         return False
+    return [s.model_copy(update={"memory_efficient": False}) for s in ours] == theirs
 
 
 class Head(StrictModel):
@@ -658,7 +660,7 @@ class ModelSpec(StrictModel):
         generated = generator.stages()
         if data.get("stages") and not _same_stages(data["stages"], generated):
             raise ValueError("regnet generates the stages; give either stages or regnet, not both")
-        return {**data, "stages": generated}  # (a dumped spec carries both, the same)
+        return {**data, "stages": data.get("stages") or generated}  # (a dumped spec carries both, the same)
 
     @model_validator(mode="after")
     def _has_stages(self) -> "ModelSpec":
