@@ -51,6 +51,24 @@ def zoo_params(predicate=lambda name: True, slow=frozenset(), neutral=frozenset(
     return [pytest.param(name, marks=marks(name)) for name in zoo_paths() if predicate(name)]
 
 
+# For each family, block type, attention or spatial kind, stem and archspec layer: the entry of fewest layers that
+# has it (a build's cost grows with them). The tests that cannot afford the whole zoo run these.
+REPRESENTATIVE = {
+    "cifar_resnet20": "basic blocks, option A shortcuts (ChannelPad), the CIFAR stem",
+    "resnet18": "the ImageNet stem (LowestPadding2D)", "resnet26t": "the deep t stem, ResNet-D's average-pool shortcut",
+    "plain18": "plain blocks", "vgg11": "VGG's flatten head", "preact_resnet18": "pre-activation blocks",
+    "resnext29_8x64d": "grouped convs (GroupedConv2D)", "seresnext26d_32x4d": "SE", "wrn_16_8": "wide blocks, dropout",
+    "densenet_bc_100_k12": "dense blocks", "dpn68": "dual-path blocks (ChannelSlice)",
+    "regnetx_002": "the RegNet generator", "regnety_002": "RegNet's SE", "cifar_highway_resnet56": "highway gates "
+    "(HighwayMerge)", "cifar_resnet110_stochastic_depth": "drop path (DropPath)",
+    "cifar_weighted_resnet110": "weighted merges (WeightedAdd)", "botnet26t_256": "RelativeSelfAttention",
+    "halonet26t": "HaloAttention", "lambda_resnet26t": "LambdaAttention", "ecaresnet26t": "ECA (ChannelConv)",
+    "skresnet18": "selective kernels (StridedDilatedConv2D, RadixSelect of radix 1)",
+    "resnest50d": "split attention (RadixSelect of radix 2)", "res2net50_26w_4s": "Res2Net's hierarchical 3x3",
+    "gcresnet50t": "global context (AttentionPool)", "cbam_resnet50": "CBAM (ChannelPool)",
+}
+
+
 def smallest_of_each_family() -> list[str]:
     """The zoo entry with the fewest parameters of each family: every kind of block, quickly."""
     from archspec import list_zoo

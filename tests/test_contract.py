@@ -1,8 +1,8 @@
 """The per-model contract that timm's, keras.applications' and keras-hub's test suites hold every model they ship
 to, run over the zoo at small sizes: one base build per entry, shared by every check of that entry.
 
-CI runs the entries that each bring a distinct code path (every family's smallest, every attention and spatial
-kind, every stem); ``pytest -m zoo tests/test_contract.py`` runs the whole zoo (about an hour on 2 cores). A
+CI runs the entries that each bring a distinct code path (``REPRESENTATIVE``: each family, block type, attention
+and spatial kind, stem); ``pytest -m zoo tests/test_contract.py`` runs the whole zoo (about an hour on 2 cores). A
 check that cannot apply to an entry skips, saying why.
 """
 
@@ -27,21 +27,15 @@ from archspec.keras.model_io import load_model, save_model
 from archspec.spec.errors import SpecError
 from archspec.spec.zoo import zoo_paths
 
-from .helpers import smallest_of_each_family
+from .helpers import REPRESENTATIVE
 
-# Beyond each family's smallest entry: the entries whose blocks, attention, spatial modules or stems no smaller
-# entry of their family has.
-DISTINCT = {"ecaresnet26t", "skresnet18", "botnet26t_256", "halonet26t", "lambda_resnet26t", "resnest50d",
-            "res2net50_26w_4s", "gcresnet50t", "cbam_resnet50", "resnet18", "resnet26t", "resnetrs50",
-            "cifar_resnet20", "cifar_preact_resnet110", "seresnext26d_32x4d"}
-CI = (set(smallest_of_each_family()) | DISTINCT) & set(zoo_paths())
 CHECKS = ["forward", "any_size", "pooling", "pyramid", "input_tensor", "channels", "round_trips", "gradients",
           "mixed_precision", "quantize", "new_head", "checkpointing"]
 
 
 def _entries() -> list:
     """Every zoo entry, marked ``zoo``; CI's also ``representative`` (tests/conftest.py keeps those by default)."""
-    return [pytest.param(name, marks=[pytest.mark.zoo, *([pytest.mark.representative] if name in CI else [])])
+    return [pytest.param(name, marks=[pytest.mark.zoo, *([pytest.mark.representative] if name in REPRESENTATIVE else [])])
             for name in sorted(zoo_paths())]
 
 
@@ -125,8 +119,8 @@ def check_any_size(e: Entry) -> None:
 
 def check_pooling(e: Entry) -> None:
     """Headless avg and max pooling are the last feature map pooled (keras.applications' include_top=False)."""
-    last = build_model(e.spec, include_top=False, weights_from=e.model)
-    feature_map = e.outputs(last)
+    last = max(plan(e.spec, features=True).outputs.items(), key=lambda item: int(item[0][1:]))[1]
+    feature_map = e.outputs(keras.Model(e.model.input, e.model.get_layer(last).output))
     for pooling, reduce in (("avg", np.mean), ("max", np.max)):
         pooled = build_model(e.spec, include_top=False, pooling=pooling, weights_from=e.model)
         _close(e.outputs(pooled), reduce(feature_map, axis=(1, 2)), atol=1e-4)

@@ -18,7 +18,7 @@ from archspec.keras.outside import outputs_without_archspec
 from archspec.keras.portable import portable
 from archspec.spec.errors import SpecError
 
-from .helpers import numpy, smallest_of_each_family
+from .helpers import REPRESENTATIVE, numpy
 
 TOLERANCE = 1e-6  # probabilities, as the issue asks
 
@@ -44,14 +44,6 @@ def _size(name: str) -> int:
     return spec.input_shape[0]
 
 
-LAYER_ENTRIES = {  # an entry that holds each layer the builder emits that has no counterpart in Keras
-    "LowestPadding2D": "resnet18", "ChannelPad": "cifar_resnet20", "ChannelSlice": "dpn68",
-    "ChannelConv": "ecaresnet26t", "GroupedConv2D": "seresnext26d_32x4d", "HighwayMerge": "cifar_highway_resnet56",
-    "DropPath": "cifar_resnet110_stochastic_depth", "StridedDilatedConv2D, RadixSelect radix 1": "skresnet18",
-    "RadixSelect radix 2": "resnest50d", "ChannelPool": "cbam_resnet50", "AttentionPool": "gcresnet50t",
-    "RelativeSelfAttention": "botnet26t_256", "HaloAttention": "halonet26t", "LambdaAttention": "lambda_resnet26t",
-    "WeightedAdd": "cifar_weighted_resnet110", "res2net": "res2net50_26w_4s", "regnety": "regnety_002",
-}
 STAYS_CUSTOM = {  # entry: the archspec layers its file keeps, which have no built-in Keras form
     "botnet26t_256": {"RelativeSelfAttention"}, "halonet26t": {"HaloAttention"},
     "lambda_resnet26t": {"LambdaAttention"},
@@ -63,7 +55,7 @@ GROUPED_ROUNDING = {"resnest50d": 1e-5}
 FORMATS = ("keras", "savedmodel", *(("onnx",) if importlib.util.find_spec("tf2onnx") else ()))
 
 
-EVERY_FAMILY_AND_LAYER = sorted(set(smallest_of_each_family()) | set(LAYER_ENTRIES.values()))
+EVERY_FAMILY_AND_LAYER = sorted(REPRESENTATIVE)  # an entry of every family and every layer the builder emits
 
 
 @pytest.mark.slow
