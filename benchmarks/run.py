@@ -52,7 +52,8 @@ DEEPEST = ["cifar_resnet1202", "cifar_preact_resnet1001", "cifar_weighted_resnet
 INCLUDED = [ROOT / "benchmarks" / "experiment_results.md", ROOT / "benchmarks" / "data_results.md",
             ROOT / "benchmarks" / "gpu_results.md", ROOT / "benchmarks" / "experiment_cost.md",
             ROOT / "benchmarks" / "weights_results.md", ROOT / "benchmarks" / "attention_results.md",
-            ROOT / "benchmarks" / "backends_results.md", ROOT / "benchmarks" / "portable_results.md"]
+            ROOT / "benchmarks" / "backends_results.md", ROOT / "benchmarks" / "portable_results.md",
+            ROOT / "benchmarks" / "litert.md"]
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 INCLUDED_MARK = "<!-- Below: the other benchmark scripts' files, included as they are (benchmarks/run.py INCLUDED). -->"
 
