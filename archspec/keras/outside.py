@@ -45,7 +45,8 @@ def run(path, x):
         return served.serve(x)
     import keras
 
-    return keras.saving.load_model(path, safe_mode=True, compile=False)(x, training=False)
+    outputs = keras.saving.load_model(path, safe_mode=True, compile=False)(x, training=False)
+    return keras.tree.map_structure(keras.ops.convert_to_numpy, outputs)  # torch's tensors need detaching
 
 
 for path, inputs, outputs in zip(*[iter(sys.argv[1:])] * 3):
