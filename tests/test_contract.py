@@ -163,7 +163,9 @@ def check_round_trips(e: Entry, tmp_path_factory) -> None:
     clone = keras.Model.from_config(e.model.get_config())
     clone.set_weights(e.model.get_weights())
     _close(e.outputs(clone), e.outputs(e.model), atol=1e-6)
-    _close(e.outputs(load_model(_saved(e, tmp_path_factory), compile=False)), e.outputs(e.model), atol=1e-6)
+    # the file holds each layer's built-in form; two sum in another order (a grouped conv of wide groups, CBAM's
+    # channel mean, 4e-7 alone), which a fresh deep net amplifies to 1e-5 on its probabilities (cbam_resnet50 at 64)
+    _close(e.outputs(load_model(_saved(e, tmp_path_factory), compile=False)), e.outputs(e.model), atol=2e-5)
 
 
 @contextlib.contextmanager
