@@ -127,7 +127,9 @@ def training_section(quick: bool) -> list[str]:
     return rows
 
 
-CHECKPOINTED = [("densenet_bc_100_k12", 64, None), ("resnet152", 8, None), ("cifar_resnet1202", 64, None)]
+# cifar_resnet1202 is left out for now: on TensorFlow, tracing its checkpointed training step (600 recomputed blocks
+# in one graph) took over 45 minutes on 2 cores and did not finish
+CHECKPOINTED = [("densenet_bc_100_k12", 64, None), ("resnet152", 8, None)]
 
 
 def checkpointing_section(quick: bool) -> list[str]:
@@ -166,17 +168,20 @@ def main() -> None:
     parser.add_argument("--section", choices=sorted(SECTIONS),
                         help="Measure one section and replace it in RESULTS.md, keeping the others.")
     args = parser.parse_args()
+    machine = (f"{platform.machine()} CPU, {os.cpu_count()} cores, Python {platform.python_version()}, "
+               f"TensorFlow {tf.__version__}, Keras {keras.__version__}")
     if args.section:
         heading, measure = SECTIONS[args.section]
-        write(_replaced(RESULTS.read_text().split(INCLUDED_MARK)[0], heading, measure(args.quick)))
+        command = f"python benchmarks/run.py --section {args.section}" + (" --quick" if args.quick else "")
+        lines = [f"This section measured by itself: `{command}` on {machine}, {datetime.date.today().isoformat()}.", "",
+                 *measure(args.quick)]
+        write(_replaced(RESULTS.read_text().split(INCLUDED_MARK)[0], heading, lines))
         return
     if args.include_only:
         write([*RESULTS.read_text().split(INCLUDED_MARK)[0].rstrip().splitlines(), ""])
         return
     repeats = 2 if args.quick else args.repeats
     command = "python benchmarks/run.py" + (" --quick" if args.quick else f" --repeats {args.repeats}")
-    machine = (f"{platform.machine()} CPU, {os.cpu_count()} cores, Python {platform.python_version()}, "
-               f"TensorFlow {tf.__version__}, Keras {keras.__version__}")
     lines = [
         "# Benchmarks", "",
         f"CPU figures: `{command}` on {machine}, {datetime.date.today().isoformat()}. "
