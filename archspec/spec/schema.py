@@ -261,8 +261,8 @@ class _Stage(StrictModel):
     memory_efficient: bool = Field(
         False,
         description="Gradient checkpointing (Chen et al. 2016): store only each block's inputs and outputs "
-        "while training and recompute what is inside in the backward pass, for about a third more compute. "
-        "Same outputs and gradients; same layer names, so weights load either way.",
+        "while training and recompute what is inside in the backward pass (resnet152: 0.58 of the memory, about a "
+        "quarter more time per step). Same outputs and gradients; same layer names, so weights load either way.",
     )
 
     @property
