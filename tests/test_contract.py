@@ -2,7 +2,7 @@
 to, run over the zoo at small sizes: one base build per entry, shared by every check of that entry.
 
 CI runs the entries that each bring a distinct code path (``REPRESENTATIVE``: each family, block type, attention
-and spatial kind, stem); ``pytest -m zoo tests/test_contract.py`` runs the whole zoo (about an hour on 2 cores). A
+and spatial kind, stem; less ``COSTLY``); ``pytest -m zoo tests/test_contract.py`` runs the whole zoo (about an hour on 2 cores). A
 check that cannot apply to an entry skips, saying why.
 """
 
@@ -33,9 +33,18 @@ CHECKS = ["forward", "any_size", "pooling", "pyramid", "input_tensor", "channels
           "mixed_precision", "quantize", "new_head", "checkpointing"]
 
 
+# Representative entries whose many layers or large inputs cost CI more than their code paths add here: their
+# archspec layers are written and read back without archspec in CI (test_portable), and their blocks checkpointed
+# (test_memory_efficient); -m zoo runs their contract.
+COSTLY = {"halonet26t", "lambda_resnet26t", "resnest50d", "res2net50_26w_4s", "gcresnet50t", "cbam_resnet50",
+          "ecaresnet26t", "cifar_highway_resnet56", "cifar_resnet110_stochastic_depth", "cifar_weighted_resnet110",
+          "regnety_002"}
+
+
 def _entries() -> list:
     """Every zoo entry, marked ``zoo``; CI's also ``representative`` (tests/conftest.py keeps those by default)."""
-    return [pytest.param(name, marks=[pytest.mark.zoo, *([pytest.mark.representative] if name in REPRESENTATIVE else [])])
+    ci = set(REPRESENTATIVE) - COSTLY
+    return [pytest.param(name, marks=[pytest.mark.zoo, *([pytest.mark.representative] if name in ci else [])])
             for name in sorted(zoo_paths())]
 
 

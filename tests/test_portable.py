@@ -56,6 +56,9 @@ FORMATS = ("keras", "savedmodel", *(("onnx",) if importlib.util.find_spec("tf2on
 
 
 EVERY_FAMILY_AND_LAYER = sorted(REPRESENTATIVE)  # an entry of every family and every layer the builder emits
+# SavedModel and ONNX carry any TensorFlow graph: checked on the entries whose .keras files stay archspec's (those
+# formats are their way out) and a grouped and a dual-path one; every entry's .keras file is checked.
+SERVED = {*STAYS_CUSTOM, "resnext29_8x64d", "dpn68"}
 
 
 @pytest.mark.slow
@@ -71,7 +74,7 @@ def test_every_export_of_every_family_is_checked_where_archspec_cannot_be_import
         model = _small(name, _size(name))
         x = np.random.default_rng(0).uniform(0, 255, (2, *model.input_shape[1:])).astype(np.float32)
         want = numpy(model(x, training=False))
-        for fmt in FORMATS:
+        for fmt in FORMATS if name in SERVED else ("keras",):
             out = tmp_path / f"{name}{export.SUFFIX[fmt]}"
             export.export(model, fmt, out)
             if fmt != "keras" or name not in STAYS_CUSTOM:
@@ -88,7 +91,7 @@ def test_every_export_of_every_family_is_checked_where_archspec_cannot_be_import
         name, fmt, want = expected[out]
         tolerance = GROUPED_ROUNDING.get(name, TOLERANCE) if fmt == "keras" else export.TOLERANCE
         assert np.max(np.abs(got["output"] - want)) <= tolerance, (name, fmt)
-    first = tmp_path / f"{EVERY_FAMILY_AND_LAYER[0]}.keras"
+    first = tmp_path / "cifar_resnet20.keras"
     outside.clear()
     assert export.parity(load_model(first), "keras", first) <= TOLERANCE and outside == [first]
 
