@@ -115,6 +115,20 @@ def fake_cifar(keras_home: Path, name: str = "cifar10", per_batch: int = 20, see
     return tarball
 
 
+def smallest_side(spec, sides) -> int:
+    """The first of ``sides`` at which the spec plans, else its own size."""
+    from archspec.graph.load import load_spec
+    from archspec.spec.errors import SpecError
+
+    for side in sides:
+        try:
+            load_spec(spec, overrides={"input_shape": (side, side, spec.input_shape[2])})
+            return side
+        except SpecError:
+            continue
+    return spec.input_shape[0]
+
+
 def small_size(spec, size: int = 64) -> int | None:
     """``size`` where the spec's weights fit any input size and its network plans at it, else None (its own size):
     VGG's flattened classifier and BoTNet's position tables fix the size, HaloNet's blocks need a multiple of 8."""

@@ -27,7 +27,7 @@ from archspec.keras.model_io import load_model, save_model
 from archspec.spec.errors import SpecError
 from archspec.spec.zoo import zoo_paths
 
-from .helpers import REPRESENTATIVE
+from .helpers import REPRESENTATIVE, smallest_side
 
 CHECKS = ["forward", "any_size", "pooling", "pyramid", "input_tensor", "channels", "round_trips", "gradients",
           "mixed_precision", "quantize", "new_head", "checkpointing"]
@@ -66,13 +66,9 @@ _BUILT: dict[str, Entry] = {}
 def _small(name: str):
     """The entry at the smallest of its sizes that plans: 32 for CIFAR nets, else 64 or the next that does."""
     spec = load_spec(name)
-    for side in (32, 64, 96, 128, 160, 192, 224, 256):
-        if side >= spec.input_shape[0] * (1 if name.startswith("cifar") else 0.25):
-            try:
-                return load_spec(spec, overrides={"input_shape": (side, side, spec.input_shape[2])})
-            except SpecError:
-                continue
-    return spec
+    least = spec.input_shape[0] * (1 if name.startswith("cifar") else 0.25)
+    side = smallest_side(spec, [s for s in (32, 64, 96, 128, 160, 192, 224, 256) if s >= least])
+    return load_spec(spec, overrides={"input_shape": (side, side, spec.input_shape[2])})
 
 
 def _entry(name: str) -> Entry:

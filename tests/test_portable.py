@@ -11,14 +11,12 @@ import pytest
 
 from archspec import build_model
 from archspec.graph.load import load_spec
-from archspec.graph.plan import plan
 from archspec.keras import export, layers
 from archspec.keras.model_io import custom_layers, load_model, save_model
 from archspec.keras.outside import outputs_without_archspec
 from archspec.keras.portable import portable
-from archspec.spec.errors import SpecError
 
-from .helpers import REPRESENTATIVE, numpy
+from .helpers import REPRESENTATIVE, numpy, smallest_side
 
 TOLERANCE = 1e-6  # probabilities, as the issue asks
 
@@ -30,18 +28,6 @@ def _small(name: str, size: int) -> keras.Model:
     model.set_weights([w + rng.normal(0, 0.05, w.shape).astype(w.dtype) if w.ndim else w + 0.3
                        for w in model.get_weights()])
     return model
-
-
-def _size(name: str) -> int:
-    """The smallest of 32, 64 and 128 pixels that the entry plans at (HaloNet's 8x8 blocks need its own 256)."""
-    spec = load_spec(name)
-    for size in (32, 64, 128):
-        try:
-            plan(load_spec(spec, overrides={"input_shape": [size, size, 3]}))
-            return size
-        except SpecError:
-            continue
-    return spec.input_shape[0]
 
 
 STAYS_CUSTOM = {  # entry: the archspec layers its file keeps, which have no built-in Keras form
@@ -71,7 +57,7 @@ def test_every_export_of_every_family_is_checked_where_archspec_cannot_be_import
                         lambda files: outside.extend(files) or outputs_without_archspec(files))
     files, expected = {}, {}
     for name in EVERY_FAMILY_AND_LAYER:
-        model = _small(name, _size(name))
+        model = _small(name, smallest_side(load_spec(name), (32, 64, 128)))  # HaloNet: its own 256
         x = np.random.default_rng(0).uniform(0, 255, (2, *model.input_shape[1:])).astype(np.float32)
         want = numpy(model(x, training=False))
         for fmt in FORMATS if name in SERVED else ("keras",):

@@ -544,15 +544,19 @@ class Recompute(keras.layers.Layer):
         picked = [values[i] for i in self.returns] if self.returns else [values[-1]]
         return picked if self.returns and len(self.returns) > 1 else picked[0]
 
-    def members(self, input_shape) -> list[tuple[keras.layers.Layer, object]]:
-        """Each member with the shape(s) it reads, for counting its MACs."""
+    def _traced(self, input_shape) -> tuple[list[tuple[keras.layers.Layer, object]], list]:
+        """Each call's member with the shape(s) it reads, and every value's shape (inputs, then outputs)."""
         shapes = _shapes(input_shape)
-        found = []
+        calls = []
         for layer, sources in self._calls(len(shapes)):
             shape = [shapes[i] for i in sources] if len(sources) > 1 else shapes[sources[0]]
-            found.append((layer, shape))
+            calls.append((layer, shape))
             shapes.append(layer.compute_output_shape(shape))
-        return found
+        return calls, shapes
+
+    def members(self, input_shape) -> list[tuple[keras.layers.Layer, object]]:
+        """Each member with the shape(s) it reads, for counting its MACs."""
+        return self._traced(input_shape)[0]
 
     def build(self, input_shape) -> None:
         for layer, shape in self.members(input_shape):
@@ -560,8 +564,7 @@ class Recompute(keras.layers.Layer):
                 layer.build(shape)
 
     def compute_output_shape(self, input_shape):
-        shapes = _shapes(input_shape)
-        return self._results(shapes + [layer.compute_output_shape(shape) for layer, shape in self.members(input_shape)])
+        return self._results(self._traced(input_shape)[1])
 
     def run(self, inputs, apply: Callable[[keras.layers.Layer, Any], Any]):
         """The group's results, each member applied by ``apply(member, its inputs)`` as wired."""
