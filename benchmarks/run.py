@@ -127,9 +127,7 @@ def training_section(quick: bool) -> list[str]:
     return rows
 
 
-# cifar_resnet1202 is left out for now: on TensorFlow, tracing its checkpointed training step (600 recomputed blocks
-# in one graph) took over 45 minutes on 2 cores and did not finish
-CHECKPOINTED = [("densenet_bc_100_k12", 64, None), ("resnet152", 8, None)]
+CHECKPOINTED = [("densenet_bc_100_k12", 64, None), ("resnet152", 8, None), ("cifar_resnet1202", 32, None)]
 
 
 def checkpointing_section(quick: bool) -> list[str]:

@@ -4,7 +4,8 @@
     python scripts/gen_docs.py --check   # exit 1, naming the stale pages, where the code has moved on
 
 Pages: the spec field reference (from the pydantic schema), the CLI reference (from the click
-commands), the zoo (from the zoo and its published figures) and one page per zoo family (from
+commands), the zoo (from the zoo and its published figures), the registries' coverage (from the census,
+docs/coverage.yaml and the zoo) and one page per zoo family (from
 docs/families.yaml, the zoo, and a block of the family drawn from the graph IR the builder reads: its DOT
 text and the SVG Graphviz draws from it, see ``pictures``).
 No TensorFlow is imported: the graph, schema and CLI are read as data. tests/test_docs.py runs --check.
@@ -30,6 +31,7 @@ from archspec.graph.catalogue import list_zoo  # noqa: E402
 from archspec.graph.diagram import INSTALL, block_dot, default_block, dot_version, render_svg  # noqa: E402
 from archspec.graph.load import load_spec  # noqa: E402
 from archspec.graph.plan import plan  # noqa: E402
+from archspec.keras.weights.registry import census, census_versions  # noqa: E402
 from archspec.spec.schema import json_schema  # noqa: E402
 
 DOCS = ROOT / "docs"
@@ -125,6 +127,57 @@ def zoo_page(entries: list) -> str:
     return "\n".join(lines) + "\n"
 
 
+
+# ---- the registries' coverage ------------------------------------------------------------------
+
+def _missing_reason(network, rules: list[dict]) -> str:
+    for rule in rules:
+        if rule.get("library", network.library) == network.library and re.search(rule["match"], network.model):
+            return rule["reason"]
+    raise SystemExit(f"docs/coverage.yaml gives no reason why {network.library}'s {network.model} is no zoo entry")
+
+
+def coverage_page(entries: list) -> str:
+    """timm's and torchvision's residual-family registries (the census) against the zoo, module by module."""
+    about = yaml.safe_load((DOCS / "coverage.yaml").read_text())
+    full = set(about["full_size_parity"])
+    zoo = {e.name: e for e in entries}
+    networks = census()
+    versions = census_versions()
+    built = [n for n in networks if n.entry]
+    lines = ["# Coverage of timm's and torchvision's registries", "", GENERATED.strip(), "",
+             f"Every residual-family architecture registered in timm {versions['timm']} (its modules "
+             f"{', '.join(sorted({n.module for n in networks if n.library == 'timm'}))}) and torchvision "
+             f"{versions['torchvision']}, against archspec's zoo: **{len(built)} of {len(networks)}** build from "
+             "a zoo entry. The list is `archspec/zoo/registry_census.json.gz` (`python scripts/torch_reference.py "
+             "census`), and `archspec identify FILE` names which of these networks a checkpoint holds.", "",
+             "For a zoo entry, *params* is the library's own count; archspec's count from the graph equals it "
+             "(`pytest tests/test_identify.py`). *Checked* says how its function is compared with the library's "
+             "own model, given the same weights, on the same images:", "",
+             "- **full size**: the entry itself, log-probabilities within 1e-3 (`ARCHSPEC_TORCH_PYTHON=PYTHON "
+             "pytest tests/test_weights_parity_full.py -k NAME`, with torch, torchvision and timm in PYTHON);",
+             "- **family**: its family's tensor mapping, on narrow networks the library built and saved "
+             "(`pytest tests/test_weights.py`, in CI).", "",
+             "A name the zoo lacks says what it needs.", ""]
+    for library in ("timm", "torchvision"):
+        lines += [f"## {library}", ""]
+        for module in dict.fromkeys(n.module for n in networks if n.library == library):
+            members = [n for n in networks if n.library == library and n.module == module]
+            have = sum(1 for n in members if n.entry)
+            lines += [f"### {module} ({have} of {len(members)})", "",
+                      "| name | params | zoo entry | GMACs | checked / needs |", "|---|---:|---|---:|---|"]
+            for n in members:
+                if n.entry:
+                    e = zoo[n.entry]
+                    status = "full size" if n.entry in full else "family"
+                    lines.append(f"| {n.model} | {n.params:,} | [{n.entry}](families/{e.family}.md) | "
+                                 f"{e.macs / 1e9:.3f} | {status} |")
+                else:
+                    lines.append(f"| {n.model} | {n.params:,} | | | {_missing_reason(n, about['missing'])} |")
+            lines.append("")
+    return "\n".join(lines)
+
+
 # ---- the families ------------------------------------------------------------------------------
 
 def family_block(entry: str) -> tuple[str, str]:
@@ -164,7 +217,7 @@ def pages() -> dict[Path, str]:
     if missing:
         raise SystemExit(f"docs/families.yaml has no entry for the zoo families {', '.join(missing)}: add one")
     out = {DOCS / "reference" / "spec.md": spec_reference(), DOCS / "reference" / "cli.md": cli_reference(),
-           DOCS / "zoo.md": zoo_page(entries)}
+           DOCS / "zoo.md": zoo_page(entries), DOCS / "coverage.md": coverage_page(entries)}
     for family, about in families.items():
         block, dot = family_block(about["block"])
         out[DOCS / "families" / f"{family}.md"] = family_page(family, about, by_family[family], block)

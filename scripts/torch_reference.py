@@ -9,6 +9,12 @@ separate venv: `pip install torch torchvision timm safetensors scikit-learn`).
     python scripts/torch_reference.py registry [OUT, default archspec/zoo/source_tensors.json.gz]
         Every sourced zoo entry's state-dict tensor names and shapes, from the library's own model: the
         registry `archspec export --format timm|torchvision` checks its files against (package data).
+    python scripts/torch_reference.py census [OUT, default archspec/zoo/registry_census.json.gz]
+        Every residual-family architecture in timm's and torchvision's registries (timm's modules in
+        CENSUS_MODULES, torchvision's in CENSUS_TORCHVISION, and the other networks zoo entries name as their
+        source): its module, parameter count, published weight
+        tags and state-dict tensor names and shapes, built on PyTorch's meta device (no memory, no time).
+        `archspec identify` and the coverage page read it (package data).
     python scripts/torch_reference.py full NAME OUT_DIR
         A full-size zoo entry's source model with seeded weights as OUT_DIR/NAME.pth, fixed images (of the
         size its weights were trained at) and its probabilities (tests/test_weights_parity_full.py calls it through ARCHSPEC_TORCH_PYTHON).
@@ -287,6 +293,54 @@ def registry(out: Path) -> None:
                                "entries": entries}, separators=(",", ":")).encode())
 
 
+CENSUS_MODULES = ["resnet", "resnetv2", "regnet", "res2net", "resnest", "sknet", "densenet", "dpn"]
+CENSUS_TORCHVISION = ("resnet", "resnext", "wide_resnet", "densenet", "regnet")
+
+
+def meta_model(library: str, name: str) -> torch.nn.Module:
+    """A registry model built on the meta device (no memory, no time) where its builder allows it (torchvision's
+    RegNets compute their widths with tensors at construction, so they are built for real)."""
+    try:
+        with torch.device("meta"):
+            return source_model(library, name)
+    except NotImplementedError:
+        return source_model(library, name)
+
+
+def census(out: Path) -> None:
+    """See the module docstring; test models (timm's ``test_*``) are left out."""
+    networks = []
+    for module in CENSUS_MODULES:
+        for name in timm.list_models(module=module):
+            if not name.startswith("test_"):
+                networks.append(("timm", module, name, timm.list_pretrained(f"{name}.*")))
+    torchvision_names = [n for n in torchvision.models.list_models(module=torchvision.models)
+                         if n.startswith(CENSUS_TORCHVISION)]
+    listed = {name for _, _, name, _ in networks} | set(torchvision_names)
+    for library, name, _ in SOURCES.values():  # the zoo's networks from other modules (BoTNet's byoanet, VGG)
+        if name not in listed and library == "timm":
+            networks.append(("timm", next(m for m in timm.list_modules() if name in timm.list_models(module=m)),
+                             name, timm.list_pretrained(f"{name}.*")))
+        elif name not in listed:
+            torchvision_names.append(name)
+        listed.add(name)
+    for name in torchvision_names:
+        module = next((m for m in CENSUS_TORCHVISION if name.startswith(m)), name.rstrip("0123456789_bn"))
+        networks.append(("torchvision", module, name, [w.name for w in torchvision.models.get_model_weights(name)]))
+    records = []
+    for library, module, name, tags in networks:
+        model = meta_model(library, name)
+        state = model.state_dict()
+        records.append({"library": library, "module": module, "model": name,
+                        "params": sum(p.numel() for p in model.parameters()),
+                        "weights": [t.partition(".")[2] or t for t in tags],
+                        "tensors": {k: list(v.shape) for k, v in state.items()}})
+    with gzip.GzipFile(out, "wb", mtime=0) as file:  # the same bytes for the same registries
+        file.write(json.dumps({"torch": torch.__version__.split("+")[0], "torchvision":
+                               torchvision.__version__.split("+")[0], "timm": timm.__version__,
+                               "networks": records}, separators=(",", ":")).encode())
+
+
 def same_in_timm(model: torch.nn.Module, name: str) -> bool:
     """Whether timm's model of this name takes ``model``'s seeded state dict strictly and gives its outputs."""
     if name not in timm.list_models():
@@ -441,13 +495,15 @@ def transforms(out: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command",
-                        choices=["fixtures", "registry", "full", "exported", "checkpoints", "transforms", "sources"])
+                        choices=["fixtures", "registry", "census", "full", "exported", "checkpoints", "transforms", "sources"])
     parser.add_argument("args", nargs="*")
     args = parser.parse_args()
     if args.command == "fixtures":
         fixtures(Path(args.args[0]) if args.args else Path(__file__).parents[1] / "tests" / "fixtures" / "weights")
     elif args.command == "registry":
         registry(Path(args.args[0]) if args.args else ZOO / "source_tensors.json.gz")
+    elif args.command == "census":
+        census(Path(args.args[0]) if args.args else ZOO / "registry_census.json.gz")
     elif args.command == "full":
         full(args.args[0], Path(args.args[1]))
     elif args.command == "exported":

@@ -167,6 +167,22 @@ def test_a_file_litert_cannot_run_is_not_kept(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("activation", ["softmax", None])
+def test_the_float_check_carries_the_tolerance_through_a_softmax(activation):
+    """An untrained deep net's logits reach thousands, and its saturated softmax turns the converter's float32
+    reordering of sums into probability differences past 1e-4: a softmax classifier's tolerance is the logits'
+    (relative to those larger than 1), carried through the softmax; any other output keeps its own."""
+    x = keras.Input((5,))
+    head = keras.layers.Dense(3, activation=activation, kernel_initializer=keras.initializers.RandomNormal(0, 500))
+    model = keras.Model(x, head(keras.layers.Dense(4)(x)))
+    data = np.random.default_rng(1).normal(size=(6, 5)).astype(np.float32)
+    features = keras.ops.convert_to_numpy(model.layers[1](data))
+    logits = features @ keras.ops.convert_to_numpy(head.kernel) + keras.ops.convert_to_numpy(head.bias)
+    expected = max(1.0, float(np.abs(logits).max())) if activation else 1.0
+    assert expected > 10 or not activation
+    assert litert.softmax_gain(model, data) == pytest.approx(expected, rel=1e-6)
+
+
 def test_an_operation_litert_lacks_is_named_with_its_layer(tmp_path):
     """GC's pooling as it was written, an Einsum: one sentence naming the layer and the operation."""
     x = keras.Input((4, 4, 3))

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from archspec.graph.load import load_spec
 from archspec.keras.build import build_model
@@ -20,11 +22,8 @@ from archspec.spec.zoo import zoo_paths
 
 from .weights_helpers import SCRIPT, TORCH_PYTHON
 
-ENTRIES = ["densenet121", "vgg11", "resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2", "se_resnet50",
-           "resnet50d", "dpn68", "preact_resnet50", "resnet26t", "ecaresnet26t", "ecaresnet50d", "seresnext26d_32x4d",
-           "regnetx_002", "regnetx_004", "regnetx_032", "regnety_002", "regnety_008", "regnety_032", "resnetrs50",
-           "gcresnet50t", "botnet26t_256", "halonet26t", "lambda_resnet26t", "skresnet18", "skresnext50_32x4d",
-           "resnest50d", "res2net50_26w_4s"]
+# the entries docs/coverage.md lists as checked at full size
+ENTRIES = yaml.safe_load((Path(__file__).parents[1] / "docs" / "coverage.yaml").read_text())["full_size_parity"]
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(TORCH_PYTHON is None, reason="needs torch, torchvision and timm, or ARCHSPEC_TORCH_PYTHON")]

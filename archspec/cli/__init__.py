@@ -60,7 +60,7 @@ def main(ctx: click.Context, debug: bool) -> None:
     quiet_imports()
 
 
-for command in (model.build, model.validate, model.schema, model.plot, model.diff, model.export, zoo.zoo,
+for command in (model.build, model.validate, model.schema, model.plot, model.diff, model.export, zoo.zoo, zoo.identify,
                 training.train, training.bench_command, data.data, experiments.reproduce, experiments.gradients,
                 experiments.paths, inference.predict, inference.evaluate, design.sample):
     main.add_command(command)

@@ -33,10 +33,11 @@ from .common import (
     num_classes_option,
     resized,
 )
+from .zoo import identified_entry
 
 
 @click.command()
-@click.argument("spec")
+@click.argument("spec", required=False)
 @click.option("--summary", is_flag=True, help="Print the Keras layer-by-layer summary too.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (name, params, total_params, macs, ...).")
 @input_size_option
@@ -56,14 +57,26 @@ from .common import (
 @click.option("--pooling", type=click.Choice(["avg", "max"]),
               help="With --features: pool the last feature map into one vector instead (keras.applications' "
                    "include_top=False, pooling=).")
-def build(spec: str, summary: bool, as_json: bool, input_size: int | None, num_classes: int | None,
+def build(spec: str | None, summary: bool, as_json: bool, input_size: int | None, num_classes: int | None,
           save: Path | None, seed: int | None, max_params: int, max_activation_mb: float,
           weights: str | None, ema: bool, features: bool, pooling: str | None) -> None:
     """Build SPEC (a YAML file or zoo name) into a Keras model and report its size.
 
     The figures come from the built model; they equal the analytic ones that
     `validate` prints without building. With --features they are the backbone's.
+    Without SPEC, --weights FILE names it: the zoo entry whose tensors the file holds
+    (see `archspec identify`), with the file's class count.
     """
+    if spec is None:
+        if weights is None or not Path(weights).exists():
+            raise click.UsageError("give SPEC (a YAML file or zoo name), or --weights FILE to build the network "
+                                   "the file holds")
+        try:
+            spec, classes = identified_entry(Path(weights))
+        except RunError as error:
+            raise fail(error) from error
+        num_classes = num_classes if num_classes is not None or classes in (0, 1000) else classes
+        click.echo(f"{weights} holds the weights of zoo entry {spec}", err=as_json)
     if save is not None and save.suffix != ".keras":
         raise click.BadParameter(f"'{save}' must end in .keras", param_hint="--save")
     if pooling is not None and not features:

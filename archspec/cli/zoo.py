@@ -12,7 +12,7 @@ from ..graph.complexity import complexity
 from ..graph.load import load_spec
 from ..graph.report import compare_table, complexity_table, human, weights_table, zoo_markdown
 from ..keras.drawing import compare_plot, stage_diagram
-from ..spec.errors import SpecError
+from ..spec.errors import RunError, SpecError
 from ..spec.loader import did_you_mean
 from ..spec.zoo import published, zoo_path
 from ..utils.atomic import check_writable
@@ -98,3 +98,94 @@ def zoo_compare(specs: tuple[str, ...], png: Path | None) -> None:
         except OSError as error:
             raise fail(error) from error
         click.echo(str(png))
+
+
+@click.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: the matching networks, or the nearest.")
+def identify(file: Path, as_json: bool) -> None:
+    """Name the timm or torchvision network whose weights FILE holds, by its tensors' names and shapes.
+
+    FILE is a PyTorch checkpoint (.pth, .pt, .bin) or a .safetensors file, read without PyTorch and without
+    running anything in it. It is compared with every residual-family network of timm's and torchvision's
+    registries (the zoo's coverage page lists them), whether archspec's zoo has it yet or not; a classifier of
+    another class count, or none, still matches. When networks have the same tensors (a blur pool has no
+    weights), all are named. A file that fits none gets the nearest network and the first tensor that differs,
+    and exit code 1.
+
+    \b
+    Examples:
+      archspec identify resnet50-0676ba61.pth
+      archspec build --weights resnet50-0676ba61.pth     # identifies it, then builds that entry
+    """
+    from ..keras.weights.registry import identify as identify_shapes
+    from ..keras.weights.tensors import open_tensors
+
+    try:
+        with open_tensors(file) as tensors:
+            found = identify_shapes(tensors.shapes)
+    except (RunError, OSError) as error:
+        raise fail(error) from error
+    if as_json:
+        click.echo(json.dumps({"file": str(file), "matches": [_described(m.network) | {"num_classes": m.num_classes}
+                                                             for m in found.matches],
+                               "nearest": found.nearest and _described(found.nearest.network) | {
+                                   "names": found.nearest.names, "shapes": found.nearest.shapes,
+                                   "difference": found.nearest.difference}}, indent=1))
+    elif found.matches:
+        click.echo(_identified_text(file, found.matches))
+    if not found.matches:
+        raise Failure(_unidentified_text(file, found.nearest))
+
+
+def identified_entry(file: Path) -> tuple[str, int]:
+    """The zoo entry, and its class count, of the network whose weights ``file`` holds; a ``RunError`` saying
+    why when the file fits none the zoo has, or several the file cannot tell apart."""
+    from ..keras.weights.registry import identify as identify_shapes
+    from ..keras.weights.tensors import open_tensors
+
+    with open_tensors(file) as tensors:
+        found = identify_shapes(tensors.shapes)
+    if not found.matches:
+        raise RunError(_unidentified_text(file, found.nearest) + "; name the spec: archspec build SPEC --weights FILE")
+    entries = sorted({m.network.entry for m in found.matches if m.network.entry})
+    if len(entries) != 1:
+        raise RunError(_identified_text(file, found.matches).replace("\n", " ") + (
+            " Name one: archspec build SPEC --weights FILE" if entries else
+            " The zoo has none of these yet: write its spec, then archspec build SPEC --weights FILE"))
+    return entries[0], found.matches[0].num_classes
+
+
+def _described(network) -> dict:
+    return {"library": network.library, "model": network.model, "module": network.module,
+            "params": network.params, "entry": network.entry}
+
+
+def _identified_text(file: Path, matches) -> str:
+    classes = matches[0].num_classes
+    head = f"a {classes}-class classifier" if classes else "no classifier (a headless backbone)"
+    width = max(len(m.network.model) for m in matches)
+    params = "" if classes == 1000 else " (params as the library builds it, with 1000 classes)"
+    lines = [f"{file.name} holds the weights of {'this network' if len(matches) == 1 else 'these networks'}, "
+             f"with {head}{params}:"]
+    lines += [f"  {m.network.library:<12}{m.network.model:<{width}}{m.network.params:>13,} params  "
+              f"{'archspec: ' + m.network.entry if m.network.entry else 'not in archspec zoo yet'}" for m in matches]
+    if len(matches) > 1:
+        lines.append("They have the same tensors (what tells them apart carries no weights), so the file "
+                     "cannot say which one it came from.")
+    entries = list(dict.fromkeys(m.network.entry for m in matches if m.network.entry))
+    if entries:
+        size = f" --num-classes {classes}" if classes and classes != 1000 else ""
+        headless = " --features --pooling avg" if not classes else ""
+        lines.append(f"Build it: archspec build {entries[0]} --weights {file}{size}{headless}")
+    return "\n".join(lines)
+
+
+def _unidentified_text(file: Path, nearest) -> str:
+    if nearest is None or nearest.names == 0:
+        return (f"{file} fits none of timm's and torchvision's residual-family networks, and shares no tensor "
+                f"name with any: it is another kind of network")
+    network = nearest.network
+    return (f"{file} fits none of timm's and torchvision's residual-family networks; the nearest is "
+            f"{network.library}'s {network.model} (the file has {nearest.names:.0%} of its tensor names, "
+            f"{nearest.shapes:.0%} with the same shapes), where {nearest.difference}")

@@ -13,6 +13,8 @@ from typing import Any, Callable
 import keras
 from keras import ops
 
+from .autodiff import recomputed
+
 PACKAGE = "archspec"
 
 
@@ -518,7 +520,7 @@ class Recompute(keras.layers.Layer):
     calls' outputs] (a member may be called twice: CBAM's shared MLP); ``None`` is a chain, each member
     reading the one before. ``returns`` picks the values the group returns (``None``: the last).
 
-    The group runs under ``keras.remat`` on every backend (``tf.recompute_grad``, ``jax.checkpoint``,
+    The group runs under ``recomputed`` on every backend (a custom gradient on TensorFlow, ``jax.checkpoint``,
     ``torch.utils.checkpoint``) as a pure function: the variables' values go in (random seeds included,
     so a recomputed drop path drops the same samples), the outputs and the updated state (batch norms'
     moving statistics, seeds) come out, and the state is assigned outside it. The recomputation in the
@@ -594,7 +596,7 @@ class Recompute(keras.layers.Layer):
                 y = self._run(keras.tree.pack_sequence_as(inputs, list(args[:len(flat)])), training=True)
             return *keras.tree.flatten(y), *(scope.get_current_value(v) for v in state)
 
-        results = keras.remat(group)(*flat, *(values[id(v)] for v in passed))
+        results = recomputed(group)(*flat, *(values[id(v)] for v in passed))
         returned = len(self.returns) if self.returns else 1
         for v, value in zip(state, results[returned:]):
             v.assign(value)

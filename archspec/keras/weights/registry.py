@@ -6,10 +6,15 @@ versions it came from.
 A state dict that equals an entry's, name for name and shape for shape, is one that library's builder
 loads with ``strict=True``; the classifier may differ in its class count (``num_classes=N``) or be absent
 (``num_classes=0``, timm's headless model). No PyTorch and no Keras here.
+
+The census (``archspec/zoo/registry_census.json.gz``, written by ``scripts/torch_reference.py census``) holds
+every residual-family architecture of timm's and torchvision's registries, in the zoo or not: ``identify``
+names the ones a checkpoint's tensors fit.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gzip
 import json
@@ -20,13 +25,15 @@ from ...spec.zoo import ZOO_DIR
 Shapes = dict[str, tuple[int, ...]]
 COUNTER = "num_batches_tracked"
 REGISTRY_FILE = ZOO_DIR / "source_tensors.json.gz"
+CENSUS_FILE = ZOO_DIR / "registry_census.json.gz"
 
 
 @dataclass(frozen=True)
 class RegistryNetwork:
-    """One library model: the zoo entry that is it, the library, its name there and its state dict's shapes."""
+    """One library model: the zoo entry that is it (None: one the zoo lacks), the library, its name there and
+    its state dict's shapes."""
 
-    entry: str
+    entry: str | None
     library: str
     model: str
     tensors: Shapes
@@ -52,9 +59,10 @@ def registry() -> tuple[RegistryNetwork, ...]:
                  for entry, record in entries.items() for library in (record["library"], *record["also"]))
 
 
-def fit(shapes: Shapes, network: RegistryNetwork, head: tuple[str, ...]) -> Match | str:
+def fit(shapes: Shapes, network: RegistryNetwork, head: tuple[str, ...], holder: str = "the model") -> Match | str:
     """Whether a state dict of these shapes loads into ``network`` (built with the returned ``num_classes``):
-    the match, or the first difference in words. ``head`` names the classifier's modules."""
+    the match, or the first difference in words, where ``holder`` has the state dict. ``head`` names the
+    classifier's modules."""
 
     def in_head(name: str) -> bool:
         return any(name.startswith(module + ".") for module in head)
@@ -68,12 +76,12 @@ def fit(shapes: Shapes, network: RegistryNetwork, head: tuple[str, ...]) -> Matc
         if name not in shapes:
             if in_head(name) and not ours_head:
                 continue  # a headless model: timm's num_classes=0 drops these too
-            return f"{network.model} has tensor {name!r} {list(shape)}, the model has none of that name"
+            return f"{network.model} has tensor {name!r} {list(shape)}, {holder} has none of that name"
         if shapes[name] != shape and not (in_head(name) and shapes[name][1:] == shape[1:]):
-            return f"tensor {name!r} is {list(shapes[name])} in the model, {list(shape)} in {network.model}"
+            return f"tensor {name!r} is {list(shapes[name])} in {holder}, {list(shape)} in {network.model}"
     extra = next((name for name in shapes if name not in theirs), None)
     if extra is not None:
-        return f"the model has tensor {extra!r} {list(shapes[extra])}, which {network.model} lacks"
+        return f"{holder} has tensor {extra!r} {list(shapes[extra])}, which {network.model} lacks"
     ours = classes(ours_head)
     return Match(network, ours, ours != classes({name: shape for name, shape in theirs.items() if in_head(name)}))
 
@@ -83,3 +91,83 @@ def similarity(shapes: Shapes, network: RegistryNetwork) -> float:
     ours = {(name, shape) for name, shape in shapes.items() if not name.endswith(COUNTER)}
     theirs = {(name, shape) for name, shape in network.tensors.items() if not name.endswith(COUNTER)}
     return len(ours & theirs) / max(1, len(ours | theirs))
+
+
+@dataclass(frozen=True)
+class CensusNetwork(RegistryNetwork):
+    """A registry network of the census: also its library module, parameter count and published weight tags."""
+
+    module: str
+    params: int
+    weights: tuple[str, ...]
+
+
+@functools.cache
+def census() -> tuple[CensusNetwork, ...]:
+    """Every network of the census, timm's then torchvision's, each with the zoo entry that is it, if any."""
+    with gzip.open(CENSUS_FILE, "rt", encoding="utf-8") as file:
+        records = json.load(file)["networks"]
+    entries = {(n.library, n.model): n.entry for n in registry()}
+    return tuple(CensusNetwork(entries.get((r["library"], r["model"])), r["library"], r["model"],
+                               {name: tuple(shape) for name, shape in r["tensors"].items()},
+                               r["module"], r["params"], tuple(r["weights"]))
+                 for r in records)
+
+
+def census_versions() -> dict[str, str]:
+    """The torch, torchvision and timm versions the census was read from."""
+    with gzip.open(CENSUS_FILE, "rt", encoding="utf-8") as file:
+        data = json.load(file)
+    return {key: data[key] for key in ("torch", "torchvision", "timm")}
+
+
+def head_of(tensors: Shapes) -> tuple[str, ...]:
+    """The classifier's module: the one holding the last weight (``fc``, ``head.fc``, ``classifier``)."""
+    last = next((name for name in reversed(tensors) if name.endswith(".weight")), None)
+    return (last.rsplit(".", 1)[0],) if last else ()
+
+
+@dataclass(frozen=True)
+class Nearest:
+    """The census network closest to a state dict that fits none: the share of its tensor names the file has,
+    of its tensors (name and shape) the file has, and the first difference in words."""
+
+    network: CensusNetwork
+    names: float
+    shapes: float
+    difference: str
+
+
+@dataclass(frozen=True)
+class Identified:
+    """The census networks a state dict fits (with the ``num_classes`` to build each), or else the nearest."""
+
+    matches: tuple[Match, ...]
+    nearest: Nearest | None
+
+
+def identify(shapes: Shapes) -> Identified:
+    """Which registry networks a state dict of these shapes loads into, the zoo's first; else the nearest, by
+    tensor names (the architecture) and then shapes (the widths). Batch-norm counters count on neither side:
+    safetensors files and old checkpoints lack them."""
+    shapes = _counted_out(shapes)
+    matches, nearest = [], None
+    for network in census():
+        bare = dataclasses.replace(network, tensors=_counted_out(network.tensors))
+        result = fit(shapes, bare, head_of(bare.tensors), "the file")
+        if isinstance(result, Match):
+            matches.append(Match(network, result.num_classes, result.changed_head))
+        elif not matches:
+            names = len(shapes.keys() & bare.tensors.keys()) / max(1, len(shapes.keys() | bare.tensors.keys()))
+            candidate = Nearest(network, names, similarity(shapes, bare), result)
+            if nearest is None or (names, candidate.shapes) > (nearest.names, nearest.shapes):
+                nearest = candidate
+    own = {}  # each zoo entry's own source, before the library that has the same network under the same name
+    for network in registry():
+        own.setdefault(network.entry, network.library)
+    matches.sort(key=lambda m: (m.network.entry is None, own.get(m.network.entry) != m.network.library))
+    return Identified(tuple(matches), None if matches else nearest)
+
+
+def _counted_out(shapes: Shapes) -> Shapes:
+    return {name: shape for name, shape in shapes.items() if not name.endswith(COUNTER)}
