@@ -31,7 +31,7 @@ from archspec.graph.catalogue import list_zoo  # noqa: E402
 from archspec.graph.diagram import INSTALL, block_dot, default_block, dot_version, render_svg  # noqa: E402
 from archspec.graph.load import load_spec  # noqa: E402
 from archspec.graph.plan import plan  # noqa: E402
-from archspec.keras.weights.registry import census, census_versions  # noqa: E402
+from archspec.keras.weights.registry import census, census_about  # noqa: E402
 from archspec.spec.schema import json_schema  # noqa: E402
 
 DOCS = ROOT / "docs"
@@ -143,13 +143,15 @@ def coverage_page(entries: list) -> str:
     full = set(about["full_size_parity"])
     zoo = {e.name: e for e in entries}
     networks = census()
-    versions = census_versions()
+    about_census = census_about()
+    registries = about_census["registries"]
     built = [n for n in networks if n.entry]
     lines = ["# Coverage of timm's and torchvision's registries", "", GENERATED.strip(), "",
-             f"Every residual-family architecture registered in timm {versions['timm']} (its modules "
-             f"{', '.join(sorted({n.module for n in networks if n.library == 'timm'}))}) and torchvision "
-             f"{versions['torchvision']}, against archspec's zoo: **{len(built)} of {len(networks)}** build from "
-             "a zoo entry. The list is `archspec/zoo/registry_census.json.gz` (`python scripts/torch_reference.py "
+             f"Every architecture registered in timm {about_census['timm']}'s residual-family modules "
+             f"({', '.join(registries['timm'])}) and torchvision {about_census['torchvision']}'s "
+             f"({', '.join(n + '*' for n in registries['torchvision'])}), and the networks of other modules that "
+             f"zoo entries come from, against archspec's zoo: **{len(built)} of {len(networks)}** build from a zoo "
+             "entry. The list is `archspec/zoo/registry_census.json.gz` (`python scripts/torch_reference.py "
              "census`), and `archspec identify FILE` names which of these networks a checkpoint holds.", "",
              "For a zoo entry, *params* is the library's own count; archspec's count from the graph equals it "
              "(`pytest tests/test_identify.py`). *Checked* says how its function is compared with the library's "

@@ -31,7 +31,8 @@ separate venv: `pip install torch torchvision timm safetensors scikit-learn`).
         JPEGs of several shapes cut from scikit-learn's two sample photos, and what torchvision's and timm's
         own evaluation transforms make of them (tests/test_eval_transform.py).
     python scripts/torch_reference.py sources [results-imagenet.csv]
-        The `source:` sections of the zoo's torchvision and timm entries, from their own metadata; timm's
+        The `source:` sections of the zoo's torchvision and timm entries, from their own metadata (a new entry
+        whose spec names only its library and model gets every weight the library publishes for it); timm's
         top-1 at each weight's own input size from its results/results-imagenet.csv (github.com/huggingface/pytorch-image-models),
         when given.
 """
@@ -51,59 +52,24 @@ import numpy as np
 import timm
 import torch
 import torchvision
+import yaml
 from safetensors.torch import save_file
 
 MEAN, STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
 ZOO = Path(__file__).parents[1] / "archspec" / "zoo"
 
-# zoo entry -> (library, model name, the weight tags recorded for it)
-SOURCES = {
-    "resnet18": ("torchvision", "resnet18", ["IMAGENET1K_V1"]),
-    "resnet34": ("torchvision", "resnet34", ["IMAGENET1K_V1"]),
-    "resnet50": ("torchvision", "resnet50", ["IMAGENET1K_V1", "IMAGENET1K_V2"]),
-    "resnet101": ("torchvision", "resnet101", ["IMAGENET1K_V1", "IMAGENET1K_V2"]),
-    "resnet152": ("torchvision", "resnet152", ["IMAGENET1K_V1", "IMAGENET1K_V2"]),
-    "resnext50_32x4d": ("torchvision", "resnext50_32x4d", ["IMAGENET1K_V1", "IMAGENET1K_V2"]),
-    "resnext101_32x8d": ("torchvision", "resnext101_32x8d", ["IMAGENET1K_V1", "IMAGENET1K_V2"]),
-    "wide_resnet50_2": ("torchvision", "wide_resnet50_2", ["IMAGENET1K_V1", "IMAGENET1K_V2"]),
-    "wide_resnet101_2": ("torchvision", "wide_resnet101_2", ["IMAGENET1K_V1", "IMAGENET1K_V2"]),
-    "densenet121": ("torchvision", "densenet121", ["IMAGENET1K_V1"]),
-    "densenet161": ("torchvision", "densenet161", ["IMAGENET1K_V1"]),
-    "densenet169": ("torchvision", "densenet169", ["IMAGENET1K_V1"]),
-    "densenet201": ("torchvision", "densenet201", ["IMAGENET1K_V1"]),
-    "vgg11": ("torchvision", "vgg11", ["IMAGENET1K_V1"]),
-    "vgg16": ("torchvision", "vgg16", ["IMAGENET1K_V1"]),
-    "vgg19": ("torchvision", "vgg19", ["IMAGENET1K_V1"]),
-    "resnext101_32x4d": ("timm", "resnext101_32x4d", ["gluon_in1k"]),
-    "resnet18d": ("timm", "resnet18d", ["ra2_in1k"]),
-    "resnet34d": ("timm", "resnet34d", ["ra2_in1k"]),
-    "resnet50d": ("timm", "resnet50d", ["a1_in1k", "ra2_in1k", "gluon_in1k"]),
-    "resnet26": ("timm", "resnet26", ["bt_in1k"]),
-    "se_resnet50": ("timm", "seresnet50", ["a1_in1k"]),
-    "seresnext50_32x4d": ("timm", "seresnext50_32x4d", ["gluon_in1k", "racm_in1k"]),
-    "dpn68": ("timm", "dpn68", ["mx_in1k"]),
-    "dpn92": ("timm", "dpn92", ["mx_in1k"]),
-    "dpn98": ("timm", "dpn98", ["mx_in1k"]),
-    "dpn107": ("timm", "dpn107", ["mx_in1k"]),
-    "dpn131": ("timm", "dpn131", ["mx_in1k"]),
-    "preact_resnet50": ("timm", "resnetv2_50", ["a1h_in1k"]),
-    "preact_resnet101": ("timm", "resnetv2_101", ["a1h_in1k"]),
-    "resnet26t": ("timm", "resnet26t", ["ra2_in1k"]),
-    "resnetrs50": ("timm", "resnetrs50", ["tf_in1k"]),
-    "gcresnet50t": ("timm", "gcresnet50t", ["ra2_in1k"]),
-    "botnet26t_256": ("timm", "botnet26t_256", ["c1_in1k"]),
-    "halonet26t": ("timm", "halonet26t", ["a1h_in1k"]),
-    "lambda_resnet26t": ("timm", "lambda_resnet26t", ["c1_in1k"]),
-    "skresnet18": ("timm", "skresnet18", ["ra_in1k"]),
-    "skresnext50_32x4d": ("timm", "skresnext50_32x4d", ["ra_in1k"]),
-    "resnest50d": ("timm", "resnest50d", ["in1k"]),
-    "res2net50_26w_4s": ("timm", "res2net50_26w_4s", ["in1k"]),
-    "ecaresnet26t": ("timm", "ecaresnet26t", ["ra2_in1k"]),
-    "ecaresnet50d": ("timm", "ecaresnet50d", ["miil_in1k"]),
-    "seresnext26d_32x4d": ("timm", "seresnext26d_32x4d", ["bt_in1k"]),
-    **{f"regnet{kind}_{size}": ("timm", f"regnet{kind}_{size}", ["pycls_in1k"]) for kind in "xy"
-       for size in ("002", "004", "006", "008", "016", "032", "040", "064", "080", "120", "160", "320")},
-}
+def zoo_sources() -> dict[str, tuple[str, str, list[str]]]:
+    """Each zoo entry that is a torchvision or timm model: its library, model name and the weight tags its spec
+    records, read from the spec files (a source is never inherited through extends, so each file has its own)."""
+    found = {}
+    for path in sorted(ZOO.glob("*/*.yaml")):
+        source = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("source") or {}
+        if source.get("library") in ("torchvision", "timm"):
+            found[path.stem] = (source["library"], source["model"], [w["name"] for w in source.get("weights") or []])
+    return found
+
+
+SOURCES = zoo_sources()
 
 
 def seeded(model: torch.nn.Module, seed: int, x: np.ndarray) -> torch.nn.Module:
@@ -313,31 +279,32 @@ def census(out: Path) -> None:
     for module in CENSUS_MODULES:
         for name in timm.list_models(module=module):
             if not name.startswith("test_"):
-                networks.append(("timm", module, name, timm.list_pretrained(f"{name}.*")))
+                networks.append(("timm", module, name, published_tags("timm", name)))
     torchvision_names = [n for n in torchvision.models.list_models(module=torchvision.models)
                          if n.startswith(CENSUS_TORCHVISION)]
     listed = {name for _, _, name, _ in networks} | set(torchvision_names)
     for library, name, _ in SOURCES.values():  # the zoo's networks from other modules (BoTNet's byoanet, VGG)
         if name not in listed and library == "timm":
             networks.append(("timm", next(m for m in timm.list_modules() if name in timm.list_models(module=m)),
-                             name, timm.list_pretrained(f"{name}.*")))
+                             name, published_tags("timm", name)))
         elif name not in listed:
             torchvision_names.append(name)
         listed.add(name)
     for name in torchvision_names:
         module = next((m for m in CENSUS_TORCHVISION if name.startswith(m)), name.rstrip("0123456789_bn"))
-        networks.append(("torchvision", module, name, [w.name for w in torchvision.models.get_model_weights(name)]))
+        networks.append(("torchvision", module, name, published_tags("torchvision", name)))
     records = []
     for library, module, name, tags in networks:
         model = meta_model(library, name)
         state = model.state_dict()
         records.append({"library": library, "module": module, "model": name,
                         "params": sum(p.numel() for p in model.parameters()),
-                        "weights": [t.partition(".")[2] or t for t in tags],
+                        "weights": tags,
                         "tensors": {k: list(v.shape) for k, v in state.items()}})
     with gzip.GzipFile(out, "wb", mtime=0) as file:  # the same bytes for the same registries
         file.write(json.dumps({"torch": torch.__version__.split("+")[0], "torchvision":
                                torchvision.__version__.split("+")[0], "timm": timm.__version__,
+                               "registries": {"timm": CENSUS_MODULES, "torchvision": list(CENSUS_TORCHVISION)},
                                "networks": records}, separators=(",", ":")).encode())
 
 
@@ -406,12 +373,20 @@ def sources(timm_results: Path | None) -> None:
         with open(timm_results, newline="") as file:
             top1 = {(row["model"], int(row["img_size"])): float(row["top1"]) for row in csv.DictReader(file)}
     for entry, (library, name, tags) in SOURCES.items():
-        lines = ["source:", f"  library: {library}", f"  model: {name}", "  weights:"]
+        tags = tags or published_tags(library, name)
+        lines = ["source:", f"  library: {library}", f"  model: {name}", "  weights:" + ("" if tags else " []")]
         for tag in tags:
             size = 224 if library == "torchvision" else timm.models.get_pretrained_cfg(f"{name}.{tag}").input_size[1]
             weight = _weight_lines(library, name, tag, top1.get((f"{name}.{tag}", size)))
             lines += [f"    - {line}" if i == 0 else f"      {line}" for i, line in enumerate(weight)]
         print(f"# {entry}\n" + "\n".join(lines))
+
+
+def published_tags(library: str, name: str) -> list[str]:
+    """Every weight tag the library publishes for the model (a new entry's, which records none yet)."""
+    if library == "torchvision":
+        return [w.name for w in torchvision.models.get_model_weights(name)]
+    return [t.partition(".")[2] for t in timm.list_pretrained(f"{name}.*")]
 
 
 def _weight_lines(library: str, name: str, tag: str, timm_top1: float | None) -> list[str]:

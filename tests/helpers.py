@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -41,12 +42,19 @@ HEAVY = {
 REPEATS = {f"regnet{kind}_{size}" for kind in "xy" for size in ("004", "006", "008", "016", "032", "040", "064")}
 
 
-def zoo_params(predicate=lambda name: True, slow=frozenset(), neutral=frozenset()):
+# Zoo entries written as another entry plus what differs (``extends:``, ``depths:``, ``every_stage:``): their layers
+# and blocks are their bases', so the tests that build every entry build them only with -m zoo.
+VARIANTS = frozenset(name for name, path in zoo_paths().items()
+                     if re.search(r"^extends:", path.read_text(encoding="utf-8"), re.M))
+
+
+def zoo_params(predicate=lambda name: True, slow=frozenset(), neutral=frozenset(), whole_zoo=frozenset()):
     """pytest params over zoo names, heavy and repeating ones (and ``slow``) marked slow, ``neutral`` ones
-    marked backend_neutral."""
+    marked backend_neutral, ``whole_zoo`` ones marked zoo (run only with ``-m zoo``, see conftest.py)."""
     def marks(name: str) -> list:
         return ([pytest.mark.slow] if name in HEAVY | REPEATS | set(slow) else []) + (
-            [pytest.mark.backend_neutral] if name in neutral else [])
+            [pytest.mark.backend_neutral] if name in neutral else []) + (
+            [pytest.mark.zoo] if name in whole_zoo else [])
 
     return [pytest.param(name, marks=marks(name)) for name in zoo_paths() if predicate(name)]
 

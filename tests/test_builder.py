@@ -9,7 +9,7 @@ import pytest
 from archspec import build_model, complexity, load_spec
 from archspec.keras.stats import model_stats
 
-from .helpers import numpy, small_size, smallest_of_each_family, zoo_params
+from .helpers import VARIANTS, numpy, small_size, smallest_of_each_family, zoo_params
 
 
 def _small(name: str):
@@ -19,7 +19,7 @@ def _small(name: str):
     return load_spec(spec, overrides={"input_shape": (size, size, spec.input_shape[2])}) if size else spec
 
 
-@pytest.mark.parametrize("name", zoo_params(neutral=smallest_of_each_family()))
+@pytest.mark.parametrize("name", zoo_params(neutral=smallest_of_each_family(), whole_zoo=VARIANTS))
 def test_analytic_figures_equal_built_model(name):
     spec = _small(name)
     model = build_model(spec)

@@ -77,14 +77,19 @@ def test_networks_with_the_same_tensors_are_all_named(tmp_path):
 
 
 def test_a_network_the_zoo_lacks_is_named_and_build_says_so(tmp_path):
-    path = checkpoint(tmp_path / "t.safetensors", "resnet10t", classes=None)
+    """The smallest census network without a zoo entry, headless."""
+    lacking = [n for n in census() if n.entry is None and n.library == "timm"]
+    if not lacking:
+        pytest.skip("the zoo has every network of the census")
+    smallest = min(lacking, key=lambda n: n.params)
+    path = checkpoint(tmp_path / "t.safetensors", smallest.model, classes=None)
     result = run("identify", str(path), "--json")
     assert result.exit_code == 0, result.output
-    answer = json.loads(result.output)
-    assert [(m["model"], m["entry"], m["num_classes"]) for m in answer["matches"]] == [("resnet10t", None, 0)]
+    matches = json.loads(result.output)["matches"]
+    assert smallest.model in [m["model"] for m in matches]
+    assert all(m["entry"] is None and m["num_classes"] == 0 for m in matches)
     built = run("build", "--weights", str(path))
     assert built.exit_code == 1 and "The zoo has none of these yet" in built.output
-
 
 def test_a_file_that_fits_none_gets_the_nearest_network_and_the_first_difference():
     """A narrow torchvision ResNet (the weight fixture): resnet18's names, other widths."""

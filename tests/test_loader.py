@@ -446,6 +446,53 @@ def test_extends_the_real_zoo(tmp_path):
     assert (spec.name, spec.family, spec.num_classes, len(spec.stages)) == ("my_resnet", "resnet", 10, 4)
 
 
+
+def test_depths_and_every_stage_say_what_a_variant_changes(tmp_path):
+    """A base's stages with other depths and a field on every stage: the base's own stage fields kept, the
+    shorthand's over them, from a file or as overrides."""
+    base = write(tmp_path / "base.yaml", """
+        name: base
+        family: resnet
+        input_shape: [32, 32, 3]
+        num_classes: 10
+        stages:
+          - {type: basic, depth: 1, width: 8, shortcut: C}
+          - {type: basic, depth: 1, width: 16, stride: 2, attention: {type: se}}
+        """)
+    child = write(tmp_path / "child.yaml", """
+        extends: base.yaml
+        depths: [2, 3]
+        every_stage: {attention: {type: eca}, shortcut: B}
+        """)
+    spec = load_spec(child)
+    assert [(s.depth, s.width, s.shortcut, s.attention.type) for s in spec.stages] == [(2, 8, "B", "eca"),
+                                                                                       (3, 16, "B", "eca")]
+    assert [s.depth for s in load_spec(base, overrides={"depths": [4, 5]}).stages] == [4, 5]
+
+
+@pytest.mark.parametrize("text, where, message", [
+    ("depths: [2]", (2, 9), "depths lists one depth per stage: 1 values for this spec's 2 stages"),
+    ("depths: 3", (2, 9), "depths lists one depth per stage: not a list of values for this spec's 2 stages"),
+    ("depths: [2, 0]", (2, 13), "Input should be greater than 0"),
+    ("every_stage: [se_ratio]", (2, 14), "every_stage is a mapping of stage fields"),
+    ("every_stage: {groupz: 2}", (2, 15), "groupz"),
+])
+def test_stage_shorthand_problems_are_located_in_the_file(tmp_path, text, where, message):
+    write(tmp_path / "base.yaml", "name: b\nfamily: resnet\ninput_shape: [32, 32, 3]\nnum_classes: 10\nstages:\n"
+                                  "  - {type: basic, depth: 1, width: 8}\n  - {type: basic, depth: 1, width: 8}\n")
+    path = write(tmp_path / "child.yaml", f"extends: base.yaml\n{text}\n")
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    p = info.value.problems[0]
+    assert (Path(p.file).name, p.line, p.col) == ("child.yaml", *where) and message in p.message
+
+
+def test_stage_shorthands_need_a_list_of_stages(tmp_path):
+    path = write(tmp_path / "r.yaml", "extends: regnetx_002\ndepths: [1, 1, 1, 1]\n")
+    with pytest.raises(SpecError, match="depths applies to the spec's list of stages, which it does not have"):
+        load_spec(path)
+
+
 # ---- load_spec sources and overrides --------------------------------------------------------------
 
 

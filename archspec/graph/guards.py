@@ -17,7 +17,7 @@ from ..spec.schema import ModelSpec
 from .complexity import Complexity
 
 MAX_PARAMS = 1_000_000_000
-MAX_ACTIVATION_MB = 4096.0  # per image; the zoo's largest (DPN-107 at 224) needs about 640
+MAX_ACTIVATION_MB = 4096.0  # per image; the zoo's largest (resnetrs420 at 320) needs about 2,060
 BYTES_PER_VALUE = 4  # float32
 
 

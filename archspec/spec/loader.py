@@ -326,6 +326,45 @@ def _merge(base: Node, child: Node) -> Node:
                        child.end_mark or base.end_mark)
 
 
+
+# ---- stage shorthands ------------------------------------------------------------------------
+
+STAGE_SHORTHANDS = ("depths", "every_stage")
+
+
+def _expand_stage_shorthands(root: MappingNode) -> MappingNode:
+    """``depths: [3, 4, 23, 3]`` sets each stage's depth, and ``every_stage: {...}`` merges its fields over every
+    stage, once ``extends`` and overrides are merged: a variant says only what differs from its base (timm's
+    resnet101d is resnet50d at ResNet-101's depths, seresnet34 is resnet34 with SE on every stage). Values keep
+    their place in the file, so a problem with one is reported there."""
+    given = [(key, found) for key in STAGE_SHORTHANDS if (found := _get(root, key)) is not None]
+    if not given:
+        return root
+    stages = _get(root, "stages")
+    if stages is None or not isinstance(stages[1], SequenceNode):
+        key, (key_node, _) = given[0]
+        raise SpecError(_problem_at(key_node, f"{key} applies to the spec's list of stages, which it does not have "
+                                              f"(a regnet: section generates its own)", key))
+    items = list(stages[1].value)
+    every = _get(root, "every_stage")
+    if every is not None:
+        if not isinstance(every[1], MappingNode):
+            raise SpecError(_problem_at(every[1], "every_stage is a mapping of stage fields, e.g. "
+                                                  "{attention: {type: se}}", "every_stage"))
+        items = [_merge(item, every[1]) for item in items]
+    depths = _get(root, "depths")
+    if depths is not None:
+        if not isinstance(depths[1], SequenceNode) or len(depths[1].value) != len(items):
+            given_count = len(depths[1].value) if isinstance(depths[1], SequenceNode) else "not a list of"
+            raise SpecError(_problem_at(depths[1], f"depths lists one depth per stage: {given_count} values for "
+                                                   f"this spec's {len(items)} stages", "depths"))
+        items = [_merge(item, MappingNode(_MAP, [(ScalarNode(_STR, "depth"), depth)]))
+                 for item, depth in zip(items, depths[1].value)]
+    for key in STAGE_SHORTHANDS:
+        root = _without(root, key)
+    return _merge(root, MappingNode(_MAP, [(ScalarNode(_STR, "stages"), SequenceNode(_SEQ, items))]))
+
+
 # ---- node trees <-> Python data -----------------------------------------------------------
 
 
@@ -566,6 +605,7 @@ planner, ``archspec.graph.load``): the loader turns its path into a ``file:line:
 
 
 def _validate(root: MappingNode, check: Check | None) -> ModelSpec:
+    root = _expand_stage_shorthands(root)
     try:
         spec = ModelSpec.model_validate(_to_data(root))
     except ValidationError as err:

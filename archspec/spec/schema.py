@@ -724,11 +724,19 @@ class ModelSpec(StrictModel):
 
 
 def json_schema() -> dict:
-    """The JSON Schema editors use to autocomplete specs (the `extends` key is the loader's)."""
+    """The JSON Schema editors use to autocomplete specs (`extends`, `depths` and `every_stage` are the loader's)."""
     schema = ModelSpec.model_json_schema()
     schema["properties"]["extends"] = {
         "type": "string",
         "description": "A zoo name or a relative .yaml path whose fields this spec overrides.",
+    }
+    schema["properties"]["depths"] = {
+        "type": "array", "items": {"type": "integer", "minimum": 1},
+        "description": "Each stage's depth, in order (after extends): resnet50 with depths [3, 4, 23, 3] is resnet101.",
+    }
+    schema["properties"]["every_stage"] = {
+        "type": "object",
+        "description": "Stage fields merged over every stage (after extends), e.g. {attention: {type: se}}.",
     }
     schema["title"] = "archspec network spec"
     return schema

@@ -114,11 +114,12 @@ def census() -> tuple[CensusNetwork, ...]:
                  for r in records)
 
 
-def census_versions() -> dict[str, str]:
-    """The torch, torchvision and timm versions the census was read from."""
+def census_about() -> dict:
+    """The torch, torchvision and timm versions the census was read from, and the modules (timm's) and name
+    prefixes (torchvision's) whose every network it holds (``registries``)."""
     with gzip.open(CENSUS_FILE, "rt", encoding="utf-8") as file:
         data = json.load(file)
-    return {key: data[key] for key in ("torch", "torchvision", "timm")}
+    return {key: data[key] for key in ("torch", "torchvision", "timm", "registries")}
 
 
 def head_of(tensors: Shapes) -> tuple[str, ...]:
