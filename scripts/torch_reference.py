@@ -383,10 +383,11 @@ def sources(timm_results: Path | None) -> None:
 
 
 def published_tags(library: str, name: str) -> list[str]:
-    """Every weight tag the library publishes for the model (a new entry's, which records none yet)."""
+    """Every weight tag the library publishes for the model (a new entry's, which records none yet), its default
+    first (torchvision's first enum member, timm's first registered tag)."""
     if library == "torchvision":
         return [w.name for w in torchvision.models.get_model_weights(name)]
-    return [t.partition(".")[2] for t in timm.list_pretrained(f"{name}.*")]
+    return [t.partition(".")[2] for t, cfg in timm.models.get_arch_pretrained_cfgs(name).items() if cfg.has_weights]
 
 
 def _weight_lines(library: str, name: str, tag: str, timm_top1: float | None) -> list[str]:

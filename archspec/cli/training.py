@@ -75,8 +75,8 @@ from .common import (
 @skip_broken_option
 @click.option("--memory-efficient", is_flag=True,
               help="Gradient checkpointing: every stage recomputes its blocks in the backward pass instead of storing "
-                   "what is inside them (the spec field memory_efficient), for less memory and about a quarter more "
-                   "time per step; the same results and weights.")
+                   "what is inside them (the spec field memory_efficient), for 0.25-0.6 of the memory and 15-45% more "
+                   "time per step (benchmarks/RESULTS.md); the same results and weights.")
 def train(spec: str, config: Path | None, recipe: str | None, data: str | None, epochs: int | None,
           batch_size: int | None,
           lr: float | None, seed: int | None, input_size: int | None, num_classes: int | None,

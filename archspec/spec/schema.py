@@ -127,7 +127,8 @@ class _TypedModule(StrictModel):
             takes = ", ".join(cls.FIELDS[kind]) or "no other fields"
             raise ValueError(f"{cls.__name__.lower()} {kind} takes no {wrong[0]} (it takes {takes})")
         for key, value in cls.DEFAULTS.get(kind, {}).items():
-            data.setdefault(key, value)
+            if data.get(key) is None:  # absent or null: the type's default
+                data[key] = value
         return data
 
 
@@ -161,7 +162,8 @@ class Attention(_TypedModule):
         None, gt=0, le=64, description="se, cbam, gc, gca: hidden width = channels x ratio (default se, cbam 1/16; "
         "gc, gca 1/8), rounded to the nearest multiple of `divisor`, at least `divisor`.")
     ratio_of: Literal["channels", "input"] = Field(
-        "channels", description="The channels `ratio` is of: those the module gates, or the block's input (RegNetY).")
+        "channels", description="The channels `ratio` is of: those the module gates, or the block's input (RegNetY, "
+        "whose width pycls and timm round as Python's round does, a half to the even multiple of `divisor`).")
     divisor: PositiveInt | None = Field(None, description="se, cbam, gc, gca: hidden width multiple (se 8, others 1).")
     kernel: int | None = Field(
         None, ge=1, le=15, description="eca: taps of the 1D conv (null: ECA's rule from the channels C, "
@@ -179,10 +181,12 @@ class Attention(_TypedModule):
         return self
 
     def hidden(self, channels: int, block_input: int) -> int:
-        """The squeezed width: timm's ``make_divisible(c * ratio, divisor, round_limit=0)``."""
+        """The squeezed width: timm's ``make_divisible(c * ratio, divisor, round_limit=0)``; of the block's input,
+        RegNetY's ``int(round(w_in * se_ratio))`` (pycls's and timm's: regnety_2560's 186.5 is 186)."""
         assert self.ratio is not None and self.divisor is not None  # filled in for every squeezing type
-        value = (block_input if self.ratio_of == "input" else channels) * self.ratio
-        return make_divisible(value, self.divisor, round_limit=0.0)
+        if self.ratio_of == "input":
+            return max(self.divisor, round(block_input * self.ratio / self.divisor) * self.divisor)
+        return make_divisible(channels * self.ratio, self.divisor, round_limit=0.0)
 
     def eca_kernel(self, channels: int) -> int:
         """ECA's adaptive kernel size (Wang et al. 2020, eq. 12), or the fixed ``kernel``."""
@@ -249,8 +253,9 @@ class Spatial(_TypedModule):
                                 "output channels (1).")
     divisor: PositiveInt | None = Field(None, description="sk, splat: the attention width is a multiple of it (8).")
     min_width: PositiveInt | None = Field(None, description="splat: the attention width at least (32).")
-    avd: bool | None = Field(None, description="splat: a strided block average-pools (3x3) after the attention "
-                             "instead of striding the conv (ResNeSt-D).")
+    avd: Union[bool, Literal["first"], None] = Field(
+        None, description="splat: a strided block average-pools (3x3) instead of striding the attention's conv: "
+        "after the attention (true, ResNeSt-D) or before it ('first', timm's avd_first: resnest50d_4s2x40d).")
 
 
 class _Stage(StrictModel):
@@ -261,8 +266,9 @@ class _Stage(StrictModel):
     memory_efficient: bool = Field(
         False,
         description="Gradient checkpointing (Chen et al. 2016): store only each block's inputs and outputs "
-        "while training and recompute what is inside in the backward pass (resnet152: 0.58 of the memory, about a "
-        "quarter more time per step). Same outputs and gradients; same layer names, so weights load either way.",
+        "while training and recompute what is inside in the backward pass (on CPU, resnet152: 0.58 of the memory, "
+        "cifar_resnet1202: 0.25; 15-45% more time per step). Same outputs and gradients; same layer names, so "
+        "weights load either way.",
     )
 
     @property

@@ -61,10 +61,16 @@ def _split_attention(g: Graph, y: Tensor, s: Spatial, filters: int, stride: int,
     """Zhang et al. 2020 (timm's SplitAttn): one conv-BN-ReLU of ``radix`` x ``filters`` channels in groups x
     radix groups; the radix splits summed and pooled give through a 1x1 conv-BN-ReLU and a 1x1 conv one logit
     per split and channel (biased, grouped as the conv); the output is their softmax-weighted sum (a sigmoid
-    gate for radix 1). With ``avd`` a strided block convolves at stride 1 and average-pools after (3x3, zeros
-    counted, as timm)."""
+    gate for radix 1). With ``avd`` a strided block convolves at stride 1 and average-pools (3x3, zeros counted,
+    as timm) after the attention, or before it (``avd: first``)."""
     assert s.radix is not None and s.ratio is not None and s.divisor is not None  # filled in for splat
     conv_stride = 1 if s.avd else stride
+
+    def avd_pool(t: Tensor) -> Tensor:
+        return g.pool(g.zero_pad(t, f"{prefix}_avd_pad", 1), f"{prefix}_avd_pool", "avg", 3, stride)
+
+    if s.avd == "first" and stride > 1:
+        y = avd_pool(y)
     x = g.conv_norm_act(y, prefix, filters * s.radix, 3, stride=conv_stride, groups=groups * s.radix)
     with g.gate():
         radices = [g.slice(x, f"{prefix}_radix{r + 1}", r * filters, (r + 1) * filters) for r in range(s.radix)]
@@ -74,8 +80,8 @@ def _split_attention(g: Graph, y: Tensor, s: Spatial, filters: int, stride: int,
         fused = g.conv_norm_act(fused, f"{prefix}_fc1", hidden, 1, groups=groups, bias=True)
         logits = g.conv(fused, f"{prefix}_fc2", filters * s.radix, 1, groups=groups, bias=True)
     x = g.radix_select(x, logits, f"{prefix}_attend", s.radix, groups)
-    if s.avd and stride > 1:
-        x = g.pool(g.zero_pad(x, f"{prefix}_avd_pad", 1), f"{prefix}_avd_pool", "avg", 3, stride)
+    if s.avd is True and stride > 1:
+        x = avd_pool(x)
     return x
 
 
