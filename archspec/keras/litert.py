@@ -118,7 +118,8 @@ class Report:
         head = f"wrote {self.path} (litert, {kind}; input {self.input_type}, output {self.output_type})"
         if self.agreement is None:
             what = "Keras" if self.quantize == "none" else "the float model"
-            return f"{head}; run in LiteRT, its outputs match {what} within {self.difference:.1g} on {self.on}"
+            within = f"within {self.difference:.1g}" if self.difference else "exactly"
+            return f"{head}; run in LiteRT, its outputs match {what} {within} on {self.on}"
         return (f"{head}; run in LiteRT on {self.images} {self.on}, its top-1 class is the float model's on "
                 f"{self.agreement:.1%}, its probabilities at most {self.difference:.2g} away")
 
