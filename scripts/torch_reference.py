@@ -387,7 +387,8 @@ def published_tags(library: str, name: str) -> list[str]:
     first (torchvision's first enum member, timm's first registered tag)."""
     if library == "torchvision":
         return [w.name for w in torchvision.models.get_model_weights(name)]
-    return [t.partition(".")[2] for t, cfg in timm.models.get_arch_pretrained_cfgs(name).items() if cfg.has_weights]
+    return [t.partition(".")[2] for t, cfg in timm.models.get_arch_pretrained_cfgs(name).items()
+            if cfg.has_weights and cfg.num_classes]  # a headless backbone (SEER's) has no top-1 to record
 
 
 def _weight_lines(library: str, name: str, tag: str, timm_top1: float | None) -> list[str]:

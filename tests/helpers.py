@@ -78,11 +78,11 @@ REPRESENTATIVE = {
 
 
 def smallest_of_each_family() -> list[str]:
-    """The zoo entry with the fewest parameters of each family: every kind of block, quickly."""
+    """The zoo entry with the fewest parameters of each family, variants aside: every kind of block, quickly."""
     from archspec import list_zoo
 
     smallest: dict[str, tuple[int, str]] = {}
-    for entry in list_zoo():
+    for entry in (e for e in list_zoo() if e.name not in VARIANTS):
         smallest[entry.family] = min(smallest.get(entry.family, (entry.params, entry.name)),
                                      (entry.params, entry.name))
     return sorted(name for _, name in smallest.values())
