@@ -11,7 +11,9 @@ from archspec.graph.plan import plan
 from archspec.keras.stats import model_stats
 from archspec.spec.zoo import zoo_paths
 
-NEW = [n for n, p in zoo_paths().items() if p.parent.name in ("densenet", "dpn")]
+from .helpers import VARIANTS
+
+NEW = [n for n, p in zoo_paths().items() if p.parent.name in ("densenet", "dpn") and n not in VARIANTS]
 
 # Figures published only rounded, in millions: timm for DPNs, Huang et al. 2017 Table 2 for CIFAR.
 ROUNDED = {"dpn68": "12.61", "dpn98": "61.57", "dpn107": "86.92", "dpn131": "79.25",

@@ -26,7 +26,7 @@ TORCH_SOURCED = [name for name in zoo_paths() if (s := load_spec(name).source) a
 # CI checks one entry per tensor-naming family and module, and every sourced entry's parameter count on the graph
 # (tests/test_identify.py); `pytest -m zoo tests/test_weights_zoo.py` builds and checks every sourced entry (about
 # 8 minutes on 2 cores), as a zoo entry is added.
-QUICK = {"resnet50", "resnet50d", "se_resnet50", "densenet121", "vgg11", "dpn68", "preact_resnet50", "regnety_002",
+QUICK = {"resnet50", "resnet50d", "se_resnet50", "densenet121", "vgg11", "dpn68", "dpn68b", "preact_resnet50", "regnety_002",
          "ecaresnet26t", "resnetrs50", "skresnet18", "skresnext50_32x4d", "resnest50d", "res2net50_26w_4s",
          "gcresnet50t", "botnet26t_256", "halonet26t", "lambda_resnet26t"}
 

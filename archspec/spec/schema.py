@@ -512,6 +512,9 @@ class DualPathStage(_StageBase):
     groups: PositiveInt = Field(1, description="Groups of the 3x3 conv.")
     residual_width: PositiveInt = Field(description="Channels of the residual (added) path.")
     increment: PositiveInt = Field(description="Channels each block adds to the dense (concatenated) path.")
+    separate_outputs: bool = Field(
+        False, description="The last 1x1 conv as two, one for each path (timm's dpn48b/68b...): the same "
+        "function, its weights stored apart (c1x1_c1 and c1x1_c2).")
 
     @property
     def inner_width(self) -> int:

@@ -32,13 +32,16 @@ def _block(g: Graph, x: Tensor, paths: tuple[Tensor, Tensor] | None, stage: Dual
         with g.shortcut():
             proj = g.conv(g.norm_act(x, f"{prefix}_0"), f"{prefix}_0", res + 2 * inc, 1, stride=stride)
             paths = _split(g, proj, res, f"{prefix}_0")
-    convs = [BranchConv(stage.width, 1), BranchConv(stage.inner_width, 3, stride, stage.groups),
-             BranchConv(res + inc, 1)]
+    convs = [BranchConv(stage.width, 1), BranchConv(stage.inner_width, 3, stride, stage.groups)]
     y = x
     for i, conv in enumerate(convs, start=1):
         y = g.conv(g.norm_act(y, f"{prefix}_{i}"), f"{prefix}_{i}", conv.filters, conv.kernel,
-                   stride=conv.stride, groups=conv.groups, normalized=i < len(convs))
-    y_res, y_dense = _split(g, y, res, f"{prefix}_3")
+                   stride=conv.stride, groups=conv.groups, normalized=True)
+    y = g.norm_act(y, f"{prefix}_3")
+    if stage.separate_outputs:
+        y_res, y_dense = g.conv(y, f"{prefix}_3_res", res, 1), g.conv(y, f"{prefix}_3_dense", inc, 1)
+    else:
+        y_res, y_dense = _split(g, g.conv(y, f"{prefix}_3", res + inc, 1), res, f"{prefix}_3")
     resid = g.add((paths[0], y_res), f"{prefix}_add")
     dense = g.concat((paths[1], y_dense), f"{prefix}_concat")
     return g.concat((resid, dense), f"{prefix}_out"), (resid, dense)

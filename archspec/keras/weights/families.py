@@ -162,9 +162,9 @@ def _vgg_modules(model: keras.Model) -> dict[str, str]:
 
 
 def _dpn_modules(model: keras.Model) -> dict[str, str]:
-    """timm's DPN: ``features.conv1_1`` stem, ``features.convS_B.{c1x1_a,c3x3_b,c1x1_c}`` with the
-    projection ``c1x1_w_s1`` (stride 1) or ``c1x1_w_s2``, ``features.conv5_bn_ac`` and a 1x1-conv
-    ``classifier``."""
+    """timm's DPN: ``features.conv1_1`` stem, ``features.convS_B.{c1x1_a,c3x3_b,c1x1_c}`` (the b variants: the
+    last conv as ``c1x1_c1`` and ``c1x1_c2``) with the projection ``c1x1_w_s1`` (stride 1) or ``c1x1_w_s2``,
+    ``features.conv5_bn_ac`` and a 1x1-conv ``classifier``."""
     strides = {layer.name: layer.strides for layer in planned_layers(model) if isinstance(layer, keras.layers.Conv2D)}
     parts = {"1": "c1x1_a", "2": "c3x3_b", "3": "c1x1_c"}
 
@@ -179,6 +179,8 @@ def _dpn_modules(model: keras.Model) -> dict[str, str]:
     return _by_rules([
         (r"conv1_(?P<kind>conv|bn)", lambda m: f"features.conv1_1.{m['kind']}"),
         (BLOCK + r"_(?P<k>[0-3])_(?P<kind>conv|bn)", unit),
+        (BLOCK + r"_3_(?P<path>res|dense)_conv",  # the dpn*b blocks' last conv, one per path
+         lambda m: f"features.conv{m['stage']}_{m['block']}.c1x1_c{1 if m['path'] == 'res' else 2}"),
         (r"post_bn", lambda m: f"features.conv{last}_bn_ac.bn"),
         (r"predictions", lambda m: "classifier"),
     ])(model)
