@@ -118,12 +118,8 @@ def identify(file: Path, as_json: bool) -> None:
       archspec identify resnet50-0676ba61.pth
       archspec build --weights resnet50-0676ba61.pth     # identifies it, then builds that entry
     """
-    from ..keras.weights.registry import identify as identify_shapes
-    from ..keras.weights.tensors import open_tensors
-
     try:
-        with open_tensors(file) as tensors:
-            found = identify_shapes(tensors.shapes)
+        found = _identified(file)
     except (RunError, OSError) as error:
         raise fail(error) from error
     if as_json:
@@ -141,11 +137,7 @@ def identify(file: Path, as_json: bool) -> None:
 def identified_entry(file: Path) -> tuple[str, int]:
     """The zoo entry, and its class count, of the network whose weights ``file`` holds; a ``RunError`` saying
     why when the file fits none the zoo has, or several the file cannot tell apart."""
-    from ..keras.weights.registry import identify as identify_shapes
-    from ..keras.weights.tensors import open_tensors
-
-    with open_tensors(file) as tensors:
-        found = identify_shapes(tensors.shapes)
+    found = _identified(file)
     if not found.matches:
         raise RunError(_unidentified_text(file, found.nearest) + "; name the spec: archspec build SPEC --weights FILE")
     entries = sorted({m.network.entry for m in found.matches if m.network.entry})
@@ -154,6 +146,15 @@ def identified_entry(file: Path) -> tuple[str, int]:
             " Name one: archspec build SPEC --weights FILE" if entries else
             " The zoo has none of these yet: write its spec, then archspec build SPEC --weights FILE"))
     return entries[0], found.matches[0].num_classes
+
+
+def _identified(file: Path):
+    """The census networks the file's tensors fit (read without loading them), or the nearest."""
+    from ..keras.weights.registry import identify as identify_shapes
+    from ..keras.weights.tensors import open_tensors
+
+    with open_tensors(file) as tensors:
+        return identify_shapes(tensors.shapes)
 
 
 def _described(network) -> dict:

@@ -103,23 +103,25 @@ class CensusNetwork(RegistryNetwork):
 
 
 @functools.cache
+def _census_file() -> dict:
+    with gzip.open(CENSUS_FILE, "rt", encoding="utf-8") as file:
+        return json.load(file)
+
+
+@functools.cache
 def census() -> tuple[CensusNetwork, ...]:
     """Every network of the census, timm's then torchvision's, each with the zoo entry that is it, if any."""
-    with gzip.open(CENSUS_FILE, "rt", encoding="utf-8") as file:
-        records = json.load(file)["networks"]
     entries = {(n.library, n.model): n.entry for n in registry()}
     return tuple(CensusNetwork(entries.get((r["library"], r["model"])), r["library"], r["model"],
                                {name: tuple(shape) for name, shape in r["tensors"].items()},
                                r["module"], r["params"], tuple(r["weights"]))
-                 for r in records)
+                 for r in _census_file()["networks"])
 
 
 def census_about() -> dict:
     """The torch, torchvision and timm versions the census was read from, and the modules (timm's) and name
     prefixes (torchvision's) whose every network it holds (``registries``)."""
-    with gzip.open(CENSUS_FILE, "rt", encoding="utf-8") as file:
-        data = json.load(file)
-    return {key: data[key] for key in ("torch", "torchvision", "timm", "registries")}
+    return {key: _census_file()[key] for key in ("torch", "torchvision", "timm", "registries")}
 
 
 def head_of(tensors: Shapes) -> tuple[str, ...]:
@@ -153,8 +155,7 @@ def identify(shapes: Shapes) -> Identified:
     safetensors files and old checkpoints lack them."""
     shapes = _counted_out(shapes)
     matches, nearest = [], None
-    for network in census():
-        bare = dataclasses.replace(network, tensors=_counted_out(network.tensors))
+    for network, bare in _census_without_counters():
         result = fit(shapes, bare, head_of(bare.tensors), "the file")
         if isinstance(result, Match):
             matches.append(Match(network, result.num_classes, result.changed_head))
@@ -168,6 +169,11 @@ def identify(shapes: Shapes) -> Identified:
         own.setdefault(network.entry, network.library)
     matches.sort(key=lambda m: (m.network.entry is None, own.get(m.network.entry) != m.network.library))
     return Identified(tuple(matches), None if matches else nearest)
+
+
+@functools.cache
+def _census_without_counters() -> tuple[tuple[CensusNetwork, CensusNetwork], ...]:
+    return tuple((n, dataclasses.replace(n, tensors=_counted_out(n.tensors))) for n in census())
 
 
 def _counted_out(shapes: Shapes) -> Shapes:
