@@ -105,14 +105,15 @@ def _sources(name: str) -> str:
     if source is None or not source.weights:
         return ""
     kind = {"keras.applications": "imagenet"}.get(source.library, source.library)
-    return ", ".join(f"`{kind}:{w.name}`" for w in source.weights)
+    # the source once, then its tags: `torchvision:IMAGENET1K_SWAG_LINEAR_V1` would not wrap in a table column
+    return f"{kind}: " + ", ".join(f"`{w.name}`" for w in source.weights)
 
 
 def zoo_page(entries: list) -> str:
     lines = ["---", "hide: [toc]  # the table needs the contents bar's width at 1280 px", "---", "", "# Zoo", "", GENERATED.strip(), "",
              "Every entry with its figures computed from the spec beside the published ones "
-             "(`archspec/zoo/reference.yaml`, each with its source), and the published weights it loads "
-             "(`--weights SOURCE:TAG`; see [weights](guides/weights.md)). `archspec zoo show NAME` prints one "
+             "(`archspec/zoo/reference.yaml`, each with its source), and the published weights it loads, their "
+             "source before their tags (`--weights SOURCE:TAG`; see [weights](guides/weights.md)). `archspec zoo show NAME` prints one "
              "entry's spec and figures per stage. Click a column's header to sort by it.", "",
              '<div class="zoo-filter"></div>', "",
              "| name | family | input | params | GMACs | published error (%) | reference | weights |",

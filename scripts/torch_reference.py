@@ -152,6 +152,8 @@ def narrow_models() -> dict[str, tuple[torch.nn.Module, int, str]]:
     from timm.models.resnetv2 import ResNetV2
     from timm.models.sknet import SelectiveKernelBasic, SelectiveKernelBottleneck
     from torchvision.models.densenet import DenseNet
+    from torchvision.models.regnet import BlockParams
+    from torchvision.models.regnet import RegNet as TorchvisionRegNet
     from torchvision.models.vgg import VGG, make_layers
 
     vgg = VGG(make_layers([8, "M", 16, "M", 32, 32, "M", 32, 32, "M", 32, 32, "M"], batch_norm=True), num_classes=10)
@@ -208,6 +210,9 @@ def narrow_models() -> dict[str, tuple[torch.nn.Module, int, str]]:
                                              ("lambda", "lambda", {"r": 3}, 64)]},
         "regnet": (RegNet(RegNetCfg(w0=8, wa=8, wm=1.5, depth=5, group_size=4, se_ratio=0.25, stem_width=8),
                           num_classes=10), 64, "safetensors"),
+        # group width 16 makes torchvision's width rounding differ from pycls's (the last stage: 48, not 32)
+        "regnet_torchvision": (TorchvisionRegNet(BlockParams.from_init_params(
+            depth=5, w_0=8, w_a=8, w_m=1.5, group_width=16, se_ratio=0.25), stem_width=8, num_classes=10), 64, "pth"),
     }
 
 

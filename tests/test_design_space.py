@@ -32,6 +32,17 @@ def test_block_widths_snap_to_the_quantised_geometric_grid():
     assert all(w % 8 == 0 for w in widths) and widths == sorted(widths) and widths[0] == 24
 
 
+
+@pytest.mark.parametrize(("width", "group", "pycls", "torchvision"), [
+    (40, 16, 32, 48),  # 2.5 groups: pycls rounds half to even, torchvision half up
+    (56, 48, 48, 96),  # 48 is more than 10% below 56: torchvision adds a group
+    (64, 16, 64, 64),  # a whole number of groups stays
+])
+def test_torchvision_snaps_3x3_widths_to_groups_by_its_own_rule(width, group, pycls, torchvision):
+    generator = RegNet(w0=width, wa=0, wm=2, depth=1, group_width=group)
+    assert generator.stages()[0]["width"] == pycls
+    assert generator.model_copy(update={"group_min_ratio": 0.9}).stages()[0]["width"] == torchvision
+
 @pytest.mark.parametrize(("fields", "expected"), [
     ({"regnet": {"w0": 20, "wa": 10.0, "wm": 2.0, "depth": 10, "group_width": 8}},
      r"w0 20 must be a multiple of quant 8"),

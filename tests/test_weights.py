@@ -33,6 +33,7 @@ NARROW_NETWORKS = [
     ("resnetv2", "resnetv2.safetensors"),
     *[(f"resnet_{attention}", f"resnet_{attention}.safetensors") for attention in ("eca", "ese", "cbam", "gc", "gca")],
     ("regnet", "regnet.safetensors"),
+    ("regnet_torchvision", "regnet_torchvision.pth"),
     *[(name, f"{name}.safetensors") for name in ("resnet_res2net", "resnet_sk", "resnext_sk", "resnest", "resnet_rs",
                                                 "byobnet_gca", "byobnet_bot", "byobnet_halo", "byobnet_lambda")],
 ]

@@ -32,6 +32,10 @@ class RegNet(StrictModel):
                             "input width x se_ratio (0.25); 0: RegNetX, none.")
     quant: PositiveInt = Field(8, description="Widths are multiples of this.")
     stride: int = Field(2, ge=1, le=4, strict=True, description="Stride of every stage's first block.")
+    group_min_ratio: float = Field(
+        0.0, ge=0, lt=1, description="How a 3x3 width snaps to a multiple of its group width. 0: to the nearest "
+        "multiple (pycls, timm); r > 0: half up, at least one group, one group more where that falls below r x the "
+        "width (torchvision's RegNets and timm's `_tv` names: 0.9).")
 
     @model_validator(mode="after")
     def _w0_on_the_grid(self) -> "RegNet":
@@ -60,7 +64,7 @@ class RegNet(StrictModel):
         for width, depth in runs:
             inner = int(width * self.bottleneck_ratio)
             group = min(self.group_width, inner)
-            inner = int(round(inner / group) * group)
+            inner = self._snap(inner, group)
             stage = {"type": "bottleneck", "depth": depth, "width": int(inner / self.bottleneck_ratio),
                      "stride": self.stride, "shortcut": "projection", "expansion": 1,
                      "widen": self.bottleneck_ratio, "group_width": group}
@@ -69,3 +73,10 @@ class RegNet(StrictModel):
                                       "divisor": 1}
             stages.append(stage)
         return stages
+
+    def _snap(self, width: int, group: int) -> int:
+        """``width`` as a multiple of ``group``, by pycls's rule or, given ``group_min_ratio``, torchvision's."""
+        if not self.group_min_ratio:
+            return int(round(width / group) * group)
+        snapped = max(group, (width + group // 2) // group * group)
+        return snapped + group if snapped < self.group_min_ratio * width else snapped

@@ -11,8 +11,8 @@
     return Number.isNaN(value) ? null : value;
   };
 
-  // The weight sources of a row: the part before ":" of each tag in its weights cell.
-  const sources = (cell) => [...cell.querySelectorAll("code")].map((c) => c.textContent.split(":")[0]);
+  // The weight source of a row: its weights cell names it once, before the tags ("timm: `a1_in1k`, ...").
+  const sources = (cell) => (cell.textContent.includes(":") ? [cell.textContent.split(":")[0].trim()] : []);
 
   const select = (label, values) => {
     const box = document.createElement("select");

@@ -201,20 +201,37 @@ _resnetv2_modules = _by_rules([
     (r"predictions", lambda m: "head.fc"),
 ])
 
-def _regnet_modules(model: keras.Model) -> dict[str, str]:
-    """timm's RegNet: ``stem.{conv,bn}``; ``sS.bB.conv{k}.{conv,bn}`` (stages count from 1 after the stem,
-    blocks from 1), ``downsample.{conv,bn}``, SE as in ResNets; the classifier ``head.fc``."""
+def _regnet_family(block: Callable[[re.Match], str], unit: Callable[[str, str], str], attention: str,
+                   head: str) -> Callable[[keras.Model], dict[str, str]]:
+    """timm's and torchvision's RegNets hold the same layers under other names: ``block`` names a block's module,
+    ``unit(part, kind)`` a conv or norm in it (part ``stem``, ``0`` the shortcut, ``1``-``3`` the branch),
+    ``attention`` its SE module, ``head`` the classifier."""
 
-    def block(m: re.Match) -> str:
-        return f"s{int(m['stage']) - 1}.b{m['block']}"
+    def modules(model: keras.Model) -> dict[str, str]:
+        return _by_rules([
+            (r"conv1_(?P<kind>conv|bn)", lambda m: unit("stem", m["kind"])),
+            (BLOCK + r"_(?P<k>[0-3])_(?P<kind>conv|bn)", lambda m: f"{block(m)}.{unit(m['k'], m['kind'])}"),
+            *_attention_rules([layer.name for layer in planned_layers(model)], lambda m: f"{block(m)}.{attention}"),
+            (r"predictions", lambda m: head),
+        ])(model)
 
-    return _by_rules([
-        (r"conv1_(?P<kind>conv|bn)", lambda m: f"stem.{m['kind']}"),
-        (BLOCK + r"_0_(?P<kind>conv|bn)", lambda m: f"{block(m)}.downsample.{m['kind']}"),
-        (BLOCK + r"_(?P<k>[1-3])_(?P<kind>conv|bn)", lambda m: f"{block(m)}.conv{m['k']}.{m['kind']}"),
-        *_attention_rules([layer.name for layer in planned_layers(model)], lambda m: f"{block(m)}.se"),
-        (r"predictions", lambda m: "head.fc"),
-    ])(model)
+    return modules
+
+
+# timm's RegNet: ``stem.{conv,bn}``; ``sS.bB`` (stages count from 1 after the stem, blocks from 1) holding
+# ``downsample.{conv,bn}``, ``conv{k}.{conv,bn}`` and ``se``; the classifier ``head.fc``.
+_timm_regnet_modules = _regnet_family(
+    lambda m: f"s{int(m['stage']) - 1}.b{m['block']}",
+    lambda part, kind: {"stem": "stem", "0": "downsample"}.get(part, f"conv{part}") + f".{kind}",
+    "se", "head.fc")
+
+# torchvision's RegNet: ``stem.{0,1}`` (conv, norm); ``trunk_output.blockS.blockS-B`` (stages from 1 after the
+# stem, blocks from 0) holding ``proj.{0,1}``, ``f.{a,b,c}.{0,1}`` and ``f.se``; the classifier ``fc``.
+_torchvision_regnet_modules = _regnet_family(
+    lambda m: f"trunk_output.block{int(m['stage']) - 1}.block{int(m['stage']) - 1}-{int(m['block']) - 1}",
+    lambda part, kind: ({"stem": "stem", "0": "proj"}.get(part) or f"f.{'abc'[int(part) - 1]}")
+    + f".{int(kind == 'bn')}",
+    "f.se", "fc")
 
 
 def _byobnet_modules(model: keras.Model) -> dict[str, str]:
@@ -260,7 +277,8 @@ FAMILIES = (
     Family("timm ResNetV2 (pre-activation)", ("stages.0.blocks.0.conv1.weight",), _resnetv2_modules, ("head.fc",),
            conv_classifier=True),
     Family("torchvision VGG", ("features.0.weight",), _vgg_modules, ("classifier",)),
-    Family("timm RegNet", ("s1.b1.conv1.conv.weight",), _regnet_modules, ("head.fc",)),
+    Family("timm RegNet", ("s1.b1.conv1.conv.weight",), _timm_regnet_modules, ("head.fc",)),
+    Family("torchvision RegNet", ("trunk_output.block1.block1-0.f.a.0.weight",), _torchvision_regnet_modules, ("fc",)),
     Family("timm ByobNet", ("stages.0.0.conv1_1x1.conv.weight",), _byobnet_modules, ("head.fc",)),
     Family("torchvision/timm ResNet (Res2Net, ResNeSt, SKNet)",
            ("layer1.0.conv1.weight", "layer1.0.conv1.conv.weight", "layer1.0.conv1.paths.0.conv.weight"),
