@@ -213,6 +213,10 @@ def narrow_models() -> dict[str, tuple[torch.nn.Module, int, str]]:
         # group width 16 makes torchvision's width rounding differ from pycls's (the last stage: 48, not 32)
         "regnet_torchvision": (TorchvisionRegNet(BlockParams.from_init_params(
             depth=5, w_0=8, w_a=8, w_m=1.5, group_width=16, se_ratio=0.25), stem_width=8, num_classes=10), 64, "pth"),
+        "resnetv2_basic_d": (ResNetV2((1, 2, 1, 1), channels=(16, 32, 64, 128), stem_chs=16, stem_type="deep",
+                                      avg_down=True, basic=True, bottle_ratio=1.0, num_classes=10,
+                                      conv_layer=timm.layers.create_conv2d,
+                                      norm_layer=timm.layers.BatchNormAct2d), 64, "safetensors"),
     }
 
 

@@ -31,6 +31,7 @@ NARROW_NETWORKS = [
     ("dpn", "dpn.safetensors"),
     ("resnet_d", "resnet_d.safetensors"),
     ("resnetv2", "resnetv2.safetensors"),
+    ("resnetv2_basic_d", "resnetv2_basic_d.safetensors"),
     *[(f"resnet_{attention}", f"resnet_{attention}.safetensors") for attention in ("eca", "ese", "cbam", "gc", "gca")],
     ("regnet", "regnet.safetensors"),
     ("regnet_torchvision", "regnet_torchvision.pth"),

@@ -193,6 +193,7 @@ def _stage(m: re.Match) -> str:
 
 _resnetv2_modules = _by_rules([
     (r"conv1_conv", lambda m: "stem.conv"),
+    (r"conv1_(?P<k>[1-3])_(?P<kind>conv|bn)", lambda m: f"stem.{'conv' if m['kind'] == 'conv' else 'norm'}{m['k']}"),
     (BLOCK + r"_preact_bn", lambda m: f"{_stage(m)}.norm1"),
     (BLOCK + r"_0_conv", lambda m: f"{_stage(m)}.downsample.conv"),
     (BLOCK + r"_(?P<k>[1-3])_conv", lambda m: f"{_stage(m)}.conv{m['k']}"),
