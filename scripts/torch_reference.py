@@ -217,6 +217,22 @@ def narrow_models() -> dict[str, tuple[torch.nn.Module, int, str]]:
                                       avg_down=True, basic=True, bottle_ratio=1.0, num_classes=10,
                                       conv_layer=timm.layers.create_conv2d,
                                       norm_layer=timm.layers.BatchNormAct2d), 64, "safetensors"),
+        # the norms that keep no statistics, and BiT's weight-standardised convs and zero-padded stem pool
+        "resnet_gn": (ResNet(Bottleneck, [1, 1, 1, 1], channels=(8, 16, 32, 64), num_classes=10,
+                             norm_layer=functools.partial(timm.layers.GroupNorm, num_groups=4)), 64, "safetensors"),
+        "resnetv2_bit": (ResNetV2((1, 1, 1, 1), channels=(32, 64, 128, 256), stem_chs=16, stem_type="fixed",
+                                  num_classes=10, conv_layer=functools.partial(timm.layers.StdConv2d, eps=1e-8),
+                                  norm_layer=functools.partial(timm.layers.GroupNormAct, num_groups=8)),
+                         64, "safetensors"),
+        **{f"resnetv2_{kind}": (ResNetV2((1, 1, 1, 1), channels=(32, 64, 128, 256), stem_chs=16, stem_type="deep",
+                                         avg_down=True, num_classes=10, conv_layer=timm.layers.create_conv2d,
+                                         norm_layer=norm), 64, "safetensors")
+           for kind, norm in [("frn", timm.layers.FilterResponseNormTlu2d),
+                              ("evos", functools.partial(timm.layers.EvoNorm2dS0, groups=4))]},
+        "regnet_sgn": (RegNet(RegNetCfg(w0=8, wa=8, wm=1.5, depth=5, group_size=4, se_ratio=0.25, stem_width=8,
+                                        act_layer="silu",
+                                        norm_layer=functools.partial(timm.layers.GroupNormAct, group_size=4)),
+                              num_classes=10), 64, "safetensors"),
     }
 
 

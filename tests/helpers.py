@@ -74,6 +74,8 @@ REPRESENTATIVE = {
     "skresnet18": "selective kernels (StridedDilatedConv2D, RadixSelect of radix 1)",
     "resnest50d": "split attention (RadixSelect of radix 2)", "res2net50_26w_4s": "Res2Net's hierarchical 3x3",
     "gcresnet50t": "global context (AttentionPool)", "cbam_resnet50": "CBAM (ChannelPool)",
+    "resnetv2_50x1_bit": "group norm, weight-standardised convs (StandardizedConv2D), a zero-padded stem pool",
+    "resnetv2_50d_frn": "filter response norm and TLU (FilterResponseNorm)", "resnetv2_50d_evos": "EvoNorm-S0 (EvoNormS0)",
 }
 
 

@@ -424,6 +424,7 @@ def test_extends_missing_file_and_bad_value(tmp_path):
 def test_extends_zoo_name(tmp_path, monkeypatch):
     base = write(tmp_path / "zoo" / "tinybase.yaml", BASE)
     monkeypatch.setattr(zoo, "zoo_paths", lambda: {"tinybase": base})
+    monkeypatch.setattr(zoo, "aliases", lambda: {})  # else the cached aliases would be the stand-in zoo's
     spec = load_spec(write(tmp_path / "mine.yaml", "extends: tinybase\nnum_classes: 3\n"))
     assert (spec.name, spec.num_classes, len(spec.stages)) == ("mine", 3, 2)
     with pytest.raises(SpecError) as info:
@@ -462,17 +463,19 @@ def test_depths_and_every_stage_say_what_a_variant_changes(tmp_path):
     child = write(tmp_path / "child.yaml", """
         extends: base.yaml
         depths: [2, 3]
+        widths: [8, 24]
         every_stage: {attention: {type: eca}, shortcut: B}
         """)
     spec = load_spec(child)
     assert [(s.depth, s.width, s.shortcut, s.attention.type) for s in spec.stages] == [(2, 8, "B", "eca"),
-                                                                                       (3, 16, "B", "eca")]
+                                                                                       (3, 24, "B", "eca")]
     assert [s.depth for s in load_spec(base, overrides={"depths": [4, 5]}).stages] == [4, 5]
 
 
 @pytest.mark.parametrize("text, where, message", [
     ("depths: [2]", (2, 9), "depths lists one depth per stage: 1 values for this spec's 2 stages"),
     ("depths: 3", (2, 9), "depths lists one depth per stage: not a list of values for this spec's 2 stages"),
+    ("widths: [8, 16, 32]", (2, 9), "widths lists one width per stage: 3 values for this spec's 2 stages"),
     ("depths: [2, 0]", (2, 13), "Input should be greater than 0"),
     ("every_stage: [se_ratio]", (2, 14), "every_stage is a mapping of stage fields"),
     ("every_stage: {groupz: 2}", (2, 15), "groupz"),

@@ -47,12 +47,15 @@ LAYER_EXAMPLES = {
     "RelativeSelfAttention": (lambda: layers.RelativeSelfAttention(2, 4, 3), (2, 3, 4, 22)),
     "HaloAttention": (lambda: layers.HaloAttention(2, 4, 3, 2, 1), [(2, 4, 4, 8), (2, 4, 4, 14)]),
     "LambdaAttention": (lambda: layers.LambdaAttention(2, 3), [(2, 4, 4, 8), (2, 4, 4, 4), (2, 4, 4, 3)]),
+    "StandardizedConv2D": (lambda: layers.StandardizedConv2D(4, 3, epsilon=1e-8, padding="same"), (2, 4, 4, 3)),
+    "FilterResponseNorm": (lambda: layers.FilterResponseNorm(1e-5, activated=True), (2, 4, 4, 3)),
+    "EvoNormS0": (lambda: layers.EvoNormS0(2, epsilon=1e-5, activated=True), (2, 4, 4, 6)),
 }
 
 
 def archspec_layer_classes() -> dict[str, type]:
-    return {name: cls for name, cls in inspect.getmembers(layers, inspect.isclass)
-            if issubclass(cls, keras.layers.Layer) and cls.__module__ == layers.__name__}
+    return {name: cls for name, cls in inspect.getmembers(layers, inspect.isclass)  # a private base is no layer
+            if issubclass(cls, keras.layers.Layer) and cls.__module__ == layers.__name__ and not name.startswith("_")}
 
 
 def as_json(config: dict) -> dict:

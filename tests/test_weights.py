@@ -32,6 +32,8 @@ NARROW_NETWORKS = [
     ("resnet_d", "resnet_d.safetensors"),
     ("resnetv2", "resnetv2.safetensors"),
     ("resnetv2_basic_d", "resnetv2_basic_d.safetensors"),
+    *[(name, f"{name}.safetensors") for name in ("resnet_gn", "resnetv2_bit", "resnetv2_frn", "resnetv2_evos",
+                                                "regnet_sgn")],
     *[(f"resnet_{attention}", f"resnet_{attention}.safetensors") for attention in ("eca", "ese", "cbam", "gc", "gca")],
     ("regnet", "regnet.safetensors"),
     ("regnet_torchvision", "regnet_torchvision.pth"),

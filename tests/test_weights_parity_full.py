@@ -40,13 +40,16 @@ def test_zoo_entry_gives_the_source_models_probabilities(name, tmp_path):
 
 
 # Which of the libraries' own models start with a residual block's last norm at zero (timm's zero_init_last,
-# torchvision's zero_init_residual): any norm weight that is all zeros after a fresh, unseeded construction.
+# torchvision's zero_init_residual): any norm's weight that is all zeros after a fresh, unseeded construction (batch
+# and group norms, timm's FRN and EvoNorm).
 ZEROED = r"""
 import json, sys, timm, torch, torchvision
 out = {}
 for library, name in (arg.split(":", 1) for arg in sys.argv[1:]):
     model = timm.create_model(name) if library == "timm" else torchvision.models.get_model(name)
-    norms = [m.weight for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.affine]
+    norms = [m.weight for m in model.modules() if getattr(m, "weight", None) is not None and (
+        isinstance(m, (torch.nn.modules.batchnorm._BatchNorm, torch.nn.GroupNorm))
+        or type(m).__name__.startswith(("FilterResponseNorm", "EvoNorm")))]
     out[f"{library}:{name}"] = any(bool((w == 0).all()) for w in norms)
 print(json.dumps(out))
 """

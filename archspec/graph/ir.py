@@ -8,13 +8,14 @@ one network. Nothing here imports TensorFlow.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Literal
 
 from ..spec.errors import PlanError
-from ..spec.schema import Defaults
+from ..spec.schema import GROUPED_NORMS, SELF_ACTIVATED_NORMS, Defaults
 
 Shape = tuple[int, ...]  # (height, width, channels) for maps, (channels,) for vectors
 Branch = Literal["main", "shortcut", "gate"]  # the path a node is on: see ``Graph.shortcut`` and ``Graph.gate``
@@ -222,27 +223,46 @@ class Graph:
         h, w, cin = x.shape
         shape = (_conv_size(h, span, stride, padding), _conv_size(w, span, stride, padding), filters)
         weights = kernel * kernel * (cin // groups) * filters
+        standardized = self.defaults.weight_standardization
+        standardize = standardized.epsilon if standardized and self._branch != "gate" else None
+        if standardize and stride > 1 and dilation > 1:
+            raise self.fail(f"{prefix}: weight standardisation of a convolution both strided and dilated (SK's "
+                            f"dilated path on a strided block) is not supported")
         return self._add(
             f"{prefix}_conv", "conv", (x,), shape,
             filters=filters, kernel=kernel, stride=stride, groups=groups, padding=padding, bias=bias,
             bias_init=bias_init, shares=shares.node if shares else None, dilation=dilation,
+            standardize=standardize,
             params=0 if shares else weights + (filters if bias else 0), macs=shape[0] * shape[1] * weights,
         )
 
     def norm(self, x: Tensor, prefix: str, zero_init: bool = False) -> Tensor:
-        c = x.channels
+        """``{prefix}_bn``, of the network's kind (``defaults.norm``): batch norm keeps moving statistics, the others
+        none; group norm and EvoNorm normalise within channel groups, which must divide the channels."""
+        spec, c = self.defaults.norm, x.channels
+        grouped = spec.type in GROUPED_NORMS
+        if grouped and c % (spec.group_size or spec.groups):
+            per = f"groups of {spec.group_size} channels" if spec.group_size else f"{spec.groups} groups"
+            raise self.fail(f"{prefix}_bn: a {spec.type} norm in {per} cannot split {c} channels; give "
+                            f"defaults.norm groups or group_size that divides every norm's channels")
         return self._add(
-            f"{prefix}_bn", "norm", (x,), x.shape,
-            epsilon=self.defaults.norm.epsilon, momentum=self.defaults.norm.momentum,
-            zero_init=zero_init, params=2 * c, state=2 * c,
+            f"{prefix}_bn", "norm", (x,), x.shape, kind=spec.type, epsilon=spec.epsilon, momentum=spec.momentum,
+            groups=spec.groups_of(c) if grouped else 1, activated=False, zero_init=zero_init, params=2 * c,
+            state=2 * c if spec.type == "batch" else 0,
         )
 
     def act(self, x: Tensor, prefix: str | None = None, name: str | None = None,
             kind: str | None = None) -> Tensor:
         """An activation named ``{prefix}_{kind}`` (``conv1_relu``) or given a full name.
 
-        ``kind`` defaults to the network's activation; gates pass ``sigmoid``.
+        ``kind`` defaults to the network's activation; gates pass ``sigmoid``. Right after a norm that brings its
+        own nonlinearity (FRN's TLU, EvoNorm-S0's), that norm applies it instead (one more weight per channel).
         """
+        last = self.nodes[-1]
+        if kind is None and last.name == x.node and last.op == "norm" and last.attrs["kind"] in SELF_ACTIVATED_NORMS:
+            self.nodes[-1] = dataclasses.replace(last, attrs={**last.attrs, "activated": True},
+                                                 params=last.params + x.channels)
+            return x
         kind = kind or self.defaults.activation
         return self._add(name or f"{prefix}_{kind}", "act", (x,), x.shape, kind=kind)
 

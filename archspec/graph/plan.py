@@ -140,7 +140,8 @@ def _stem(g: Graph, x: Tensor, stem: Stem) -> Tensor:
         if stem.pool == "conv":  # ResNet-RS: a strided conv in the max pool's place
             return g.conv_norm_act(x, "pool1", x.channels, 3, stride=2)
         # keras.applications pads the pool with zeros, PyTorch (the symmetric padding mode) with -inf
-        pad = g.lowest_pad if g.defaults.padding == "symmetric" else g.zero_pad
+        lowest = stem.pool_padding == "lowest" or (stem.pool_padding is None and g.defaults.padding == "symmetric")
+        pad = g.lowest_pad if lowest else g.zero_pad
         x = g.pool(pad(x, "pool1_pad", 1), "pool1_pool", "max", 3, 2)
     return x
 

@@ -23,6 +23,8 @@ from .layers import (
     ChannelPool,
     ChannelSlice,
     DropPath,
+    EvoNormS0,
+    FilterResponseNorm,
     GradientRoute,
     GroupedConv2D,
     HaloAttention,
@@ -33,6 +35,7 @@ from .layers import (
     RadixSelect,
     Recompute,
     RelativeSelfAttention,
+    StandardizedConv2D,
     StridedDilatedConv2D,
     WeightedAdd,
     planned_layers,
@@ -58,19 +61,27 @@ def build_graph(graph: Graph, name: str, native_grouped: bool = False, routed: b
         a = n.attrs
         bias_init = keras.initializers.Constant(a["bias_init"]) if a["bias_init"] else "zeros"  # highway
         cls = GroupedConv2D if a["groups"] > 1 and not native_grouped else keras.layers.Conv2D
+        extra = {}
         if a["stride"] > 1 and a["dilation"] > 1:  # SK's dilated path on a strided block
             cls = StridedDilatedConv2D
+        elif a["standardize"]:
+            cls, extra = StandardizedConv2D, {"epsilon": a["standardize"]}
         return cls(
             a["filters"], a["kernel"], strides=a["stride"], padding=a["padding"], groups=a["groups"],
             use_bias=a["bias"], bias_initializer=bias_init, dilation_rate=a["dilation"], name=n.name, **weights,
+            **extra,
         )
 
     def norm(n: Node) -> keras.layers.Layer:
         a = n.attrs
-        return keras.layers.BatchNormalization(
-            epsilon=a["epsilon"], momentum=a["momentum"], name=n.name,
-            gamma_initializer="zeros" if a["zero_init"] else "ones",
-        )
+        common = {"epsilon": a["epsilon"], "name": n.name, "gamma_initializer": "zeros" if a["zero_init"] else "ones"}
+        if a["kind"] == "batch":
+            return keras.layers.BatchNormalization(momentum=a["momentum"], **common)
+        if a["kind"] == "group":
+            return keras.layers.GroupNormalization(a["groups"], **common)
+        if a["kind"] == "frn":
+            return FilterResponseNorm(activated=a["activated"], **common)
+        return EvoNormS0(a["groups"], activated=a["activated"], **common)
 
     def pool(n: Node) -> keras.layers.Layer:
         a = n.attrs

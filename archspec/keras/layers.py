@@ -503,6 +503,97 @@ class StridedDilatedConv2D(GroupedConv2D):
         return {**super().get_config(), "strides": (self.subsample, self.subsample)}
 
 
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class StandardizedConv2D(GroupedConv2D):
+    """A convolution whose kernel is standardised per output filter before each use: its mean subtracted, divided by
+    the square root of its variance plus ``epsilon`` (Qiao et al. 2019; BiT's and timm's ``StdConv2d``). Grouped as
+    ``GroupedConv2D``; the stored kernel is Conv2D's, unstandardised, as timm stores it."""
+
+    def __init__(self, filters: int, kernel_size, epsilon: float = 1e-6, **kwargs) -> None:
+        super().__init__(filters, kernel_size, **kwargs)
+        self.epsilon = epsilon
+
+    def convolution_op(self, inputs, kernel):
+        mean = ops.mean(kernel, axis=(0, 1, 2), keepdims=True)
+        variance = ops.mean(ops.square(kernel - mean), axis=(0, 1, 2), keepdims=True)
+        return super().convolution_op(inputs, (kernel - mean) * ops.rsqrt(variance + self.epsilon))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+class _ChannelAffine(keras.layers.Layer):
+    """A norm that keeps no statistics: a per-channel scale (``gamma``) and shift (``beta``) after its own
+    normalisation, and with ``activated`` a third per-channel weight of its nonlinearity (``extra``)."""
+
+    extra = ""  # the nonlinearity's weight, named as timm names it
+    extra_initializer = "zeros"
+
+    def __init__(self, epsilon: float = 1e-5, activated: bool = True, gamma_initializer: str = "ones",
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.epsilon, self.activated, self.gamma_initializer = epsilon, activated, gamma_initializer
+
+    def build(self, input_shape) -> None:
+        channels = (input_shape[-1],)
+        self.gamma = self.add_weight(shape=channels, initializer=self.gamma_initializer, name="gamma")
+        self.beta = self.add_weight(shape=channels, initializer="zeros", name="beta")
+        if self.activated:
+            self.nonlinearity = self.add_weight(shape=channels, initializer=self.extra_initializer, name=self.extra)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "epsilon": self.epsilon, "activated": self.activated,
+                "gamma_initializer": self.gamma_initializer}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class FilterResponseNorm(_ChannelAffine):
+    """Filter response normalisation (Singh and Krishnan 2020) as timm's ``FilterResponseNormTlu2d``: each channel
+    divided by the root of its mean square over the positions plus ``epsilon``, scaled and shifted; ``activated``:
+    then the thresholded linear unit max(x, tau), which takes the place of a ReLU."""
+
+    extra = "tau"
+
+    def call(self, x):
+        x = x * ops.rsqrt(ops.mean(ops.square(x), axis=(1, 2), keepdims=True) + self.epsilon)
+        x = x * self.gamma + self.beta
+        return ops.maximum(x, self.nonlinearity) if self.activated else x
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class EvoNormS0(_ChannelAffine):
+    """EvoNorm-S0 (Liu et al. 2020) as timm's ``EvoNorm2dS0``: ``activated``, x * sigmoid(v x) divided by the
+    standard deviation of x's channel group (over its channels and positions, plus ``epsilon`` under the root), then
+    scaled and shifted; without ``activated`` only the scale and shift, as timm has it."""
+
+    extra = "v"
+    extra_initializer = "ones"
+
+    def __init__(self, groups: int = 32, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.groups = groups
+
+    def call(self, x):
+        if self.activated:
+            mean = self._group_mean(ops.mean(x, axis=(1, 2), keepdims=True))
+            variance = self._group_mean(ops.mean(ops.square(x - mean), axis=(1, 2), keepdims=True))
+            x = x * ops.sigmoid(x * self.nonlinearity) * ops.rsqrt(variance + self.epsilon)
+        return x * self.gamma + self.beta
+
+    def _group_mean(self, per_channel):
+        """(batch, 1, 1, channels) -> the mean of each channel's group, in every channel of it."""
+        channels = per_channel.shape[-1]
+        grouped = ops.reshape(per_channel, (-1, 1, 1, self.groups, channels // self.groups))
+        mean = ops.repeat(ops.mean(grouped, axis=-1, keepdims=True), channels // self.groups, axis=-1)
+        return ops.reshape(mean, (-1, 1, 1, channels))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "groups": self.groups}
+
+
 def _shapes(input_shape) -> list:
     """One shape or several as a list of shapes (a shape is a sequence of sizes, read back from JSON as a list)."""
     several = isinstance(input_shape, (list, tuple)) and input_shape and isinstance(input_shape[0], (list, tuple))

@@ -329,14 +329,16 @@ def _merge(base: Node, child: Node) -> Node:
 
 # ---- stage shorthands ------------------------------------------------------------------------
 
-STAGE_SHORTHANDS = ("depths", "every_stage")
+PER_STAGE = {"depths": "depth", "widths": "width"}  # a list of one stage field's values, one per stage
+STAGE_SHORTHANDS = (*PER_STAGE, "every_stage")
 
 
 def _expand_stage_shorthands(root: MappingNode) -> MappingNode:
-    """``depths: [3, 4, 23, 3]`` sets each stage's depth, and ``every_stage: {...}`` merges its fields over every
-    stage, once ``extends`` and overrides are merged: a variant says only what differs from its base (timm's
-    resnet101d is resnet50d at ResNet-101's depths, seresnet34 is resnet34 with SE on every stage). Values keep
-    their place in the file, so a problem with one is reported there."""
+    """``depths: [3, 4, 23, 3]`` sets each stage's depth, ``widths: [...]`` each stage's width, and ``every_stage:
+    {...}`` merges its fields over every stage, once ``extends`` and overrides are merged: a variant says only what
+    differs from its base (timm's resnet101d is resnet50d at ResNet-101's depths, seresnet34 is resnet34 with SE on
+    every stage, BiT's x3 nets triple the widths). Values keep their place in the file, so a problem with one is
+    reported there."""
     given = [(key, found) for key in STAGE_SHORTHANDS if (found := _get(root, key)) is not None]
     if not given:
         return root
@@ -352,14 +354,16 @@ def _expand_stage_shorthands(root: MappingNode) -> MappingNode:
             raise SpecError(_problem_at(every[1], "every_stage is a mapping of stage fields, e.g. "
                                                   "{attention: {type: se}}", "every_stage"))
         items = [_merge(item, every[1]) for item in items]
-    depths = _get(root, "depths")
-    if depths is not None:
-        if not isinstance(depths[1], SequenceNode) or len(depths[1].value) != len(items):
-            given_count = len(depths[1].value) if isinstance(depths[1], SequenceNode) else "not a list of"
-            raise SpecError(_problem_at(depths[1], f"depths lists one depth per stage: {given_count} values for "
-                                                   f"this spec's {len(items)} stages", "depths"))
-        items = [_merge(item, MappingNode(_MAP, [(ScalarNode(_STR, "depth"), depth)]))
-                 for item, depth in zip(items, depths[1].value)]
+    for key, stage_field in PER_STAGE.items():
+        values = _get(root, key)
+        if values is None:
+            continue
+        if not isinstance(values[1], SequenceNode) or len(values[1].value) != len(items):
+            given_count = len(values[1].value) if isinstance(values[1], SequenceNode) else "not a list of"
+            raise SpecError(_problem_at(values[1], f"{key} lists one {stage_field} per stage: {given_count} values for "
+                                                   f"this spec's {len(items)} stages", key))
+        items = [_merge(item, MappingNode(_MAP, [(ScalarNode(_STR, stage_field), value)]))
+                 for item, value in zip(items, values[1].value)]
     for key in STAGE_SHORTHANDS:
         root = _without(root, key)
     return _merge(root, MappingNode(_MAP, [(ScalarNode(_STR, "stages"), SequenceNode(_SEQ, items))]))

@@ -31,17 +31,54 @@ PositiveInt = Annotated[int, Field(gt=0, le=MAX_INT, strict=True)]
 Stride = Annotated[int, Field(ge=1, le=4, strict=True)]
 
 
-class NormSpec(StrictModel):
-    """Batch normalisation settings (Keras semantics: momentum of the moving average)."""
+NormType = Literal["batch", "group", "frn", "evonorm_s0"]
+GROUPED_NORMS = ("group", "evonorm_s0")  # the norms that take groups or group_size
+SELF_ACTIVATED_NORMS = ("frn", "evonorm_s0")  # their own nonlinearity takes the place of the activation after them
 
-    epsilon: float = Field(1e-5, gt=0, lt=1, description="Added to the variance.")
-    momentum: float = Field(0.9, gt=0, lt=1, description="Keras moving-average momentum.")
+
+class NormSpec(StrictModel):
+    """The network's normalisation: batch norm (Keras semantics: momentum of the moving average) or one that
+    keeps no statistics, as timm's ``norm_layer`` picks it."""
+
+    type: NormType = Field(
+        "batch", description="batch: batch norm; group: group norm (Wu and He 2018); frn: filter response norm "
+        "with its thresholded linear unit, TLU, in place of the activation after it (Singh and Krishnan 2020); "
+        "evonorm_s0: EvoNorm-S0, whose x * sigmoid(v x) / group std takes the activation's place (Liu et al. "
+        "2020). Each as timm computes it.")
+    epsilon: float = Field(1e-5, gt=0, lt=1, description="Added to the variance (frn: to the mean square).")
+    momentum: float = Field(0.9, gt=0, lt=1, description="batch: Keras moving-average momentum.")
+    groups: PositiveInt = Field(32, description="group, evonorm_s0: channel groups (timm's default 32).")
+    group_size: PositiveInt | None = Field(
+        None, description="group, evonorm_s0: channels per group instead of a number of groups (regnety_040_sgn: "
+        "16).")
+
+    @model_validator(mode="after")
+    def _fields_of_the_type(self) -> "NormSpec":
+        takers = {"momentum": ("batch",), "groups": GROUPED_NORMS, "group_size": GROUPED_NORMS}
+        for key, types in takers.items():  # a field at its default is as good as absent (a dumped spec has them all)
+            if getattr(self, key) != type(self).model_fields[key].default and self.type not in types:
+                raise ValueError(f"a {self.type} norm takes no {key} ({' and '.join(types)} norms do)")
+        return self
+
+    def groups_of(self, channels: int) -> int:
+        """The groups a map of ``channels`` is normalised in."""
+        return channels // self.group_size if self.group_size else self.groups
+
+
+class WeightStandardization(StrictModel):
+    """Convolutions whose kernels are standardised per output filter before each use (Qiao et al. 2019)."""
+
+    epsilon: float = Field(1e-6, gt=0, lt=1, description="Added to each filter's variance (timm's StdConv2d: "
+                           "1e-6; BiT: 1e-8).")
 
 
 class Defaults(StrictModel):
     """Settings every layer of the network shares unless a block says otherwise."""
 
     norm: NormSpec = NormSpec()
+    weight_standardization: WeightStandardization | None = Field(
+        None, description="Standardise every convolution's kernel but the gates' and the head's (BiT's StdConv: "
+        "{epsilon: 1.0e-8}); null: plain convolutions.")
     activation: Activation = "relu"
     conv_bias: Union[bool, Literal["unnormalized"]] = Field(
         False,
@@ -90,6 +127,10 @@ class Stem(StrictModel):
     normalize: bool = Field(
         True, description="Norm and activation after the stem conv (false for pre-activation nets)."
     )
+    pool_padding: Literal["zero", "lowest"] | None = Field(
+        None, description="What the max pool's border is padded with: zero, or lowest (PyTorch's -inf, which the "
+        "pool never picks); default: lowest under symmetric padding, else zero. BiT pads its un-normalised stem with "
+        "zeros (timm's 'fixed' stem).")
 
     @model_validator(mode="after")
     def _widths_only_on_deep(self) -> "Stem":
@@ -733,7 +774,8 @@ class ModelSpec(StrictModel):
 
 
 def json_schema() -> dict:
-    """The JSON Schema editors use to autocomplete specs (`extends`, `depths` and `every_stage` are the loader's)."""
+    """The JSON Schema editors use to autocomplete specs (`extends`, `depths`, `widths` and `every_stage` are the
+    loader's)."""
     schema = ModelSpec.model_json_schema()
     schema["properties"]["extends"] = {
         "type": "string",
@@ -742,6 +784,11 @@ def json_schema() -> dict:
     schema["properties"]["depths"] = {
         "type": "array", "items": {"type": "integer", "minimum": 1},
         "description": "Each stage's depth, in order (after extends): resnet50 with depths [3, 4, 23, 3] is resnet101.",
+    }
+    schema["properties"]["widths"] = {
+        "type": "array", "items": {"type": "integer", "minimum": 1},
+        "description": "Each stage's width, in order (after extends): BiT's resnetv2_50x3_bit is resnetv2_50x1_bit "
+                       "with widths [192, 384, 768, 1536] (and a stem of 192).",
     }
     schema["properties"]["every_stage"] = {
         "type": "object",

@@ -21,13 +21,23 @@ from typing import Callable
 import keras
 import numpy as np
 
-from ..layers import HaloAttention, LambdaAttention, RelativeSelfAttention, planned_layers
+from ..layers import (
+    EvoNormS0,
+    FilterResponseNorm,
+    HaloAttention,
+    LambdaAttention,
+    RelativeSelfAttention,
+    planned_layers,
+)
 from .adapt import Adapted, adapt_channels, first_conv, head_reason, is_head, stem_note
 from .families import Family, family_of
 from .tensors import open_tensors
 from .torch_pickle import WeightsFileError
 
 BN_TENSORS = ("weight", "bias", "running_mean", "running_var")  # gamma, beta, moving mean, moving variance
+# The norms without statistics: gamma and beta as weight and bias, then any weight of their nonlinearity, which the
+# Keras layer names as timm does (FRN's TLU threshold tau, EvoNorm's v).
+AFFINE_NORMS = (keras.layers.LayerNormalization, keras.layers.GroupNormalization, FilterResponseNorm, EvoNormS0)
 
 
 Convert = Callable[[np.ndarray], np.ndarray]
@@ -187,8 +197,9 @@ def _layer_needs(layer: keras.layers.Layer, module: str, family: Family, stem: b
         return [_exact(f"{module}.weight", (dim_qk, 1, r, r, 1), lambda w: w[..., 0].transpose(2, 3, 1, 0),
                        lambda w: w.transpose(3, 2, 0, 1)[..., None]),
                 _exact(f"{module}.bias", shapes[1])]
-    if isinstance(layer, keras.layers.LayerNormalization):
-        return [_exact(f"{module}.{t}", shapes[0]) for t in ("weight", "bias")]
+    if isinstance(layer, AFFINE_NORMS):
+        torch_names = ("weight", "bias", *(w.name for w in layer.weights[2:]))
+        return [_exact(f"{module}.{t}", shape) for t, shape in zip(torch_names, shapes)]
     if isinstance(layer, keras.layers.Dense):
         units_in, units = shapes[0]
         spatial = _flattened_map(layer)
