@@ -9,9 +9,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
+from yaml.nodes import Node, ScalarNode, SequenceNode
 
 from archspec.graph.load import check_spec, load_spec, load_text
-from archspec.spec import zoo
+from archspec.spec import loader, zoo
 from archspec.spec.errors import Problem, SpecError
 from archspec.spec.loader import MAX_BYTES
 from archspec.spec.schema import Head, ModelSpec
@@ -186,6 +188,27 @@ def test_root_must_be_a_mapping(text, received):
 def test_syntax_errors_have_line_and_column(text, line, col, fragment):
     p = only(text)
     assert (p.line, p.col) == (line, col) and fragment in p.message and p.message.startswith("invalid YAML: ")
+
+
+def outline(node: Node) -> tuple:
+    """A node tree as nested tuples: each node's kind, tag, value, style and start."""
+    start = (node.start_mark.name, node.start_mark.line, node.start_mark.column)
+    if isinstance(node, ScalarNode):
+        return "scalar", node.tag, node.value, node.style or None, start  # plain: PyYAML's None, libyaml's ""
+    if isinstance(node, SequenceNode):
+        return "sequence", node.tag, start, [outline(item) for item in node.value]
+    return "mapping", node.tag, start, [(outline(key), outline(value)) for key, value in node.value]
+
+
+@pytest.mark.skipif(not yaml.__with_libyaml__, reason="PyYAML is built without libyaml")
+def test_libyaml_parses_every_zoo_file_as_pyyaml_does():
+    """libyaml parses specs for speed and PyYAML's own parser where libyaml refuses the text: both must find the
+    same nodes at the same places, or an error would point elsewhere depending on the parser that read the file."""
+    texts = {str(path): path.read_text(encoding="utf-8") for path in zoo.zoo_paths().values()}
+    texts["styles.yaml"] = "a: &x {b: 'q', c: \"d\\n\", e: [1, 2.5, ~, true]}\nf: *x\ng: |\n  text\nh: !!str 3\n"
+    for name, text in texts.items():
+        by_libyaml = loader._LibyamlLoader(text, name).get_single_node()
+        assert outline(by_libyaml) == outline(loader._PyYAMLLoader(text, name).get_single_node()), name
 
 
 def test_undecodable_bytes(tmp_path):

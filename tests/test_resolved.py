@@ -43,7 +43,7 @@ def test_an_extends_entry_with_train_round_trips_with_every_default(trained: Pat
     data = yaml.safe_load(text)
     assert "extends" not in data and list(data["stages"][0])[:2] == ["type", "depth"]  # the base's, type first
     assert data["train"]["epochs"] == 3 and data["train"]["lr"] == 0.1  # a given and a default train field
-    assert data["defaults"]["norm"] == {"epsilon": 1e-5, "momentum": 0.9}  # defaults the base never wrote
+    assert data["defaults"]["norm"] == {"type": "batch", "epsilon": 1e-5, "momentum": 0.9}  # the base never wrote them
     assert list(data)[:4] == ["name", "family", "description", "input_shape"]  # the schema's order
     assert "input_shape: [32, 32, 3]" in text  # a short list on one line
     assert load_spec(read_text(text, "<resolved>")) == spec

@@ -6,7 +6,8 @@ import pytest
 import yaml
 
 from archspec import complexity, list_zoo, load_spec
-from archspec.graph.load import load_text
+from archspec.graph.complexity import graph_complexity
+from archspec.graph.load import at_reference_size, load_planned, load_text
 from archspec.spec.zoo import published, zoo_paths
 
 from .helpers import shared_reference
@@ -72,6 +73,16 @@ def test_list_zoo_reports_computed_figures_and_published_errors():
     assert entries["resnet50"].params == complexity("resnet50").params
     assert entries["cifar_resnet110"].published.error == 6.43
     assert entries["resnet50"].family == "resnet"
+
+
+def test_load_planned_keeps_the_graph_the_figures_are_reported_at(tmp_path):
+    """list_zoo sums the graph that loading planned, rather than planning each entry a second time."""
+    spec, graph = load_planned("resnet50")
+    assert graph_complexity(graph) == complexity(spec)
+    path = tmp_path / "any.yaml"
+    path.write_text("extends: cifar_resnet20\ninput_shape: [null, null, 3]\n")
+    spec, graph = load_planned(path)
+    assert spec.any_size and graph_complexity(graph) == complexity(at_reference_size(spec))
 
 
 def test_depth_follows_the_papers_convention():

@@ -15,7 +15,6 @@ from ..graph.load import at_reference_size, load_spec
 from ..graph.plan import plan
 from ..graph.report import complexity_table
 from ..keras.quiet import import_keras
-from ..keras.weights.sources import check_named_or_file
 from ..spec.errors import RunError, SpecError
 from ..spec.schema import ModelSpec, json_schema
 from ..train.curves import CURVES, is_run_folder
@@ -89,6 +88,8 @@ def build(spec: str | None, summary: bool, as_json: bool, input_size: int | None
         analytic = complexity(reported, features=features, pooling=pooling)
         check_size(loaded, analytic, Limits(max_params, max_activation_mb))  # before importing TF
         if weights is not None:
+            from ..keras.weights.sources import check_named_or_file  # imports NumPy: only for a command given weights
+
             check_named_or_file(weights)
         if save is not None:
             check_writable(save)
@@ -386,6 +387,8 @@ def export(source: str, fmt: str, out: Path | None, quantize: str | None, calibr
             raise RunError(f"--{'quantize' if quantize else 'calibration'} applies to --format litert, not {fmt}")
         overrides = None if source.endswith(".keras") else resized(source, input_size, num_classes)
         if weights:
+            from ..keras.weights.sources import check_named_or_file
+
             check_named_or_file(weights)
         import_keras()  # before keras.export imports it, so its start-up notices are not printed
         from ..keras.export import portability, run, run_weights

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..spec.zoo import Published, published, zoo_paths
-from .complexity import complexity
-from .load import load_spec
+from .complexity import graph_complexity
+from .load import load_planned
+from .plan import planned_shape
 
 
 @dataclass(frozen=True)
@@ -27,11 +28,12 @@ class ZooEntry:
 
 
 def list_zoo() -> list[ZooEntry]:
-    """Every zoo entry with its computed figures, sorted by family then name."""
+    """Every zoo entry with its computed figures (from the plan that loading checks it with), sorted by family
+    then name."""
     entries = []
     for name, path in zoo_paths().items():
-        spec = load_spec(path)
-        c = complexity(spec)
+        spec, graph = load_planned(path)
+        c = graph_complexity(graph)
         entries.append(ZooEntry(name, spec.family, path, c.params, c.total_params, c.macs,
-                                spec.input_shape[0], published().get(name)))
+                                planned_shape(spec)[0], published().get(name)))
     return sorted(entries, key=lambda e: (e.family, e.name))

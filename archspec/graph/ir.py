@@ -155,7 +155,8 @@ class Graph:
                 f"use a larger input_shape or fewer stride-2 stages"
             )
 
-    def _add(self, name: str, op: str, inputs: tuple[Tensor, ...], shape: Shape, **kw: Any) -> Tensor:
+    def _add(self, name: str, op: str, inputs: tuple[Tensor, ...], shape: Shape, *, params: int = 0, state: int = 0,
+             macs: int = 0, **attrs: Any) -> Tensor:
         if any(d < 1 for d in shape):
             raise self.fail(
                 f"layer {name} would output a {'x'.join(map(str, shape))} map: the input "
@@ -165,10 +166,9 @@ class Graph:
         if name in self._names:  # Keras would refuse the model; say where, before building it
             raise self.fail(f"two layers would be named {name!r}; Keras layer names must be unique")
         self._names.add(name)
-        counts = {k: kw.pop(k) for k in ("params", "state", "macs") if k in kw}
         self.nodes.append(
-            Node(name, op, tuple(t.node for t in inputs), shape, kw, self.scope,
-                 branch=self._branch, recompute=self._recompute, **counts)
+            Node(name, op, tuple(t.node for t in inputs), shape, attrs, self.scope, params=params, state=state,
+                 macs=macs, branch=self._branch, recompute=self._recompute)
         )
         return Tensor(name, shape)
 

@@ -16,22 +16,26 @@ from typing import Any, Literal
 from ..spec import loader
 from ..spec.errors import PlanError
 from ..spec.schema import ModelSpec
+from .ir import Graph
 from .plan import REFERENCE_SIZE, plan
 
 MULTIPLES = (1, 2, 4, 8, 16, 32, 64, 128, 256)  # what a network's sides may have to be multiples of
 
 
-def _plans(spec: ModelSpec) -> None:
+def _plans(spec: ModelSpec) -> Graph:
     """Plan the spec; one that takes any size also at sides that are not multiples of 32 (a strided block whose
     paths round odd sizes differently, as lambda_resnet26t's, takes multiples of 32 only), so that no size it
-    accepts fails at run time. A refusal says which sizes do plan."""
+    accepts fails at run time. A refusal says which sizes do plan. The graph returned is the first planned, the
+    one the spec's figures are reported at: its own, or an any-size spec's at the reference size."""
     sides = [None] if not spec.any_size else [REFERENCE_SIZE, *(REFERENCE_SIZE + m for m in MULTIPLES[:5])]
+    graphs: list[Graph] = []
     for side in sides:
         try:
-            plan(spec if side is None else _at(spec, side))
+            graphs.append(plan(spec if side is None else _at(spec, side)))
         except PlanError as error:
             where = f"it cannot take images of any size: at {side}x{side}, " if spec.any_size else ""
             raise PlanError(f"{where}{error}{_sizes_that_plan(spec)}", error.path) from None
+    return graphs[0]
 
 
 def _at(spec: ModelSpec, side: int) -> ModelSpec:
@@ -60,6 +64,14 @@ def load_spec(source: ModelSpec | Mapping[str, Any] | str | Path, *,
     ``overrides`` are top-level fields merged over the loaded spec before validation.
     """
     return loader.read_spec(source, overrides=overrides, check=_plans)
+
+
+def load_planned(source: str | Path) -> tuple[ModelSpec, Graph]:
+    """``load_spec(source)`` for a spec file or a zoo name, with the graph that loading planned to check it (at
+    the size its figures are reported at, see ``at_reference_size``): figures from it need no second plan."""
+    graphs: list[Graph] = []
+    spec = loader.read_spec(source, check=lambda checked: graphs.append(_plans(checked)))
+    return spec, graphs[0]
 
 
 def resized(spec: ModelSpec, input_size: int | Literal["any"] | None = None,

@@ -12,6 +12,7 @@ ones, no duplicate keys, and caps on size, aliases and nesting.
 from __future__ import annotations
 
 import difflib
+import io
 import re
 import reprlib
 import types
@@ -22,8 +23,13 @@ from typing import Annotated, Any, Callable, Literal, Union, get_args, get_origi
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from yaml.composer import Composer
 from yaml.events import AliasEvent, CollectionStartEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.parser import Parser
+from yaml.reader import Reader
+from yaml.resolver import Resolver
+from yaml.scanner import Scanner
 
 from . import zoo
 from .errors import PlanError, Problem, SpecError
@@ -80,8 +86,9 @@ def _show_tag(tag: str) -> str:
 # ---- the loader --------------------------------------------------------------------------
 
 
-class _SpecLoader(yaml.SafeLoader):
-    """A pure-Python SafeLoader used only to compose, so every node keeps its mark.
+class _SpecComposer(Composer, Resolver):
+    """Composes a spec's YAML events into a node tree in which every node keeps its mark, whichever parser
+    (libyaml's or PyYAML's) reads the text.
 
     Its resolver is YAML 1.2's core schema (PyYAML's YAML 1.1 one reads ``1e-4``
     as a string and ``no`` as false), and composing refuses what a spec never
@@ -90,9 +97,9 @@ class _SpecLoader(yaml.SafeLoader):
 
     yaml_implicit_resolvers: dict = {}
 
-    def __init__(self, text: str, filename: str) -> None:
-        super().__init__(text)
-        self.name = filename  # marks carry the file, so merged trees still point at the right one
+    def __init__(self) -> None:
+        Composer.__init__(self)
+        Resolver.__init__(self)
         self._aliases = 0
         self._open: list[str | None] = []  # anchors of the collections being composed
         self._path: list[str | int | None] = []
@@ -150,7 +157,7 @@ class _SpecLoader(yaml.SafeLoader):
         for key, _ in node.value:
             if not isinstance(key, ScalarNode):
                 raise self.fail(key, "a mapping key must be a plain name, not a list or mapping")
-            if key.value == "<<" and key.tag == _STR and key.style is None:
+            if key.value == "<<" and key.tag == _STR and not key.style:  # plain: None from PyYAML, "" from libyaml
                 raise self.fail(key, "YAML merge keys (<<) are not supported: use 'extends:' or write "
                                      "the fields out", "<<")
             if key.value in first:
@@ -176,7 +183,32 @@ def add_core_resolvers(cls: type[yaml.resolver.BaseResolver]) -> None:
     cls.add_implicit_resolver(_NULL, re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""])
 
 
-add_core_resolvers(_SpecLoader)
+add_core_resolvers(_SpecComposer)
+
+
+class _PyYAMLLoader(Reader, Scanner, Parser, _SpecComposer):
+    """PyYAML's pure-Python parser: slow, but its messages name the character at fault (libyaml's do not)."""
+
+    def __init__(self, text: str, filename: str) -> None:
+        Reader.__init__(self, text)
+        Scanner.__init__(self)
+        Parser.__init__(self)
+        _SpecComposer.__init__(self)
+        self.name = filename  # marks carry the file, so merged trees still point at the right one
+
+
+if yaml.__with_libyaml__:
+    from yaml.cyaml import CParser
+
+    class _LibyamlLoader(_SpecComposer, CParser):
+        """libyaml's parser, in C (the zoo's files compose eight times faster): its events carry PyYAML's marks, but
+        for an empty value in a flow mapping (``{depth: }``), which it marks at the token after."""
+
+        def __init__(self, text: str, filename: str) -> None:
+            stream = io.StringIO(text)
+            stream.name = filename  # libyaml names its marks after the stream
+            CParser.__init__(self, stream)
+            _SpecComposer.__init__(self)
 
 
 # ---- text and files -> node trees -----------------------------------------------------------
@@ -186,16 +218,7 @@ def _compose(text: str, filename: str) -> MappingNode:
     """Parse one YAML document into a node tree whose root is a mapping."""
     if len(text) > MAX_BYTES:
         raise SpecError(Problem("larger than the 1 MiB limit for a spec", file=filename))
-    try:
-        loader = _SpecLoader(text, filename)
-    except yaml.reader.ReaderError as err:
-        raise _bad_character(text, filename, err) from None
-    try:
-        root = loader.get_single_node()
-    except yaml.MarkedYAMLError as err:
-        raise _syntax_error(err, filename) from None
-    finally:
-        loader.dispose()
+    root = _parse(text, filename)
     if root is None or root.tag == _NULL:
         raise SpecError(Problem("the spec is empty: expected a mapping of fields (name, stages, ...)",
                                 file=filename))
@@ -204,6 +227,27 @@ def _compose(text: str, filename: str) -> MappingNode:
         raise SpecError(_problem_at(root, f"the top level must be a mapping of fields (name, stages, ...), "
                                           f"not {kind}"))
     return root
+
+
+def _parse(text: str, filename: str) -> Node | None:
+    """The document's node tree, parsed by libyaml where PyYAML has it (`archspec zoo list` composes every zoo
+    file). A text libyaml refuses is parsed again by PyYAML's own parser, whose messages name the character at
+    fault; libyaml reads a few that PyYAML's refuses, all valid YAML (a tab between tokens, ``?`` in a flow scalar)."""
+    if yaml.__with_libyaml__:
+        try:
+            return _LibyamlLoader(text, filename).get_single_node()
+        except (yaml.YAMLError, UnicodeEncodeError):  # UnicodeEncodeError: a lone surrogate, PyYAML's reader refuses
+            pass
+    try:
+        loader = _PyYAMLLoader(text, filename)
+    except yaml.reader.ReaderError as err:
+        raise _bad_character(text, filename, err) from None
+    try:
+        return loader.get_single_node()
+    except yaml.MarkedYAMLError as err:
+        raise _syntax_error(err, filename) from None
+    finally:
+        loader.dispose()
 
 
 def _syntax_error(err: yaml.MarkedYAMLError, filename: str) -> SpecError:
@@ -603,9 +647,10 @@ def _join(messages: list[str]) -> str:
 
 # ---- validation ----------------------------------------------------------------------------
 
-Check = Callable[[ModelSpec], None]
+Check = Callable[[ModelSpec], object]
 """A whole-network check run after the schema's, raising ``PlanError`` at a field path (the
-planner, ``archspec.graph.load``): the loader turns its path into a ``file:line:col``."""
+planner, ``archspec.graph.load``): the loader turns its path into a ``file:line:col``. What it
+returns (the planner's graph) the loader ignores."""
 
 
 def _validate(root: MappingNode, check: Check | None) -> ModelSpec:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import Field, TypeAdapter, ValidationError, model_validator
+from pydantic import Field, TypeAdapter, ValidationError, model_serializer, model_validator
 
 from .design_space import RegNet
 from .source_schema import Source
@@ -33,6 +33,7 @@ Stride = Annotated[int, Field(ge=1, le=4, strict=True)]
 
 NormType = Literal["batch", "group", "frn", "evonorm_s0"]
 GROUPED_NORMS = ("group", "evonorm_s0")  # the norms that take groups or group_size
+NORM_FIELD_TYPES = {"momentum": ("batch",), "groups": GROUPED_NORMS, "group_size": GROUPED_NORMS}  # field: its types
 SELF_ACTIVATED_NORMS = ("frn", "evonorm_s0")  # their own nonlinearity takes the place of the activation after them
 
 
@@ -54,11 +55,15 @@ class NormSpec(StrictModel):
 
     @model_validator(mode="after")
     def _fields_of_the_type(self) -> "NormSpec":
-        takers = {"momentum": ("batch",), "groups": GROUPED_NORMS, "group_size": GROUPED_NORMS}
-        for key, types in takers.items():  # a field at its default is as good as absent (a dumped spec has them all)
+        for key, types in NORM_FIELD_TYPES.items():  # a field at its default is as good as absent
             if getattr(self, key) != type(self).model_fields[key].default and self.type not in types:
                 raise ValueError(f"a {self.type} norm takes no {key} ({' and '.join(types)} norms do)")
         return self
+
+    @model_serializer(mode="wrap")
+    def _only_the_types_fields(self, handler: Any) -> dict[str, Any]:
+        """Written out (``validate --resolved``), a norm shows the fields its type takes."""
+        return {key: value for key, value in handler(self).items() if self.type in NORM_FIELD_TYPES.get(key, (self.type,))}
 
     def groups_of(self, channels: int) -> int:
         """The groups a map of ``channels`` is normalised in."""
