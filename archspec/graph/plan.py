@@ -11,7 +11,6 @@ from __future__ import annotations
 import difflib
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import replace
 from typing import Literal
 
 from ..spec.errors import PlanError
@@ -111,7 +110,7 @@ def _rename(g: Graph, names: dict[str, str]) -> None:
     clashes = sorted(n for n, count in Counter(final).items() if count > 1)
     if clashes:
         raise PlanError(f"two layers would be named {clashes[0]!r}", ("rename",))
-    g.nodes[:] = [replace(node, name=name, inputs=tuple(names.get(i, i) for i in node.inputs))
+    g.nodes[:] = [node._replace(name=name, inputs=tuple(names.get(i, i) for i in node.inputs))
                   for node, name in zip(g.nodes, final)]
     g.feature_maps[:] = [names.get(n, n) for n in g.feature_maps]
 
