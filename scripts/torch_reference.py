@@ -233,6 +233,14 @@ def narrow_models() -> dict[str, tuple[torch.nn.Module, int, str]]:
                                         act_layer="silu",
                                         norm_layer=functools.partial(timm.layers.GroupNormAct, group_size=4)),
                               num_classes=10), 64, "safetensors"),
+        # anti-aliased downsampling: blur pools (in the blocks and the stem), and timm's 2x2 average pools
+        "resnet_blur": (ResNet(BasicBlock, [1, 1, 1, 1], channels=(8, 16, 32, 64), num_classes=10,
+                               aa_layer=timm.layers.BlurPool2d), 64, "safetensors"),
+        "resnet_aa_d": (ResNet(Bottleneck, [1, 1, 1, 1], channels=(8, 16, 32, 64), stem_type="deep", stem_width=8,
+                               avg_down=True, num_classes=10, aa_layer=torch.nn.AvgPool2d), 64, "safetensors"),
+        "densenet_blur_deep": (timm.models.densenet.DenseNet(growth_rate=8, block_config=(2, 2, 2, 2), bn_size=2,
+                                                             stem_type="deep", aa_layer=timm.layers.BlurPool2d,
+                                                             num_classes=10), 64, "safetensors"),
     }
 
 

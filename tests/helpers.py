@@ -76,6 +76,7 @@ REPRESENTATIVE = {
     "gcresnet50t": "global context (AttentionPool)", "cbam_resnet50": "CBAM (ChannelPool)",
     "resnetv2_50x1_bit": "group norm, weight-standardised convs (StandardizedConv2D), a zero-padded stem pool",
     "resnetv2_50d_frn": "filter response norm and TLU (FilterResponseNorm)", "resnetv2_50d_evos": "EvoNorm-S0 (EvoNormS0)",
+    "resnetblur18": "blur-pool downsampling (BlurPool2D)", "resnetaa34d": "anti-aliasing 2x2 average pools",
 }
 
 

@@ -47,6 +47,7 @@ LAYER_EXAMPLES = {
     "RelativeSelfAttention": (lambda: layers.RelativeSelfAttention(2, 4, 3), (2, 3, 4, 22)),
     "HaloAttention": (lambda: layers.HaloAttention(2, 4, 3, 2, 1), [(2, 4, 4, 8), (2, 4, 4, 14)]),
     "LambdaAttention": (lambda: layers.LambdaAttention(2, 3), [(2, 4, 4, 8), (2, 4, 4, 4), (2, 4, 4, 3)]),
+    "BlurPool2D": (lambda: layers.BlurPool2D(3, 2), (2, 5, 6, 3)),
     "StandardizedConv2D": (lambda: layers.StandardizedConv2D(4, 3, epsilon=1e-8, padding="same"), (2, 4, 4, 3)),
     "FilterResponseNorm": (lambda: layers.FilterResponseNorm(1e-5, activated=True), (2, 4, 4, 3)),
     "EvoNormS0": (lambda: layers.EvoNormS0(2, epsilon=1e-5, activated=True), (2, 4, 4, 6)),

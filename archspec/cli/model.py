@@ -71,11 +71,13 @@ def build(spec: str | None, summary: bool, as_json: bool, input_size: int | None
             raise click.UsageError("give SPEC (a YAML file or zoo name), or --weights FILE to build the network "
                                    "the file holds")
         try:
-            spec, classes = identified_entry(Path(weights))
+            spec, classes, alike = identified_entry(Path(weights))
         except RunError as error:
             raise fail(error) from error
         num_classes = num_classes if num_classes is not None or classes in (0, 1000) else classes
-        click.echo(f"{weights} holds the weights of zoo entry {spec}", err=as_json)
+        also = (f" ({', '.join(alike)} {'has' if len(alike) == 1 else 'have'} the same tensors and layers that carry "
+                f"no weights: name one to build it)") if alike else ""
+        click.echo(f"{weights} holds the weights of zoo entry {spec}{also}", err=as_json)
     if save is not None and save.suffix != ".keras":
         raise click.BadParameter(f"'{save}' must end in .keras", param_hint="--save")
     if pooling is not None and not features:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import click
 
 from ..graph.catalogue import list_zoo
 from ..graph.complexity import complexity
-from ..graph.load import load_spec
+from ..graph.load import load_planned, load_spec
 from ..graph.report import compare_table, complexity_table, human, weights_table, zoo_markdown
 from ..keras.drawing import compare_plot, stage_diagram
 from ..spec.errors import RunError, SpecError
@@ -110,8 +111,8 @@ def identify(file: Path, as_json: bool) -> None:
     running anything in it. It is compared with every residual-family network of timm's and torchvision's
     registries (the zoo's coverage page lists them), whether archspec's zoo has it yet or not; a classifier of
     another class count, or none, still matches. When networks have the same tensors (a blur pool has no
-    weights), all are named. A file that fits none gets the nearest network and the first tensor that differs,
-    and exit code 1.
+    weights), all are named, the zoo's entry of fewest layers first: the plain network, which build picks. A file
+    that fits none gets the nearest network and the first tensor that differs, and exit code 1.
 
     \b
     Examples:
@@ -134,27 +135,37 @@ def identify(file: Path, as_json: bool) -> None:
         raise Failure(_unidentified_text(file, found.nearest))
 
 
-def identified_entry(file: Path) -> tuple[str, int]:
-    """The zoo entry, and its class count, of the network whose weights ``file`` holds; a ``RunError`` saying
-    why when the file fits none the zoo has, or several the file cannot tell apart."""
+def identified_entry(file: Path) -> tuple[str, int, list[str]]:
+    """The zoo entry, and its class count, of the network whose weights ``file`` holds, with the other entries of the
+    same tensors: those add layers without weights (a blur pool, an average pool), so the plain network, of fewest
+    layers, is the one built. A ``RunError`` saying why when the file fits none the zoo has, or entries of as many
+    layers that it cannot tell apart."""
     found = _identified(file)
     if not found.matches:
         raise RunError(_unidentified_text(file, found.nearest) + "; name the spec: archspec build SPEC --weights FILE")
-    entries = sorted({m.network.entry for m in found.matches if m.network.entry})
-    if len(entries) != 1:
+    entries = list(dict.fromkeys(m.network.entry for m in found.matches if m.network.entry))
+    if not entries or (len(entries) > 1 and _layers(entries[0]) == _layers(entries[1])):
         raise RunError(_identified_text(file, found.matches).replace("\n", " ") + (
             " Name one: archspec build SPEC --weights FILE" if entries else
             " The zoo has none of these yet: write its spec, then archspec build SPEC --weights FILE"))
-    return entries[0], found.matches[0].num_classes
+    return entries[0], found.matches[0].num_classes, entries[1:]
 
 
 def _identified(file: Path):
-    """The census networks the file's tensors fit (read without loading them), or the nearest."""
+    """The census networks the file's tensors fit (read without loading them), the zoo's entries of fewest layers
+    first; or the nearest."""
     from ..keras.weights.registry import identify as identify_shapes
     from ..keras.weights.tensors import open_tensors
 
     with open_tensors(file) as tensors:
-        return identify_shapes(tensors.shapes)
+        found = identify_shapes(tensors.shapes)
+    matches = sorted(found.matches, key=lambda m: (m.network.entry is None, _layers(m.network.entry)))
+    return dataclasses.replace(found, matches=tuple(matches))
+
+
+def _layers(entry: str | None) -> int:
+    """How many layers a zoo entry plans (0 for none: the order then keeps the census's)."""
+    return len(load_planned(entry)[1].nodes) if entry else 0
 
 
 def _described(network) -> dict:

@@ -297,6 +297,23 @@ class Graph:
         shape = (_conv_size(h, size, stride, padding), _conv_size(w, size, stride, padding), c)
         return self._add(name, "pool", (x,), shape, kind=kind, size=size, stride=stride, padding=padding)
 
+    def blur_pool(self, x: Tensor, name: str, size: int = 3, stride: int = 2) -> Tensor:
+        """A blur by the binomial filter of ``size`` taps each way, every ``stride``-th output kept, the map padded by
+        reflection (timm's ``BlurPool2d``): the anti-aliased form of a strided layer. No weights."""
+        pad = (stride - 1 + size - 1) // 2
+        if min(x.shape[:2]) <= pad:
+            raise self.fail(f"{name}: a blur pads by reflection, which needs a map wider than {pad} pixels, not {x.size}")
+        h, w, c = x.shape
+        shape = ((h + 2 * pad - size) // stride + 1, (w + 2 * pad - size) // stride + 1, c)
+        return self._add(name, "blur_pool", (x,), shape, size=size, stride=stride, macs=shape[0] * shape[1] * c * size * size)
+
+    def anti_aliased(self, x: Tensor, name: str, stride: int) -> Tensor:
+        """The downsampling ``defaults.anti_alias`` puts after a layer computed at stride 1: a blur pool, or a 2x2
+        average pool (timm's ``nn.AvgPool2d(2)``)."""
+        if self.defaults.anti_alias == "blur":
+            return self.blur_pool(x, name, 3, stride)
+        return self.pool(x, name, "avg", stride, stride)
+
     def channel_pad(self, x: Tensor, name: str, channels: int) -> Tensor:
         """Zero channels appended up to ``channels`` (shortcut option A)."""
         return self._add(name, "channel_pad", (x,), x.shape[:-1] + (channels,), channels=channels)

@@ -138,10 +138,15 @@ def _stem(g: Graph, x: Tensor, stem: Stem) -> Tensor:
         g.feature(x)  # the stride-2 map before the pool
         if stem.pool == "conv":  # ResNet-RS: a strided conv in the max pool's place
             return g.conv_norm_act(x, "pool1", x.channels, 3, stride=2)
+        if g.defaults.anti_alias == "avg":  # timm's resnetaa: a 2x2 average pool in the max pool's place
+            return g.anti_aliased(x, "pool1_pool", 2)
         # keras.applications pads the pool with zeros, PyTorch (the symmetric padding mode) with -inf
         lowest = stem.pool_padding == "lowest" or (stem.pool_padding is None and g.defaults.padding == "symmetric")
         pad = g.lowest_pad if lowest else g.zero_pad
-        x = g.pool(pad(x, "pool1_pad", 1), "pool1_pool", "max", 3, 2)
+        stride = 1 if g.defaults.anti_alias else 2
+        x = g.pool(pad(x, "pool1_pad", 1), "pool1_pool", "max", 3, stride)
+        if g.defaults.anti_alias:  # blur: the max pool at stride 1, then the blur downsamples
+            x = g.blur_pool(x, "pool1_aa")
     return x
 
 

@@ -18,6 +18,7 @@ from ..graph.plan import plan
 from ..spec.schema import ModelSpec
 from .layers import (
     AttentionPool,
+    BlurPool2D,
     ChannelConv,
     ChannelPad,
     ChannelPool,
@@ -109,6 +110,7 @@ def build_graph(graph: Graph, name: str, native_grouped: bool = False, routed: b
         "zero_pad": lambda n: keras.layers.ZeroPadding2D(n.attrs["pad"], name=n.name),
         "lowest_pad": lambda n: LowestPadding2D(n.attrs["pad"], name=n.name),
         "pool": pool,
+        "blur_pool": lambda n: BlurPool2D(n.attrs["size"], n.attrs["stride"], name=n.name),
         "channel_pad": lambda n: ChannelPad(n.attrs["channels"], name=n.name),
         "add": lambda n: keras.layers.Add(name=n.name),
         "concat": lambda n: keras.layers.Concatenate(axis=-1, name=n.name),

@@ -504,6 +504,35 @@ class StridedDilatedConv2D(GroupedConv2D):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
+class BlurPool2D(keras.layers.Layer):
+    """Anti-aliased downsampling (Zhang 2019) as timm's ``BlurPool2d``: the map padded by reflection, blurred channel by
+    channel with the outer product of the binomial coefficients of ``size`` taps (1 2 1 / 4 for 3), every
+    ``stride``-th output kept. A fixed filter: no weights."""
+
+    def __init__(self, size: int = 3, stride: int = 2, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.size, self.stride = size, stride
+
+    def build(self, input_shape) -> None:
+        taps = [math.comb(self.size - 1, k) / 2 ** (self.size - 1) for k in range(self.size)]
+        blur = ops.convert_to_tensor([[a * b for b in taps] for a in taps], dtype=self.compute_dtype)
+        self.filter = ops.tile(blur[:, :, None, None], (1, 1, input_shape[-1], 1))
+
+    def call(self, x):
+        pad = (self.stride - 1 + self.size - 1) // 2
+        x = ops.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
+        return ops.depthwise_conv(x, ops.cast(self.filter, x.dtype), strides=self.stride, padding="valid")
+
+    def compute_output_shape(self, input_shape):
+        pad = (self.stride - 1 + self.size - 1) // 2
+        n, h, w, c = input_shape
+        return (n, *(None if d is None else (d + 2 * pad - self.size) // self.stride + 1 for d in (h, w)), c)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "size": self.size, "stride": self.stride}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class StandardizedConv2D(GroupedConv2D):
     """A convolution whose kernel is standardised per output filter before each use: its mean subtracted, divided by
     the square root of its variance plus ``epsilon`` (Qiao et al. 2019; BiT's and timm's ``StdConv2d``). Grouped as

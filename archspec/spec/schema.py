@@ -85,6 +85,11 @@ class Defaults(StrictModel):
         None, description="Standardise every convolution's kernel but the gates' and the head's (BiT's StdConv: "
         "{epsilon: 1.0e-8}); null: plain convolutions.")
     activation: Activation = "relu"
+    anti_alias: Literal["blur", "avg"] | None = Field(
+        None, description="Anti-aliased downsampling (Zhang 2019), as timm's aa_layer: a block's strided 3x3 conv "
+        "computes at stride 1 and its activated output is then blurred by a 3x3 binomial filter at stride 2 (blur: "
+        "reflect-padded, timm's BlurPool2d) or average-pooled 2x2 (avg); the stem's max pool runs at stride 1 before "
+        "the blur, or gives way to the 2x2 average pool. null: strided convs and pools.")
     conv_bias: Union[bool, Literal["unnormalized"]] = Field(
         False,
         description="Bias on convolutions: true on all (keras.applications v1), false on none, "

@@ -103,12 +103,15 @@ def residual_block(g: Graph, x: Tensor, stage: ResidualStage, stride: int, name:
             changes_shape = conv.stride > 1 or x.channels != stage.out_width
             y = replace_3x3(g, y, spatial, conv.filters, conv.stride, conv.groups, changes_shape, prefix)
         else:
-            y = g.conv(y, prefix, conv.filters, conv.kernel, stride=conv.stride, groups=conv.groups,
-                       normalized=norm_last or not last)
+            anti_aliased = g.defaults.anti_alias and conv.stride > 1 and conv.kernel > 1
+            y = g.conv(y, prefix, conv.filters, conv.kernel, stride=1 if anti_aliased else conv.stride,
+                       groups=conv.groups, normalized=norm_last or not last)
             if not last or norm_last:
                 y = g.norm(y, prefix, zero_init=last and g.defaults.zero_init_last_norm)
             if not last or order == "relu_before_add":
                 y = g.act(y, prefix)
+            if anti_aliased:  # timm's aa_layer, after the conv's norm and activation
+                y = g.anti_aliased(y, f"{prefix}_aa", conv.stride)
         if conv.kernel == 3 and stage.attention and stage.attention.at == "after_3x3":  # only bottlenecks
             y = attend(g, y, stage.attention, x.channels, name)
 

@@ -121,6 +121,8 @@ def _attention_rules(names: list[str], module: Callable[[re.Match], str]) -> lis
 _densenet_modules = _by_rules([
     (r"conv1_conv", lambda m: "features.conv0"),
     (r"conv1_bn", lambda m: "features.norm0"),
+    (r"conv1_(?P<k>[1-3])_(?P<kind>conv|bn)",  # timm's deep stem
+     lambda m: f"features.{'conv' if m['kind'] == 'conv' else 'norm'}{int(m['k']) - 1}"),
     (BLOCK + r"_0_bn", lambda m: f"{_dense_layer(m)}.norm1"),
     (BLOCK + r"_1_conv", lambda m: f"{_dense_layer(m)}.conv1"),
     (BLOCK + r"_1_bn", lambda m: f"{_dense_layer(m)}.norm2"),
