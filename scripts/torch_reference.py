@@ -241,7 +241,38 @@ def narrow_models() -> dict[str, tuple[torch.nn.Module, int, str]]:
         "densenet_blur_deep": (timm.models.densenet.DenseNet(growth_rate=8, block_config=(2, 2, 2, 2), bn_size=2,
                                                              stem_type="deep", aa_layer=timm.layers.BlurPool2d,
                                                              num_classes=10), 64, "safetensors"),
+        "senet": (ResNet(Bottleneck, [1, 1, 1, 1], channels=(8, 16, 32, 64), cardinality=4, base_width=16,
+                         stem_type="deep", stem_width=8, down_kernel_size=3, block_reduce_first=2, num_classes=10,
+                         block_args={"attn_layer": se}), 64, "safetensors"),
+        "resnet_pruned": (pruned(ResNet(Bottleneck, [1, 2, 1, 1], channels=(8, 16, 32, 64), stem_type="deep",
+                                        stem_width=8, avg_down=True, block_args={"attn_layer": "eca"}, num_classes=10),
+                                 PRUNED_WIDTHS), 64, "safetensors"),
     }
+
+
+# Each block's conv1, conv2 and conv3 widths of the narrow pruned fixture (the stages' nominal ones: 8, 8, 32; 16, 16,
+# 64; 32, 32, 128; 64, 64, 256), as timm's _pruned files give them.
+PRUNED_WIDTHS = [[[5, 7, 29]], [[11, 9, 50], [14, 16, 50]], [[20, 27, 101]], [[64, 30, 233]]]
+
+
+def pruned(model: torch.nn.Module, widths: list[list[list[int]]]) -> torch.nn.Module:
+    """``model`` narrowed as timm narrows its pruned networks (``adapt_model_from_string``): each block's convs and
+    norms to its widths, the projections and the classifier to what they read and give; the ECA modules kept."""
+    from timm.models._prune import adapt_model_from_string
+
+    shapes = {name: list(t.shape) for name, t in model.state_dict().items() if name.endswith(".weight")}
+    channels = shapes["layer1.0.conv1.weight"][1]  # the stem's
+    for s, blocks in enumerate(widths, start=1):
+        for b, block in enumerate(blocks):
+            for k, width in enumerate(block, start=1):
+                shapes[f"layer{s}.{b}.conv{k}.weight"][:2] = [width, block[k - 2] if k > 1 else channels]
+                shapes[f"layer{s}.{b}.bn{k}.weight"] = [width]
+            if f"layer{s}.{b}.downsample.1.weight" in shapes:
+                shapes[f"layer{s}.{b}.downsample.1.weight"][:2] = [block[-1], channels]
+                shapes[f"layer{s}.{b}.downsample.2.weight"] = [block[-1]]
+            channels = block[-1]
+    shapes["fc.weight"][1] = channels
+    return adapt_model_from_string(model, "***".join(f"{name}:{shape}" for name, shape in shapes.items()))
 
 
 def old_densenet_names(state: dict) -> collections.OrderedDict:

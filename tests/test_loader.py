@@ -502,6 +502,10 @@ def test_depths_and_every_stage_say_what_a_variant_changes(tmp_path):
     ("depths: [2, 0]", (2, 13), "Input should be greater than 0"),
     ("every_stage: [se_ratio]", (2, 14), "every_stage is a mapping of stage fields"),
     ("every_stage: {groupz: 2}", (2, 15), "groupz"),
+    ("block_widths: [[[8, 8]]]", (2, 15), "block_widths lists one list of block widths per stage: 1 values for this spec's 2"),
+    ("block_widths: [[[8]], [[8, 8]]]", (2, 16), "block_widths lists 2 conv widths for each of the stage's 1 blocks"),
+    ("depths: [1, 2]\nblock_widths: [[[8, 8]], [[8, 8], [4, 16]]]", (3, 26),
+     "block_widths ends blocks at [8, 16] channels: each block's last conv must give the same width"),
 ])
 def test_stage_shorthand_problems_are_located_in_the_file(tmp_path, text, where, message):
     write(tmp_path / "base.yaml", "name: b\nfamily: resnet\ninput_shape: [32, 32, 3]\nnum_classes: 10\nstages:\n"
@@ -511,6 +515,22 @@ def test_stage_shorthand_problems_are_located_in_the_file(tmp_path, text, where,
         load_spec(path)
     p = info.value.problems[0]
     assert (Path(p.file).name, p.line, p.col) == ("child.yaml", *where) and message in p.message
+
+
+def test_block_widths_give_each_blocks_convs_their_own_widths(tmp_path):
+    """A pruned network: each block's convs as listed, its projection to the blocks' last width."""
+    from archspec.graph.plan import plan
+
+    path = write(tmp_path / "p.yaml", """
+        name: p
+        input_shape: [32, 32, 3]
+        num_classes: 10
+        stages:
+          - {type: bottleneck, depth: 2, width: 8, block_widths: [[5, 7, 29], [6, 3, 29]]}
+        """)
+    filters = {n.name: n.attrs["filters"] for n in plan(load_spec(path)).nodes if n.op == "conv"}
+    assert [filters[f"conv2_block{b}_{k}_conv"] for b in (1, 2) for k in (1, 2, 3)] == [5, 7, 29, 6, 3, 29]
+    assert filters["conv2_block1_0_conv"] == 29
 
 
 def test_stage_shorthands_need_a_list_of_stages(tmp_path):

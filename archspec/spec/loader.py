@@ -373,7 +373,9 @@ def _merge(base: Node, child: Node) -> Node:
 
 # ---- stage shorthands ------------------------------------------------------------------------
 
-PER_STAGE = {"depths": "depth", "widths": "width"}  # a list of one stage field's values, one per stage
+# key: the stage field it gives a value of for each stage, and what one value is
+PER_STAGE = {"depths": ("depth", "depth"), "widths": ("width", "width"),
+             "block_widths": ("block_widths", "list of block widths")}
 STAGE_SHORTHANDS = (*PER_STAGE, "every_stage")
 
 
@@ -398,13 +400,13 @@ def _expand_stage_shorthands(root: MappingNode) -> MappingNode:
             raise SpecError(_problem_at(every[1], "every_stage is a mapping of stage fields, e.g. "
                                                   "{attention: {type: se}}", "every_stage"))
         items = [_merge(item, every[1]) for item in items]
-    for key, stage_field in PER_STAGE.items():
+    for key, (stage_field, one) in PER_STAGE.items():
         values = _get(root, key)
         if values is None:
             continue
         if not isinstance(values[1], SequenceNode) or len(values[1].value) != len(items):
             given_count = len(values[1].value) if isinstance(values[1], SequenceNode) else "not a list of"
-            raise SpecError(_problem_at(values[1], f"{key} lists one {stage_field} per stage: {given_count} values for "
+            raise SpecError(_problem_at(values[1], f"{key} lists one {one} per stage: {given_count} values for "
                                                    f"this spec's {len(items)} stages", key))
         items = [_merge(item, MappingNode(_MAP, [(ScalarNode(_STR, stage_field), value)]))
                  for item, value in zip(items, values[1].value)]

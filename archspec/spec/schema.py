@@ -369,6 +369,18 @@ class ResidualStage(_StageBase):
     downsample_at: Literal["first", "last"] = Field(
         "first", description="Which block of the stage carries the stride (keras.applications v2: last)."
     )
+    shortcut_kernel: Literal[1, 3] = Field(
+        1, description="Kernel of a projection that strides (SENet-154: 3, timm's down_kernel_size); one that does "
+        "not stride stays 1x1.")
+    reduce_first: PositiveInt = Field(
+        1, description="The branch's first conv outputs its width divided by this (SENet-154: 2, timm's "
+        "block_reduce_first).")
+    block_widths: list[list[PositiveInt]] | None = Field(
+        None, max_length=500, strict=False,
+        description="Each block's own conv widths, in place of those the stage's width gives: one list per block, "
+        "a width per branch conv (basic: 2, bottleneck: 3), the last the same in every block (the sums need it). "
+        "Pruned networks (timm's ecaresnet50d_pruned); an ECA module keeps the kernel the stage's width gives, as timm "
+        "builds a pruned network unpruned and then narrows its convs.")
     widen: float = Field(1.0, gt=0, le=64, description="Width multiplier of the branch (WRN's k).")
     dropout: float = Field(0.0, ge=0, lt=1, description="Dropout between the branch convs (WRN).")
     groups: PositiveInt = Field(1, description="Groups of the 3x3 convs (ResNeXt cardinality).")
@@ -450,7 +462,38 @@ class ResidualStage(_StageBase):
                 "shortcut 'highway' already merges as T * F(x) + (1 - T) * x, so it takes no merge "
                 "'weighted'; choose one of them"
             )
+        if self.block_widths is not None:
+            self._check_block_widths(self.block_widths)
         return self
+
+    def _check_block_widths(self, widths: list[list[int]]) -> None:
+        convs = 2 if isinstance(self, BasicStage) else 3
+        if len(widths) != self.depth or any(len(block) != convs for block in widths):
+            raise ValueError(f"block_widths lists {convs} conv widths for each of the stage's {self.depth} blocks")
+        if len({block[-1] for block in widths}) > 1:
+            raise ValueError(f"block_widths ends blocks at {sorted({block[-1] for block in widths})} channels: each "
+                             f"block's last conv must give the same width, which its sum with the shortcut needs")
+        if self.spatial or self.reduce_first != 1 or self.widen != 1:
+            raise ValueError("block_widths gives every conv's width, so it takes no spatial module, reduce_first or "
+                             "widen")
+
+    @property
+    def sized_attention(self) -> Attention | None:
+        """The attention module, an ECA's kernel sized by the stage's own widths where ``block_widths`` prune the
+        channels it reads (timm builds a pruned network unpruned, then narrows its convs)."""
+        a = self.attention
+        if a and a.type == "eca" and a.kernel is None and self.block_widths:
+            return a.model_copy(update={"kernel": a.eca_kernel(self.out_width if a.at == "end" else self.inner_width)})
+        return a
+
+    def block_convs(self, block: int) -> list[int] | None:
+        """Block ``block``'s (0-based) own conv widths, if the stage lists them."""
+        return self.block_widths[block] if self.block_widths else None
+
+    @property
+    def block_out_width(self) -> int:
+        """The channels each block outputs: the stage's, or those its block widths end at."""
+        return self.block_widths[0][-1] if self.block_widths else self.out_width
 
     @property
     def ends_unnormalized(self) -> bool:
@@ -784,8 +827,8 @@ class ModelSpec(StrictModel):
 
 
 def json_schema() -> dict:
-    """The JSON Schema editors use to autocomplete specs (`extends`, `depths`, `widths` and `every_stage` are the
-    loader's)."""
+    """The JSON Schema editors use to autocomplete specs (`extends`, `depths`, `widths`, `block_widths` and
+    `every_stage` are the loader's)."""
     schema = ModelSpec.model_json_schema()
     schema["properties"]["extends"] = {
         "type": "string",
@@ -794,6 +837,11 @@ def json_schema() -> dict:
     schema["properties"]["depths"] = {
         "type": "array", "items": {"type": "integer", "minimum": 1},
         "description": "Each stage's depth, in order (after extends): resnet50 with depths [3, 4, 23, 3] is resnet101.",
+    }
+    schema["properties"]["block_widths"] = {
+        "type": "array", "items": {"type": "array", "items": {"type": "array", "items": {"type": "integer", "minimum": 1}}},
+        "description": "Each stage's block_widths, in order (after extends): each block's own conv widths (a pruned "
+                       "network: ecaresnet50d_pruned).",
     }
     schema["properties"]["widths"] = {
         "type": "array", "items": {"type": "integer", "minimum": 1},

@@ -30,7 +30,7 @@ def gate_branch(g: Graph, y: Tensor, stage: ResidualStage, block_input: int, nam
     """
     block = g.next_block()
     if stage.attention and stage.attention.at == "end":
-        y = attend(g, y, stage.attention, block_input, name)
+        y = attend(g, y, stage.sized_attention, block_input, name)
     if g.defaults.drop_path:
         y = g.drop_path(y, f"{name}_drop_path", drop_path_rate(g.defaults.drop_path, block, g.blocks))
     return y

@@ -55,23 +55,30 @@ def residual_stage(g: Graph, x: Tensor, stage: ResidualStage, name: str) -> Tens
         spatial = stage.spatial if stage.spatial and stage.spatial.applies_to(b + 1) else None
         block = f"{name}_block{b + 1}"
         with g.recomputed(block if stage.memory_efficient else None):
-            x = residual_block(g, x, stage, stage.stride if b == strided else 1, block, spatial)
+            x = residual_block(g, x, stage, stage.stride if b == strided else 1, block, spatial, b)
     return x
 
 
-def _branch_convs(stage: ResidualStage, spatial: Spatial | None, stride: int) -> list[BranchConv]:
+def _branch_convs(stage: ResidualStage, spatial: Spatial | None, stride: int, block: int) -> list[BranchConv]:
+    """The branch's convs; a stage's ``block_widths`` give each its width (the strides and groups stay the stage's)."""
+    convs = _stage_convs(stage, spatial, stride)
+    widths = stage.block_convs(block)
+    return [BranchConv(w, c.kernel, c.stride, c.groups) for w, c in zip(widths, convs)] if widths else convs
+
+
+def _stage_convs(stage: ResidualStage, spatial: Spatial | None, stride: int) -> list[BranchConv]:
     if isinstance(stage, BasicStage):
         w = stage.inner_width
-        return [BranchConv(w, 3, stride, stage.conv_groups), BranchConv(w, 3, 1, stage.conv_groups)]
+        return [BranchConv(w // stage.reduce_first, 3, stride, stage.conv_groups), BranchConv(w, 3, 1, stage.conv_groups)]
     first, middle = (stride, 1) if stage.stride_on == "1x1" else (1, stride)
     inner = stage.inner_width
     splits = spatial.scale if spatial and spatial.type == "res2net" and spatial.scale else 1  # Res2Net's wide 1x1
-    return [BranchConv(inner * splits, 1, first), BranchConv(inner, 3, middle, stage.conv_groups),
-            BranchConv(stage.out_width, 1)]
+    return [BranchConv(inner * splits // stage.reduce_first, 1, first),
+            BranchConv(inner, 3, middle, stage.conv_groups), BranchConv(stage.out_width, 1)]
 
 
 def residual_block(g: Graph, x: Tensor, stage: ResidualStage, stride: int, name: str,
-                   spatial: Spatial | None = None) -> Tensor:
+                   spatial: Spatial | None, block: int) -> Tensor:
     """One residual unit in any of He et al. 2016's orders (Fig. 4 a-e).
 
     Layer names follow keras.applications: ``_0`` is the shortcut, ``_1.._n`` the
@@ -83,14 +90,14 @@ def residual_block(g: Graph, x: Tensor, stage: ResidualStage, stride: int, name:
         pre = g.act(g.norm(x, f"{name}_preact"), f"{name}_preact")
     elif order == "relu_preact":
         pre = g.act(x, f"{name}_preact")
-    shortcut = _shortcut(g, x, pre, stage.out_width, stride, stage.shortcut, name)
+    shortcut = _shortcut(g, x, pre, stage.block_out_width, stride, stage.shortcut, name, stage.shortcut_kernel)
     after_merge = order in ("post", "bn_after_add")  # orders with layers after the sum
     if g.lesioned(name, removable=True):  # lesion (Veit et al. 2016): the block as if its branch gave 0
         g.next_block()
         y = g.norm(shortcut, f"{name}_post") if order == "bn_after_add" else shortcut
         return g.act(y, name=f"{name}_out") if after_merge else y
 
-    convs = _branch_convs(stage, spatial, stride)
+    convs = _branch_convs(stage, spatial, stride, block)
     spatial_at = 1 if isinstance(stage, BasicStage) else 2  # the 3x3 a spatial module replaces
     norm_last = order in ("post", "relu_before_add", "relu_preact")
     y = pre
@@ -100,7 +107,7 @@ def residual_block(g: Graph, x: Tensor, stage: ResidualStage, stride: int, name:
             y = g.dropout(y, f"{name}_dropout", stage.dropout)
         prefix = f"{name}_{i}"
         if spatial and i == spatial_at:  # post order only: it ends normalised and activated
-            changes_shape = conv.stride > 1 or x.channels != stage.out_width
+            changes_shape = conv.stride > 1 or x.channels != stage.block_out_width
             y = replace_3x3(g, y, spatial, conv.filters, conv.stride, conv.groups, changes_shape, prefix)
         else:
             anti_aliased = g.defaults.anti_alias and conv.stride > 1 and conv.kernel > 1
@@ -113,7 +120,7 @@ def residual_block(g: Graph, x: Tensor, stage: ResidualStage, stride: int, name:
             if anti_aliased:  # timm's aa_layer, after the conv's norm and activation
                 y = g.anti_aliased(y, f"{prefix}_aa", conv.stride)
         if conv.kernel == 3 and stage.attention and stage.attention.at == "after_3x3":  # only bottlenecks
-            y = attend(g, y, stage.attention, x.channels, name)
+            y = attend(g, y, stage.sized_attention, x.channels, name)
 
     y = gate_branch(g, y, stage, x.channels, name)  # attention at the end and drop-path, if any
     y = merge(g, shortcut, y, pre=pre, stage=stage, stride=stride, block=name,
@@ -123,12 +130,13 @@ def residual_block(g: Graph, x: Tensor, stage: ResidualStage, stride: int, name:
     return g.act(y, name=f"{name}_out") if after_merge else y
 
 
-def _shortcut(g: Graph, x: Tensor, pre: Tensor, channels: int, stride: int, policy: str, name: str) -> Tensor:
+def _shortcut(g: Graph, x: Tensor, pre: Tensor, channels: int, stride: int, policy: str, name: str,
+              kernel: int) -> Tensor:
     """The path from a block's input to its merge (He et al. 2015 options A-C, ResNet-D, the libraries'
     projection wherever the shape changes, highway).
 
     Projections read the pre-activated input (as He et al. 2016 and keras.applications v2
-    do); parameter-free shortcuts read the block's raw input. Highway carries it as A does,
+    do); parameter-free shortcuts read the block's raw input. A projection that strides has ``kernel``. Highway carries it as A does,
     subsampled and zero-padded where the block changes shape (Srivastava et al. 2015, Sec. 2.1).
     """
     with g.shortcut():
@@ -139,7 +147,7 @@ def _shortcut(g: Graph, x: Tensor, pre: Tensor, channels: int, stride: int, poli
             if policy == "D" and stride > 1:
                 pre = _average_pool(g, pre, f"{name}_0_pool", stride)
                 stride = 1
-            conv = g.conv(pre, f"{name}_0", channels, 1, stride=stride, normalized=normalized)
+            conv = g.conv(pre, f"{name}_0", channels, kernel if stride > 1 else 1, stride=stride, normalized=normalized)
             return g.norm(conv, f"{name}_0") if normalized else conv
         if policy == "identity" and (stride != 1 or x.channels != channels):
             raise g.fail(
