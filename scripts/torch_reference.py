@@ -99,14 +99,18 @@ def quiet_branches(model: torch.nn.Module, scale: float = 0.1) -> torch.nn.Modul
     """Scale the last norm of every residual branch (those timm's ``zero_init_last`` zeroes) by ``scale``, as
     training leaves branches small beside the identity: at the seeded scale the residual stream grows so fast
     that float32 rounding alone moves timm's own resnest50d by 8e-3 from its float64 outputs, hiding any real
-    difference. torchvision's blocks have no such method and are left as they are."""
+    difference. torchvision's blocks have no such method and are left as they are; a block whose method zeroes
+    nothing (timm's pre-activation RegNet) has its last conv, ``conv3``, scaled instead."""
     with torch.no_grad():
         for block in [m for m in model.modules() if hasattr(m, "zero_init_last")]:
             before = {name: p.clone() for name, p in block.named_parameters()}
             block.zero_init_last()
+            zeroed = [name for name, p in block.named_parameters() if not torch.equal(p, before[name])]
             for name, p in block.named_parameters():
-                if not torch.equal(p, before[name]):
+                if name in zeroed:
                     p.copy_(before[name] * scale)
+            if not zeroed and hasattr(block, "conv3"):
+                block.conv3.weight.mul_(scale)
     return model
 
 
@@ -247,6 +251,9 @@ def narrow_models() -> dict[str, tuple[torch.nn.Module, int, str]]:
         "resnet_pruned": (pruned(ResNet(Bottleneck, [1, 2, 1, 1], channels=(8, 16, 32, 64), stem_type="deep",
                                         stem_width=8, avg_down=True, block_args={"attn_layer": "eca"}, num_classes=10),
                                  PRUNED_WIDTHS), 64, "safetensors"),
+        "regnetv": (RegNet(RegNetCfg(w0=8, wa=8, wm=1.5, depth=5, group_size=4, se_ratio=0.25, stem_width=8,
+                                     preact=True, act_layer="silu", downsample="avg"), num_classes=10),
+                    64, "safetensors"),
     }
 
 

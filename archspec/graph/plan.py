@@ -154,7 +154,7 @@ def _ending(g: Graph, x: Tensor, spec: ModelSpec, features: bool, pooling: str |
     """What follows the last stage: the features' last layers, then the classifier head, or for a
     backbone nothing more, or the global pool it was asked for."""
     if spec.stages[-1].ends_unnormalized:  # pre-activation sums and dense concats
-        x = g.norm_act(x, "post")
+        x = g.norm_act(x, "post") if spec.head.final_norm else g.act(x, "post")
         g.feature(x)
     if spec.head.max_pool:  # VGG's last pool, the end of its features (torchvision's vgg.features)
         x = g.pool(x, "head_pool", "max", spec.head.max_pool, spec.head.max_pool)

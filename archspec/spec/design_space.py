@@ -9,7 +9,7 @@ tool (``validate``, ``zoo show``, the planner) sees ordinary stages.
 from __future__ import annotations
 
 import math
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -32,6 +32,12 @@ class RegNet(StrictModel):
                             "input width x se_ratio (0.25); 0: RegNetX, none.")
     quant: PositiveInt = Field(8, description="Widths are multiples of this.")
     stride: int = Field(2, ge=1, le=4, strict=True, description="Stride of every stage's first block.")
+    order: Literal["post", "preact"] = Field(
+        "post", description="The blocks' order: post (pycls), or preact (timm's RegNetV: each block opens with its "
+        "norm and activation, which its identity shortcut carries too; SE sits right after the 3x3 conv).")
+    shortcut: Literal["projection", "projection_D"] = Field(
+        "projection", description="projection: a 1x1 conv wherever a block changes shape; projection_D: a 2x2 "
+        "average pool before it where the block strides (timm's downsample 'avg').")
     group_min_ratio: float = Field(
         0.0, ge=0, lt=1, description="How a 3x3 width snaps to a multiple of its group width. 0: to the nearest "
         "multiple (pycls, timm); r > 0: half up, at least one group, one group more where that falls below r x the "
@@ -66,7 +72,8 @@ class RegNet(StrictModel):
             group = min(self.group_width, inner)
             inner = self._snap(inner, group)
             stage = {"type": "bottleneck", "depth": depth, "width": int(inner / self.bottleneck_ratio),
-                     "stride": self.stride, "shortcut": "projection", "expansion": 1,
+                     "stride": self.stride, "shortcut": self.shortcut, "expansion": 1, "order": self.order,
+                     "preact_shortcut": self.order == "preact",
                      "widen": self.bottleneck_ratio, "group_width": group}
             if self.se_ratio:
                 stage["attention"] = {"type": "se", "at": "after_3x3", "ratio": self.se_ratio, "ratio_of": "input",

@@ -22,7 +22,7 @@ Activation = Literal["relu", "relu6", "swish", "gelu", "elu", "leaky_relu", "tan
 Initializer = Literal[
     "he_normal", "he_uniform", "glorot_normal", "glorot_uniform", "lecun_normal", "truncated_normal"
 ]
-ShortcutPolicy = Literal["identity", "A", "B", "C", "D", "projection", "highway"]
+ShortcutPolicy = Literal["identity", "A", "B", "C", "D", "projection", "projection_D", "highway"]
 BlockOrder = Literal["post", "bn_after_add", "relu_before_add", "relu_preact", "preact"]
 Padding = Literal["same", "explicit", "symmetric"]
 
@@ -357,7 +357,8 @@ class ResidualStage(_StageBase):
         description="identity; A: subsample + zero-pad channels; B: 1x1 projection where the "
         "channels change, 1x1 max-pool subsampling where only the resolution does; C: projection in "
         "every block; D: as B with a 2x2 avg-pool before the projection (ResNet-D); projection: a 1x1 projection "
-        "wherever the block changes channels or resolution (torchvision's, timm's and pycls's rule); highway: a "
+        "wherever the block changes channels or resolution (torchvision's, timm's and pycls's rule); projection_D: "
+        "projection with D's pool before a strided one (timm's RegNet downsample 'avg'); highway: a "
         "learned gate T = sigmoid(1x1 conv of the block input) merging T * F(x) + (1 - T) * x (Srivastava et al. "
         "2015), where x is carried as in A where the block changes shape (subsampled, zero-padded).",
     )
@@ -375,6 +376,9 @@ class ResidualStage(_StageBase):
     reduce_first: PositiveInt = Field(
         1, description="The branch's first conv outputs its width divided by this (SENet-154: 2, timm's "
         "block_reduce_first).")
+    preact_shortcut: bool = Field(
+        False, description="Order preact: a parameter-free shortcut carries the pre-activated input rather than the "
+        "block's own (timm's RegNetV).")
     block_widths: list[list[PositiveInt]] | None = Field(
         None, max_length=500, strict=False,
         description="Each block's own conv widths, in place of those the stage's width gives: one list per block, "
@@ -650,6 +654,9 @@ def _same_stages(given: object, generated: list[dict]) -> bool:
 class Head(StrictModel):
     """Global pooling, optional dropout and the classifier."""
 
+    final_norm: bool = Field(
+        True, description="Pre-activation and dense networks end with a norm and an activation before the pool; "
+        "false: the activation alone (timm's RegNetV).")
     pooling: Literal["avg", "max", "flatten"] = Field(
         "avg", description="avg / max: global pooling; flatten: the whole map (VGG), so the first dense layer's "
         "size depends on the input size.",

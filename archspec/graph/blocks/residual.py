@@ -90,7 +90,7 @@ def residual_block(g: Graph, x: Tensor, stage: ResidualStage, stride: int, name:
         pre = g.act(g.norm(x, f"{name}_preact"), f"{name}_preact")
     elif order == "relu_preact":
         pre = g.act(x, f"{name}_preact")
-    shortcut = _shortcut(g, x, pre, stage.block_out_width, stride, stage.shortcut, name, stage.shortcut_kernel)
+    shortcut = _shortcut(g, x, pre, stage, stride, name)
     after_merge = order in ("post", "bn_after_add")  # orders with layers after the sum
     if g.lesioned(name, removable=True):  # lesion (Veit et al. 2016): the block as if its branch gave 0
         g.next_block()
@@ -98,6 +98,10 @@ def residual_block(g: Graph, x: Tensor, stage: ResidualStage, stride: int, name:
         return g.act(y, name=f"{name}_out") if after_merge else y
 
     convs = _branch_convs(stage, spatial, stride, block)
+
+    def attends_after(conv: BranchConv) -> bool:  # only bottlenecks
+        return conv.kernel == 3 and stage.attention is not None and stage.attention.at == "after_3x3"
+
     spatial_at = 1 if isinstance(stage, BasicStage) else 2  # the 3x3 a spatial module replaces
     norm_last = order in ("post", "relu_before_add", "relu_preact")
     y = pre
@@ -113,13 +117,15 @@ def residual_block(g: Graph, x: Tensor, stage: ResidualStage, stride: int, name:
             anti_aliased = g.defaults.anti_alias and conv.stride > 1 and conv.kernel > 1
             y = g.conv(y, prefix, conv.filters, conv.kernel, stride=1 if anti_aliased else conv.stride,
                        groups=conv.groups, normalized=norm_last or not last)
+            if attends_after(conv) and order == "preact":  # right after the 3x3, before the next conv's preactivation
+                y = attend(g, y, stage.sized_attention, x.channels, name)
             if not last or norm_last:
                 y = g.norm(y, prefix, zero_init=last and g.defaults.zero_init_last_norm)
             if not last or order == "relu_before_add":
                 y = g.act(y, prefix)
             if anti_aliased:  # timm's aa_layer, after the conv's norm and activation
                 y = g.anti_aliased(y, f"{prefix}_aa", conv.stride)
-        if conv.kernel == 3 and stage.attention and stage.attention.at == "after_3x3":  # only bottlenecks
+        if attends_after(conv) and order != "preact":  # after the 3x3's norm and activation
             y = attend(g, y, stage.sized_attention, x.channels, name)
 
     y = gate_branch(g, y, stage, x.channels, name)  # attention at the end and drop-path, if any
@@ -130,24 +136,26 @@ def residual_block(g: Graph, x: Tensor, stage: ResidualStage, stride: int, name:
     return g.act(y, name=f"{name}_out") if after_merge else y
 
 
-def _shortcut(g: Graph, x: Tensor, pre: Tensor, channels: int, stride: int, policy: str, name: str,
-              kernel: int) -> Tensor:
+def _shortcut(g: Graph, x: Tensor, pre: Tensor, stage: ResidualStage, stride: int, name: str) -> Tensor:
     """The path from a block's input to its merge (He et al. 2015 options A-C, ResNet-D, the libraries'
     projection wherever the shape changes, highway).
 
-    Projections read the pre-activated input (as He et al. 2016 and keras.applications v2
-    do); parameter-free shortcuts read the block's raw input. A projection that strides has ``kernel``. Highway carries it as A does,
-    subsampled and zero-padded where the block changes shape (Srivastava et al. 2015, Sec. 2.1).
+    Projections read the pre-activated input (as He et al. 2016 and keras.applications v2 do), with
+    ``shortcut_kernel`` where they stride; parameter-free shortcuts read the block's raw input, or with
+    ``preact_shortcut`` the pre-activated one (timm's RegNetV). Highway carries it as A does, subsampled and
+    zero-padded where the block changes shape (Srivastava et al. 2015, Sec. 2.1).
     """
+    policy, channels = stage.shortcut, stage.block_out_width
     with g.shortcut():
         projects = (policy == "C" or (x.channels != channels and policy in ("B", "D"))
-                    or (policy == "projection" and (x.channels != channels or stride > 1)))
+                    or (policy in ("projection", "projection_D") and (x.channels != channels or stride > 1)))
         if projects:
             normalized = pre is x  # a pre-activated input is projected without a norm
-            if policy == "D" and stride > 1:
+            if policy in ("D", "projection_D") and stride > 1:
                 pre = _average_pool(g, pre, f"{name}_0_pool", stride)
                 stride = 1
-            conv = g.conv(pre, f"{name}_0", channels, kernel if stride > 1 else 1, stride=stride, normalized=normalized)
+            conv = g.conv(pre, f"{name}_0", channels, stage.shortcut_kernel if stride > 1 else 1, stride=stride,
+                          normalized=normalized)
             return g.norm(conv, f"{name}_0") if normalized else conv
         if policy == "identity" and (stride != 1 or x.channels != channels):
             raise g.fail(
@@ -159,6 +167,7 @@ def _shortcut(g: Graph, x: Tensor, pre: Tensor, channels: int, stride: int, poli
                 f"{name}: shortcut '{policy}' zero-pads channels, so it cannot go from {x.channels} "
                 f"down to {channels} channels; use shortcut B, C or D"
             )
+        x = pre if stage.preact_shortcut else x
         if stride > 1 and policy == "D":
             x = _average_pool(g, x, f"{name}_0_pool", stride)
         elif stride > 1:

@@ -188,21 +188,45 @@ def _dpn_modules(model: keras.Model) -> dict[str, str]:
     ])(model)
 
 
-def _stage(m: re.Match) -> str:
-    """``convS_blockB`` as timm ResNetV2's ``stages.{S-2}.blocks.{B-1}``."""
-    return f"stages.{int(m['stage']) - 2}.blocks.{int(m['block']) - 1}"
+def _preact_rules(block: Callable[[re.Match], str], downsample: str) -> list[Rule]:
+    """The blocks of timm's pre-activation nets (ResNetV2, RegNetV), each under its ``block`` module: ``norm1`` before
+    the block, ``conv{k}`` each followed by ``norm{k+1}``, the projection ``downsample``."""
+    return [
+        (BLOCK + r"_preact_bn", lambda m: f"{block(m)}.norm1"),
+        (BLOCK + r"_0_conv", lambda m: f"{block(m)}.{downsample}"),
+        (BLOCK + r"_(?P<k>[1-3])_conv", lambda m: f"{block(m)}.conv{m['k']}"),
+        (BLOCK + r"_(?P<k>[1-2])_bn", lambda m: f"{block(m)}.norm{int(m['k']) + 1}"),
+    ]
 
 
+# timm's ResNetV2: ``stem.conv`` or the deep stem's ``stem.conv{k}``/``norm{k}``; ``stages.{S-2}.blocks.{B-1}``, the
+# projection ``downsample.conv``; the final ``norm``; the classifier ``head.fc`` (a 1x1 conv).
 _resnetv2_modules = _by_rules([
     (r"conv1_conv", lambda m: "stem.conv"),
     (r"conv1_(?P<k>[1-3])_(?P<kind>conv|bn)", lambda m: f"stem.{'conv' if m['kind'] == 'conv' else 'norm'}{m['k']}"),
-    (BLOCK + r"_preact_bn", lambda m: f"{_stage(m)}.norm1"),
-    (BLOCK + r"_0_conv", lambda m: f"{_stage(m)}.downsample.conv"),
-    (BLOCK + r"_(?P<k>[1-3])_conv", lambda m: f"{_stage(m)}.conv{m['k']}"),
-    (BLOCK + r"_(?P<k>[1-2])_bn", lambda m: f"{_stage(m)}.norm{int(m['k']) + 1}"),
+    *_preact_rules(lambda m: f"stages.{int(m['stage']) - 2}.blocks.{int(m['block']) - 1}", "downsample.conv"),
     (r"post_bn", lambda m: "norm"),
     (r"predictions", lambda m: "head.fc"),
 ])
+
+
+def _regnetv_modules(model: keras.Model) -> dict[str, str]:
+    """timm's RegNetV (pre-activation RegNetY): the stem conv ``stem``; ``sS.bB`` (stages from 1 after the stem,
+    blocks from 1) with SE as ``se`` and the projection ``downsample``, or ``downsample.1`` after an average pool; no
+    final norm; the classifier ``head.fc``."""
+    names = [layer.name for layer in planned_layers(model)]
+    avg_down = any(re.fullmatch(BLOCK + r"_0_pool", name) for name in names)
+
+    def block(m: re.Match) -> str:
+        return f"s{int(m['stage']) - 1}.b{m['block']}"
+
+    return _by_rules([
+        (r"conv1_conv", lambda m: "stem"),
+        *_preact_rules(block, "downsample.1" if avg_down else "downsample"),
+        *_attention_rules(names, lambda m: f"{block(m)}.se"),
+        (r"predictions", lambda m: "head.fc"),
+    ])(model)
+
 
 def _regnet_family(block: Callable[[re.Match], str], unit: Callable[[str, str], str], attention: str,
                    head: str) -> Callable[[keras.Model], dict[str, str]]:
@@ -281,6 +305,7 @@ FAMILIES = (
            conv_classifier=True),
     Family("torchvision VGG", ("features.0.weight",), _vgg_modules, ("classifier",)),
     Family("timm RegNet", ("s1.b1.conv1.conv.weight",), _timm_regnet_modules, ("head.fc",)),
+    Family("timm RegNetV (pre-activation)", ("s1.b1.norm1.weight",), _regnetv_modules, ("head.fc",)),
     Family("torchvision RegNet", ("trunk_output.block1.block1-0.f.a.0.weight",), _torchvision_regnet_modules, ("fc",)),
     Family("timm ByobNet", ("stages.0.0.conv1_1x1.conv.weight",), _byobnet_modules, ("head.fc",)),
     Family("torchvision/timm ResNet (Res2Net, ResNeSt, SKNet)",
