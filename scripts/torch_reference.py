@@ -254,6 +254,11 @@ def narrow_models() -> dict[str, tuple[torch.nn.Module, int, str]]:
         "regnetv": (RegNet(RegNetCfg(w0=8, wa=8, wm=1.5, depth=5, group_size=4, se_ratio=0.25, stem_width=8,
                                      preact=True, act_layer="silu", downsample="avg"), num_classes=10),
                     64, "safetensors"),
+        "regnetz": (RegNet(RegNetCfg(w0=8, wa=8, wm=1.5, depth=5, group_size=4, bottle_ratio=4.0, se_ratio=0.25,
+                                     stem_width=8, downsample=None, linear_out=True, num_features=48, act_layer="silu"),
+                           num_classes=10), 64, "safetensors"),
+        "dpn_silu": (DPN(k_sec=(1, 1, 1, 1), inc_sec=(4, 8, 8, 16), k_r=16, groups=4, small=True, b=True,
+                         num_init_features=8, act_layer="silu", num_classes=10), 64, "safetensors"),
     }
 
 

@@ -76,6 +76,7 @@ class Graph:
     any_size: bool = False  # planned at a reference size for a model that takes images of any size
     _branch: Branch = "main"
     _recompute: str | None = None
+    _activation: str | None = None  # a stage's own activation (``activated``)
     _names: set[str] = field(default_factory=set)
 
     @contextmanager
@@ -95,6 +96,16 @@ class Graph:
             yield
         finally:
             self._branch = saved
+
+    @contextmanager
+    def activated(self, kind: str | None) -> Iterator[None]:
+        """Activations added inside are ``kind`` where they would be the network's (a stage's own; None: as they
+        were)."""
+        saved, self._activation = self._activation, kind or self._activation
+        try:
+            yield
+        finally:
+            self._activation = saved
 
     def shortcut(self) -> AbstractContextManager[None]:
         """Mark nodes as a shortcut's (a projection, a pool): off the main path, so they add no depth."""
@@ -263,7 +274,7 @@ class Graph:
         if kind is None and last.name == x.node and last.op == "norm" and last.attrs["kind"] in SELF_ACTIVATED_NORMS:
             self.nodes[-1] = last._replace(attrs={**last.attrs, "activated": True}, params=last.params + x.channels)
             return x
-        kind = kind or self.defaults.activation
+        kind = kind or self._activation or self.defaults.activation
         return self._add(name or f"{prefix}_{kind}", "act", (x,), x.shape, kind=kind)
 
     def conv_norm(self, x: Tensor, prefix: str, filters: int, kernel: int, *,

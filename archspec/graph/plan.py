@@ -70,7 +70,7 @@ def plan(spec: ModelSpec, lesion: Iterable[int] = (), features: bool = False,
     if spec.stem.type != "none":
         g.feature(x)
     for i, stage in enumerate(spec.stages):
-        with g.at(f"stage{i + 1}", ("stages", i)):
+        with g.at(f"stage{i + 1}", ("stages", i)), g.activated(stage.activation):
             x = STAGE_BUILDERS[stage.type](g, x, stage, f"conv{i + 2}")
         g.feature(x)
     with g.at("head", ("head",)):
@@ -155,6 +155,12 @@ def _ending(g: Graph, x: Tensor, spec: ModelSpec, features: bool, pooling: str |
     backbone nothing more, or the global pool it was asked for."""
     if spec.stages[-1].ends_unnormalized:  # pre-activation sums and dense concats
         x = g.norm_act(x, "post") if spec.head.final_norm else g.act(x, "post")
+        g.feature(x)
+    if spec.head.conv:  # timm's RegNetZ: a 1x1 conv-norm-act widening the features
+        x = g.conv_norm_act(x, "head", spec.head.conv, 1)
+        g.feature(x)
+    elif spec.stages[-1].ends_unactivated:  # timm's RegNetZ without that conv: the activation alone
+        x = g.act(x, "post")
         g.feature(x)
     if spec.head.max_pool:  # VGG's last pool, the end of its features (torchvision's vgg.features)
         x = g.pool(x, "head_pool", "max", spec.head.max_pool, spec.head.max_pool)

@@ -32,12 +32,14 @@ class RegNet(StrictModel):
                             "input width x se_ratio (0.25); 0: RegNetX, none.")
     quant: PositiveInt = Field(8, description="Widths are multiples of this.")
     stride: int = Field(2, ge=1, le=4, strict=True, description="Stride of every stage's first block.")
-    order: Literal["post", "preact"] = Field(
-        "post", description="The blocks' order: post (pycls), or preact (timm's RegNetV: each block opens with its "
-        "norm and activation, which its identity shortcut carries too; SE sits right after the 3x3 conv).")
-    shortcut: Literal["projection", "projection_D"] = Field(
+    order: Literal["post", "post_linear", "preact"] = Field(
+        "post", description="The blocks' order: post (pycls); post_linear, without the activation after the sum "
+        "(timm's RegNetZ); or preact (timm's RegNetV: each block opens with its norm and activation, which its "
+        "identity shortcut carries too; SE sits right after the 3x3 conv).")
+    shortcut: Literal["projection", "projection_D", "identity_or_none"] = Field(
         "projection", description="projection: a 1x1 conv wherever a block changes shape; projection_D: a 2x2 "
-        "average pool before it where the block strides (timm's downsample 'avg').")
+        "average pool before it where the block strides (timm's downsample 'avg'); identity_or_none: no shortcut "
+        "where a block changes shape (timm's RegNetZ).")
     group_min_ratio: float = Field(
         0.0, ge=0, lt=1, description="How a 3x3 width snaps to a multiple of its group width. 0: to the nearest "
         "multiple (pycls, timm); r > 0: half up, at least one group, one group more where that falls below r x the "

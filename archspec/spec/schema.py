@@ -22,8 +22,8 @@ Activation = Literal["relu", "relu6", "swish", "gelu", "elu", "leaky_relu", "tan
 Initializer = Literal[
     "he_normal", "he_uniform", "glorot_normal", "glorot_uniform", "lecun_normal", "truncated_normal"
 ]
-ShortcutPolicy = Literal["identity", "A", "B", "C", "D", "projection", "projection_D", "highway"]
-BlockOrder = Literal["post", "bn_after_add", "relu_before_add", "relu_preact", "preact"]
+ShortcutPolicy = Literal["identity", "A", "B", "C", "D", "projection", "projection_D", "identity_or_none", "highway"]
+BlockOrder = Literal["post", "post_linear", "bn_after_add", "relu_before_add", "relu_preact", "preact"]
 Padding = Literal["same", "explicit", "symmetric"]
 
 MAX_INT = 2**31 - 1  # no width or depth comes near; keeps every derived width finite in float arithmetic
@@ -321,10 +321,18 @@ class _Stage(StrictModel):
         "cifar_resnet1202: 0.25; 15-45% more time per step). Same outputs and gradients; same layer names, so "
         "weights load either way.",
     )
+    activation: Activation | None = Field(
+        None, description="The stage's activation in place of defaults.activation (timm's dpn48b: SiLU in its stem "
+        "and at its end, ReLU in its blocks); gates keep their sigmoids.")
 
     @property
     def ends_unnormalized(self) -> bool:
         """True where the stage ends on a bare sum or concat, so the net needs a final norm-act."""
+        return False
+
+    @property
+    def ends_unactivated(self) -> bool:
+        """True where the stage ends on a sum of normalised maps with no activation after it (post_linear)."""
         return False
 
 
@@ -358,14 +366,16 @@ class ResidualStage(_StageBase):
         "channels change, 1x1 max-pool subsampling where only the resolution does; C: projection in "
         "every block; D: as B with a 2x2 avg-pool before the projection (ResNet-D); projection: a 1x1 projection "
         "wherever the block changes channels or resolution (torchvision's, timm's and pycls's rule); projection_D: "
-        "projection with D's pool before a strided one (timm's RegNet downsample 'avg'); highway: a "
+        "projection with D's pool before a strided one (timm's RegNet downsample 'avg'); identity_or_none: the identity "
+        "where the block keeps its shape, no shortcut where it changes it (timm's RegNetZ); highway: a "
         "learned gate T = sigmoid(1x1 conv of the block input) merging T * F(x) + (1 - T) * x (Srivastava et al. "
         "2015), where x is carried as in A where the block changes shape (subsampled, zero-padded).",
     )
     order: BlockOrder = Field(
         "post",
         description="Where norm and activation sit (He et al. 2016, Fig. 4): post (original), "
-        "bn_after_add, relu_before_add, relu_preact, preact (full pre-activation).",
+        "bn_after_add, relu_before_add, relu_preact, preact (full pre-activation); post_linear: post without the "
+        "activation after the sum (timm's linear_out, RegNetZ).",
     )
     downsample_at: Literal["first", "last"] = Field(
         "first", description="Which block of the stage carries the stride (keras.applications v2: last)."
@@ -502,6 +512,10 @@ class ResidualStage(_StageBase):
     @property
     def ends_unnormalized(self) -> bool:
         return self.order == "preact"
+
+    @property
+    def ends_unactivated(self) -> bool:
+        return self.order == "post_linear"
 
 
 class BasicStage(ResidualStage):
@@ -657,6 +671,10 @@ class Head(StrictModel):
     final_norm: bool = Field(
         True, description="Pre-activation and dense networks end with a norm and an activation before the pool; "
         "false: the activation alone (timm's RegNetV).")
+    conv: PositiveInt | None = Field(
+        None, description="A 1x1 conv-norm-activation of this many channels before the pool (timm's RegNetZ "
+        "num_features); null: none. After post_linear blocks, which end without an activation, the network's "
+        "activation comes before the pool either way.")
     pooling: Literal["avg", "max", "flatten"] = Field(
         "avg", description="avg / max: global pooling; flatten: the whole map (VGG), so the first dense layer's "
         "size depends on the input size.",

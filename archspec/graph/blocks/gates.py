@@ -23,15 +23,16 @@ def drop_path_rate(last: float, block: int, blocks: int) -> float:
     return block / blocks * last
 
 
-def gate_branch(g: Graph, y: Tensor, stage: ResidualStage, block_input: int, name: str) -> Tensor:
-    """Attention placed at the branch's end, then drop-path, just before the merge (timm's order).
+def gate_branch(g: Graph, y: Tensor, stage: ResidualStage, block_input: int, name: str, residual: bool) -> Tensor:
+    """Attention placed at the branch's end, then drop-path, just before the merge (timm's order); a block without a
+    shortcut (``residual`` false) drops nothing, its branch being all it has.
 
     Every residual block passes here once, so this is where the network-wide block count advances.
     """
     block = g.next_block()
     if stage.attention and stage.attention.at == "end":
         y = attend(g, y, stage.sized_attention, block_input, name)
-    if g.defaults.drop_path:
+    if g.defaults.drop_path and residual:
         y = g.drop_path(y, f"{name}_drop_path", drop_path_rate(g.defaults.drop_path, block, g.blocks))
     return y
 

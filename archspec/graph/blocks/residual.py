@@ -90,9 +90,9 @@ def residual_block(g: Graph, x: Tensor, stage: ResidualStage, stride: int, name:
         pre = g.act(g.norm(x, f"{name}_preact"), f"{name}_preact")
     elif order == "relu_preact":
         pre = g.act(x, f"{name}_preact")
-    shortcut = _shortcut(g, x, pre, stage, stride, name)
+    shortcut = _shortcut(g, x, pre, stage, stride, name)  # None: a block without one (timm's RegNetZ)
     after_merge = order in ("post", "bn_after_add")  # orders with layers after the sum
-    if g.lesioned(name, removable=True):  # lesion (Veit et al. 2016): the block as if its branch gave 0
+    if g.lesioned(name, removable=shortcut is not None):  # lesion (Veit et al. 2016): as if its branch gave 0
         g.next_block()
         y = g.norm(shortcut, f"{name}_post") if order == "bn_after_add" else shortcut
         return g.act(y, name=f"{name}_out") if after_merge else y
@@ -103,7 +103,7 @@ def residual_block(g: Graph, x: Tensor, stage: ResidualStage, stride: int, name:
         return conv.kernel == 3 and stage.attention is not None and stage.attention.at == "after_3x3"
 
     spatial_at = 1 if isinstance(stage, BasicStage) else 2  # the 3x3 a spatial module replaces
-    norm_last = order in ("post", "relu_before_add", "relu_preact")
+    norm_last = order in ("post", "post_linear", "relu_before_add", "relu_preact")
     y = pre
     for i, conv in enumerate(convs, start=1):
         last = i == len(convs)
@@ -128,7 +128,9 @@ def residual_block(g: Graph, x: Tensor, stage: ResidualStage, stride: int, name:
         if attends_after(conv) and order != "preact":  # after the 3x3's norm and activation
             y = attend(g, y, stage.sized_attention, x.channels, name)
 
-    y = gate_branch(g, y, stage, x.channels, name)  # attention at the end and drop-path, if any
+    y = gate_branch(g, y, stage, x.channels, name, residual=shortcut is not None)  # attention at the end, drop path
+    if shortcut is None:
+        return g.act(y, name=f"{name}_out") if after_merge else y
     y = merge(g, shortcut, y, pre=pre, stage=stage, stride=stride, block=name,
               name=f"{name}_add" if after_merge else f"{name}_out")
     if order == "bn_after_add":
@@ -136,16 +138,19 @@ def residual_block(g: Graph, x: Tensor, stage: ResidualStage, stride: int, name:
     return g.act(y, name=f"{name}_out") if after_merge else y
 
 
-def _shortcut(g: Graph, x: Tensor, pre: Tensor, stage: ResidualStage, stride: int, name: str) -> Tensor:
+def _shortcut(g: Graph, x: Tensor, pre: Tensor, stage: ResidualStage, stride: int, name: str) -> Tensor | None:
     """The path from a block's input to its merge (He et al. 2015 options A-C, ResNet-D, the libraries'
     projection wherever the shape changes, highway).
 
     Projections read the pre-activated input (as He et al. 2016 and keras.applications v2 do), with
     ``shortcut_kernel`` where they stride; parameter-free shortcuts read the block's raw input, or with
     ``preact_shortcut`` the pre-activated one (timm's RegNetV). Highway carries it as A does, subsampled and
-    zero-padded where the block changes shape (Srivastava et al. 2015, Sec. 2.1).
+    zero-padded where the block changes shape (Srivastava et al. 2015, Sec. 2.1). None: no shortcut
+    (``identity_or_none`` where the block changes shape).
     """
     policy, channels = stage.shortcut, stage.block_out_width
+    if policy == "identity_or_none" and (stride > 1 or x.channels != channels):
+        return None
     with g.shortcut():
         projects = (policy == "C" or (x.channels != channels and policy in ("B", "D"))
                     or (policy in ("projection", "projection_D") and (x.channels != channels or stride > 1)))

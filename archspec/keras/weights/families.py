@@ -231,12 +231,13 @@ def _regnetv_modules(model: keras.Model) -> dict[str, str]:
 def _regnet_family(block: Callable[[re.Match], str], unit: Callable[[str, str], str], attention: str,
                    head: str) -> Callable[[keras.Model], dict[str, str]]:
     """timm's and torchvision's RegNets hold the same layers under other names: ``block`` names a block's module,
-    ``unit(part, kind)`` a conv or norm in it (part ``stem``, ``0`` the shortcut, ``1``-``3`` the branch),
-    ``attention`` its SE module, ``head`` the classifier."""
+    ``unit(part, kind)`` a conv or norm in it (part ``stem``, ``0`` the shortcut, ``1``-``3`` the branch, ``head``
+    RegNetZ's conv before the pool), ``attention`` its SE module, ``head`` the classifier."""
 
     def modules(model: keras.Model) -> dict[str, str]:
         return _by_rules([
-            (r"conv1_(?P<kind>conv|bn)", lambda m: unit("stem", m["kind"])),
+            (r"(?P<part>conv1|head)_(?P<kind>conv|bn)",
+             lambda m: unit("stem" if m["part"] == "conv1" else "head", m["kind"])),
             (BLOCK + r"_(?P<k>[0-3])_(?P<kind>conv|bn)", lambda m: f"{block(m)}.{unit(m['k'], m['kind'])}"),
             *_attention_rules([layer.name for layer in planned_layers(model)], lambda m: f"{block(m)}.{attention}"),
             (r"predictions", lambda m: head),
@@ -246,17 +247,18 @@ def _regnet_family(block: Callable[[re.Match], str], unit: Callable[[str, str], 
 
 
 # timm's RegNet: ``stem.{conv,bn}``; ``sS.bB`` (stages count from 1 after the stem, blocks from 1) holding
-# ``downsample.{conv,bn}``, ``conv{k}.{conv,bn}`` and ``se``; the classifier ``head.fc``.
+# ``downsample.{conv,bn}``, ``conv{k}.{conv,bn}`` and ``se``; RegNetZ's ``final_conv.{conv,bn}``; the classifier
+# ``head.fc``.
 _timm_regnet_modules = _regnet_family(
     lambda m: f"s{int(m['stage']) - 1}.b{m['block']}",
-    lambda part, kind: {"stem": "stem", "0": "downsample"}.get(part, f"conv{part}") + f".{kind}",
+    lambda part, kind: {"stem": "stem", "0": "downsample", "head": "final_conv"}.get(part, f"conv{part}") + f".{kind}",
     "se", "head.fc")
 
 # torchvision's RegNet: ``stem.{0,1}`` (conv, norm); ``trunk_output.blockS.blockS-B`` (stages from 1 after the
 # stem, blocks from 0) holding ``proj.{0,1}``, ``f.{a,b,c}.{0,1}`` and ``f.se``; the classifier ``fc``.
 _torchvision_regnet_modules = _regnet_family(
     lambda m: f"trunk_output.block{int(m['stage']) - 1}.block{int(m['stage']) - 1}-{int(m['block']) - 1}",
-    lambda part, kind: ({"stem": "stem", "0": "proj"}.get(part) or f"f.{'abc'[int(part) - 1]}")
+    lambda part, kind: ({"stem": "stem", "0": "proj", "head": "head"}.get(part) or f"f.{'abc'[int(part) - 1]}")
     + f".{int(kind == 'bn')}",
     "f.se", "fc")
 
