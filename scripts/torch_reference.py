@@ -449,10 +449,12 @@ def sources(timm_results: Path | None) -> None:
         with open(timm_results, newline="") as file:
             top1 = {(row["model"], int(row["img_size"])): float(row["top1"]) for row in csv.DictReader(file)}
     for entry, (library, name, tags) in SOURCES.items():
-        tags = tags or published_tags(library, name)
-        lines = ["source:", f"  library: {library}", f"  model: {name}", "  weights:" + ("" if tags else " []")]
-        for tag in tags:
-            size = 224 if library == "torchvision" else timm.models.get_pretrained_cfg(f"{name}.{tag}").input_size[1]
+        sized = [(tag, 224 if library == "torchvision" else timm.models.get_pretrained_cfg(f"{name}.{tag}").input_size[1])
+                 for tag in tags or published_tags(library, name)]
+        if top1 and library == "timm":  # weights trained for other labels (in21k, in12k) have no ImageNet top-1
+            sized = [(tag, size) for tag, size in sized if (f"{name}.{tag}", size) in top1]
+        lines = ["source:", f"  library: {library}", f"  model: {name}", "  weights:" + ("" if sized else " []")]
+        for tag, size in sized:
             weight = _weight_lines(library, name, tag, top1.get((f"{name}.{tag}", size)))
             lines += [f"    - {line}" if i == 0 else f"      {line}" for i, line in enumerate(weight)]
         print(f"# {entry}\n" + "\n".join(lines))

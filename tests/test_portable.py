@@ -33,7 +33,9 @@ def _small(name: str, size: int) -> keras.Model:
 STAYS_CUSTOM = {  # entry: the archspec layers its file keeps, which have no built-in Keras form
     "botnet26t_256": {"RelativeSelfAttention"}, "halonet26t": {"HaloAttention"},
     "lambda_resnet26t": {"LambdaAttention"}, "resnetv2_50x1_bit": {"StandardizedConv2D"},
-    "resnetv2_50d_frn": {"FilterResponseNorm"}, "resnetv2_50d_evos": {"EvoNormS0"}, "resnetblur18": {"BlurPool2D"},
+    # their deep stems end un-normalised, so the max pool's -inf padding can win: PyTorch's, which no built-in pads with
+    "resnetv2_50d_frn": {"FilterResponseNorm", "LowestPadding2D"}, "resnetv2_50d_evos": {"EvoNormS0", "LowestPadding2D"},
+    "resnetblur18": {"BlurPool2D"},
 }
 # entry: how far plain Keras's outputs may be from archspec's. resnest50d's grouped 3x3 conv (2 groups of 64 channels at
 # 32 pixels) runs in plain Keras as TensorFlow's grouped convolution, which sums in another order than archspec's split

@@ -18,6 +18,8 @@ import yaml
 
 from archspec.graph.load import load_spec
 from archspec.keras.build import build_model
+from archspec.keras.weights.registry import identify
+from archspec.keras.weights.tensors import open_tensors
 from archspec.spec.zoo import zoo_paths
 
 from .weights_helpers import SCRIPT, TORCH_PYTHON
@@ -37,6 +39,8 @@ def test_zoo_entry_gives_the_source_models_probabilities(name, tmp_path):
     got = model.predict(reference["images"].astype(np.float32), verbose=0)
     np.testing.assert_allclose(got, reference["probabilities"], atol=1e-4)
     np.testing.assert_allclose(np.log(got), np.log(reference["probabilities"]), atol=1e-3)  # the small ones too
+    with open_tensors(tmp_path / f"{name}.pth") as tensors:  # and identify names the entry the file is of
+        assert name in {m.network.entry for m in identify(tensors.shapes).matches}
 
 
 # Which of the libraries' own models start with a residual block's last norm at zero (timm's zero_init_last,
