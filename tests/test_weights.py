@@ -34,7 +34,7 @@ NARROW_NETWORKS = [
     ("resnetv2_basic_d", "resnetv2_basic_d.safetensors"),
     *[(name, f"{name}.safetensors") for name in ("resnet_gn", "resnetv2_bit", "resnetv2_frn", "resnetv2_evos",
                                                 "regnet_sgn", "resnet_blur", "resnet_aa_d", "densenet_blur_deep", "senet", "resnet_pruned",
-                                                "regnetv", "regnetz", "dpn_silu")],
+                                                "regnetv", "regnetz", "dpn_silu", "resnetv2_evob")],
     *[(f"resnet_{attention}", f"resnet_{attention}.safetensors") for attention in ("eca", "ese", "cbam", "gc", "gca")],
     ("regnet", "regnet.safetensors"),
     ("regnet_torchvision", "regnet_torchvision.pth"),
