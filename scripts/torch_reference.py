@@ -259,6 +259,9 @@ def narrow_models() -> dict[str, tuple[torch.nn.Module, int, str]]:
                            num_classes=10), 64, "safetensors"),
         "dpn_silu": (DPN(k_sec=(1, 1, 1, 1), inc_sec=(4, 8, 8, 16), k_r=16, groups=4, small=True, b=True,
                          num_init_features=8, act_layer="silu", num_classes=10), 64, "safetensors"),
+        "resnetv2_evob": (ResNetV2((1, 1, 1, 1), channels=(32, 64, 128, 256), stem_chs=16, stem_type="deep",
+                                   avg_down=True, num_classes=10, conv_layer=timm.layers.create_conv2d,
+                                   norm_layer=timm.layers.EvoNorm2dB0), 64, "safetensors"),
     }
 
 

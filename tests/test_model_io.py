@@ -50,6 +50,7 @@ LAYER_EXAMPLES = {
     "BlurPool2D": (lambda: layers.BlurPool2D(3, 2), (2, 5, 6, 3)),
     "StandardizedConv2D": (lambda: layers.StandardizedConv2D(4, 3, epsilon=1e-8, padding="same"), (2, 4, 4, 3)),
     "FilterResponseNorm": (lambda: layers.FilterResponseNorm(1e-5, activated=True), (2, 4, 4, 3)),
+    "EvoNormB0": (lambda: layers.EvoNormB0(0.9, epsilon=1e-3, activated=True), (2, 4, 4, 3)),
     "EvoNormS0": (lambda: layers.EvoNormS0(2, epsilon=1e-5, activated=True), (2, 4, 4, 6)),
 }
 

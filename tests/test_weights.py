@@ -34,7 +34,7 @@ NARROW_NETWORKS = [
     ("resnetv2_basic_d", "resnetv2_basic_d.safetensors"),
     *[(name, f"{name}.safetensors") for name in ("resnet_gn", "resnetv2_bit", "resnetv2_frn", "resnetv2_evos",
                                                 "regnet_sgn", "resnet_blur", "resnet_aa_d", "densenet_blur_deep", "senet", "resnet_pruned",
-                                                "regnetv", "regnetz", "dpn_silu")],
+                                                "regnetv", "regnetz", "dpn_silu", "resnetv2_evob")],
     *[(f"resnet_{attention}", f"resnet_{attention}.safetensors") for attention in ("eca", "ese", "cbam", "gc", "gca")],
     ("regnet", "regnet.safetensors"),
     ("regnet_torchvision", "regnet_torchvision.pth"),
@@ -193,3 +193,18 @@ def test_cli_builds_with_a_pth_file():
     result = CliRunner().invoke(main, ["build", str(FIXTURES / "resnet_basic.yaml"), "--weights",
                                        str(FIXTURES / "resnet_basic.pth"), "--json"])
     assert result.exit_code == 0, result.output
+
+
+def test_evonorm_b0_keeps_a_moving_variance_as_timm_does():
+    """Training updates running_var as timm's EvoNorm2dB0 (momentum 0.1 in PyTorch's terms, the unbiased variance),
+    and inference divides by it."""
+    from archspec.keras.layers import EvoNormB0
+
+    x = np.random.default_rng(0).normal(size=(2, 4, 4, 3)).astype(np.float32)
+    layer = EvoNormB0(0.9, epsilon=1e-3)
+    layer(x, training=True)
+    n = x.size // x.shape[-1]
+    np.testing.assert_allclose(layer.running_var.numpy(), 0.9 + 0.1 * x.var(axis=(0, 1, 2)) * n / (n - 1), rtol=1e-5)
+    instance_std = np.sqrt(x.var(axis=(1, 2), keepdims=True) + 1e-3)
+    expected = x / np.maximum(np.sqrt(layer.running_var.numpy() + 1e-3), x + instance_std)
+    np.testing.assert_allclose(layer(x, training=False), expected, rtol=1e-5, atol=1e-6)

@@ -249,8 +249,9 @@ class Graph:
         )
 
     def norm(self, x: Tensor, prefix: str, zero_init: bool = False) -> Tensor:
-        """``{prefix}_bn``, of the network's kind (``defaults.norm``): batch norm keeps moving statistics, the others
-        none; group norm and EvoNorm normalise within channel groups, which must divide the channels."""
+        """``{prefix}_bn``, of the network's kind (``defaults.norm``): batch norm keeps moving statistics, EvoNorm-B0 a
+        moving variance, the others none; group norm and EvoNorm-S0 normalise within channel groups, which must divide
+        the channels."""
         spec, c = self.defaults.norm, x.channels
         grouped = spec.type in GROUPED_NORMS
         if grouped and c % (spec.group_size or spec.groups):
@@ -260,7 +261,7 @@ class Graph:
         return self._add(
             f"{prefix}_bn", "norm", (x,), x.shape, kind=spec.type, epsilon=spec.epsilon, momentum=spec.momentum,
             groups=spec.groups_of(c) if grouped else 1, activated=False, zero_init=zero_init, params=2 * c,
-            state=2 * c if spec.type == "batch" else 0,
+            state={"batch": 2 * c, "evonorm_b0": c}.get(spec.type, 0),
         )
 
     def act(self, x: Tensor, prefix: str | None = None, name: str | None = None,

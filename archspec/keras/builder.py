@@ -24,6 +24,7 @@ from .layers import (
     ChannelPool,
     ChannelSlice,
     DropPath,
+    EvoNormB0,
     EvoNormS0,
     FilterResponseNorm,
     GradientRoute,
@@ -82,6 +83,8 @@ def build_graph(graph: Graph, name: str, native_grouped: bool = False, routed: b
             return keras.layers.GroupNormalization(a["groups"], **common)
         if a["kind"] == "frn":
             return FilterResponseNorm(activated=a["activated"], **common)
+        if a["kind"] == "evonorm_b0":
+            return EvoNormB0(a["momentum"], activated=a["activated"], **common)
         return EvoNormS0(a["groups"], activated=a["activated"], **common)
 
     def pool(n: Node) -> keras.layers.Layer:

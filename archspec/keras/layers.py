@@ -593,6 +593,44 @@ class FilterResponseNorm(_ChannelAffine):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
+class EvoNormB0(_ChannelAffine):
+    """EvoNorm-B0 (Liu et al. 2020) as timm's ``EvoNorm2dB0``: ``activated``, x divided by the larger of the root of
+    the batch's per-channel variance plus ``epsilon`` (its moving average, ``running_var``, at inference) and
+    v x + x's standard deviation over its positions; then scaled and shifted. The moving average follows Keras's
+    ``momentum`` and, as PyTorch's, the unbiased variance."""
+
+    extra = "v"
+    extra_initializer = "ones"
+
+    def __init__(self, momentum: float = 0.9, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.momentum = momentum
+
+    def build(self, input_shape) -> None:
+        super().build(input_shape)
+        self.running_var = self.add_weight(shape=(input_shape[-1],), initializer="ones", trainable=False,
+                                           name="running_var")
+
+    def call(self, x, training=None):
+        if self.activated:
+            if training:
+                mean = ops.mean(x, axis=(0, 1, 2))
+                variance = ops.mean(ops.square(x - mean), axis=(0, 1, 2))
+                n = ops.cast(ops.size(x) // x.shape[-1], x.dtype)
+                self.running_var.assign(self.running_var * self.momentum
+                                        + variance * (1 - self.momentum) * n / (n - 1))
+            else:
+                variance = self.running_var
+            spatial_mean = ops.mean(x, axis=(1, 2), keepdims=True)
+            instance_std = ops.sqrt(ops.mean(ops.square(x - spatial_mean), axis=(1, 2), keepdims=True) + self.epsilon)
+            x = x / ops.maximum(ops.sqrt(variance + self.epsilon), x * self.nonlinearity + instance_std)
+        return x * self.gamma + self.beta
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "momentum": self.momentum}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class EvoNormS0(_ChannelAffine):
     """EvoNorm-S0 (Liu et al. 2020) as timm's ``EvoNorm2dS0``: ``activated``, x * sigmoid(v x) divided by the
     standard deviation of x's channel group (over its channels and positions, plus ``epsilon`` under the root), then

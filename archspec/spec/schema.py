@@ -31,10 +31,10 @@ PositiveInt = Annotated[int, Field(gt=0, le=MAX_INT, strict=True)]
 Stride = Annotated[int, Field(ge=1, le=4, strict=True)]
 
 
-NormType = Literal["batch", "group", "frn", "evonorm_s0"]
+NormType = Literal["batch", "group", "frn", "evonorm_b0", "evonorm_s0"]
 GROUPED_NORMS = ("group", "evonorm_s0")  # the norms that take groups or group_size
-NORM_FIELD_TYPES = {"momentum": ("batch",), "groups": GROUPED_NORMS, "group_size": GROUPED_NORMS}  # field: its types
-SELF_ACTIVATED_NORMS = ("frn", "evonorm_s0")  # their own nonlinearity takes the place of the activation after them
+NORM_FIELD_TYPES = {"momentum": ("batch", "evonorm_b0"), "groups": GROUPED_NORMS, "group_size": GROUPED_NORMS}  # field: its types
+SELF_ACTIVATED_NORMS = ("frn", "evonorm_b0", "evonorm_s0")  # their own nonlinearity takes the place of the activation after them
 
 
 class NormSpec(StrictModel):
@@ -44,10 +44,11 @@ class NormSpec(StrictModel):
     type: NormType = Field(
         "batch", description="batch: batch norm; group: group norm (Wu and He 2018); frn: filter response norm "
         "with its thresholded linear unit, TLU, in place of the activation after it (Singh and Krishnan 2020); "
-        "evonorm_s0: EvoNorm-S0, whose x * sigmoid(v x) / group std takes the activation's place (Liu et al. "
-        "2020). Each as timm computes it.")
+        "evonorm_b0: EvoNorm-B0, x / max(sqrt(batch variance + eps), v x + instance std), its variance a moving "
+        "average as batch norm's (timm's eps: 1e-3); evonorm_s0: EvoNorm-S0, whose x * sigmoid(v x) / group std "
+        "takes the activation's place (Liu et al. 2020). Each as timm computes it.")
     epsilon: float = Field(1e-5, gt=0, lt=1, description="Added to the variance (frn: to the mean square).")
-    momentum: float = Field(0.9, gt=0, lt=1, description="batch: Keras moving-average momentum.")
+    momentum: float = Field(0.9, gt=0, lt=1, description="batch, evonorm_b0: Keras moving-average momentum.")
     groups: PositiveInt = Field(32, description="group, evonorm_s0: channel groups (timm's default 32).")
     group_size: PositiveInt | None = Field(
         None, description="group, evonorm_s0: channels per group instead of a number of groups (regnety_040_sgn: "

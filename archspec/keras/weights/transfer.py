@@ -22,6 +22,7 @@ import keras
 import numpy as np
 
 from ..layers import (
+    EvoNormB0,
     EvoNormS0,
     FilterResponseNorm,
     HaloAttention,
@@ -35,9 +36,10 @@ from .tensors import open_tensors
 from .torch_pickle import WeightsFileError
 
 BN_TENSORS = ("weight", "bias", "running_mean", "running_var")  # gamma, beta, moving mean, moving variance
-# The norms without statistics: gamma and beta as weight and bias, then any weight of their nonlinearity, which the
-# Keras layer names as timm does (FRN's TLU threshold tau, EvoNorm's v).
-AFFINE_NORMS = (keras.layers.LayerNormalization, keras.layers.GroupNormalization, FilterResponseNorm, EvoNormS0)
+# The norms but batch norm: gamma and beta as weight and bias, then any weight of their nonlinearity or statistics,
+# which the Keras layer names as timm does (FRN's TLU threshold tau, EvoNorm's v, EvoNorm-B0's running_var).
+AFFINE_NORMS = (keras.layers.LayerNormalization, keras.layers.GroupNormalization, FilterResponseNorm, EvoNormB0,
+                EvoNormS0)
 
 
 Convert = Callable[[np.ndarray], np.ndarray]
