@@ -192,7 +192,8 @@ def family_block(entry: str) -> tuple[str, str]:
 
 def family_page(family: str, about: dict, entries: list, block: str) -> str:
     entry = about["block"]
-    lines = [f"# {about['title']}", "", GENERATED.strip(), "", about["summary"], "",
+    lines = ["---", "hide: [toc]  # the zoo table needs the contents bar's width at 1280 px", "---", "",
+             f"# {about['title']}", "", GENERATED.strip(), "", about["summary"], "",
              "**Papers**", "", *[f"- {paper}" for paper in about["papers"]], "",
              f"**Spec fields**: {about['fields']} ([reference](../reference/spec.md)).", "",
              "## A block, as planned", "",
