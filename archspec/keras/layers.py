@@ -513,15 +513,13 @@ class BlurPool2D(keras.layers.Layer):
         super().__init__(**kwargs)
         self.size, self.stride = size, stride
 
-    def build(self, input_shape) -> None:
-        taps = [math.comb(self.size - 1, k) / 2 ** (self.size - 1) for k in range(self.size)]
-        blur = ops.convert_to_tensor([[a * b for b in taps] for a in taps], dtype=self.compute_dtype)
-        self.filter = ops.tile(blur[:, :, None, None], (1, 1, input_shape[-1], 1))
-
     def call(self, x):
+        # the filter is made here, a constant of the traced graph (SavedModel, ONNX), not a captured tensor
+        taps = [math.comb(self.size - 1, k) / 2 ** (self.size - 1) for k in range(self.size)]
+        blur = [[[[a * b]] * x.shape[-1] for b in taps] for a in taps]  # (size, size, channels, 1)
         pad = (self.stride - 1 + self.size - 1) // 2
         x = ops.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
-        return ops.depthwise_conv(x, ops.cast(self.filter, x.dtype), strides=self.stride, padding="valid")
+        return ops.depthwise_conv(x, ops.convert_to_tensor(blur, dtype=x.dtype), strides=self.stride, padding="valid")
 
     def compute_output_shape(self, input_shape):
         pad = (self.stride - 1 + self.size - 1) // 2
